@@ -1,0 +1,17 @@
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared data folder named by STOICHNET_DATA. Tests that need it fail
+    (they never skip) when it is missing, saying how to set it."""
+    value = os.environ.get("STOICHNET_DATA")
+    if not value or not Path(value).is_dir():
+        pytest.fail(
+            f"STOICHNET_DATA={value!r} is not a folder: point it at the shared data "
+            "(export STOICHNET_DATA=../shared/data)"
+        )
+    return Path(value)
