@@ -48,7 +48,9 @@ def _as_1d(name: str, values, numeric: bool = True) -> np.ndarray:
     if array.size == 0:
         raise ValueError(f"{name} is empty")
     if numeric:
-        if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        if not np.issubdtype(array.dtype, np.number) or np.issubdtype(
+            array.dtype, np.complexfloating
+        ):
             raise TypeError(f"{name} must be real numbers, got dtype {array.dtype}")
         bad = np.flatnonzero(~np.isfinite(array))
         if bad.size:
@@ -161,7 +163,11 @@ def bootstrap_ci(
         seed: seed of the ``numpy.random.Generator`` drawing the resamples.
         stratify: resample within the classes of ``y_true``.
     """
-    if not isinstance(n_resamples, int | np.integer) or isinstance(n_resamples, bool) or n_resamples < 1:
+    if (
+        not isinstance(n_resamples, int | np.integer)
+        or isinstance(n_resamples, bool)
+        or n_resamples < 1
+    ):
         raise ValueError(f"n_resamples must be an integer >= 1, got {n_resamples!r}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")

@@ -1,0 +1,293 @@
+"""Figures of predictions, training curves and errors.
+
+Every function returns a ``matplotlib.figure.Figure`` built without pyplot (no global
+figure state, nothing shown); the caller saves it (``fig.savefig("parity.png")``).
+Models are passed as mappings ``{model name: values}`` so one figure compares them
+side by side, in the mapping's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
+
+from ..chem.periodic_table import SYMBOLS, atomic_number
+
+_PANEL = 4.0  # inches per side-by-side panel
+
+
+def _target(y_true) -> np.ndarray:
+    y = np.asarray(y_true)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"y_true must be a non-empty 1-D array, got shape {y.shape}")
+    return y
+
+
+def _per_model(name: str, values: Mapping, n: int, ndim: tuple[int, ...] = (1,)) -> dict:
+    if not isinstance(values, Mapping) or not values:
+        raise TypeError(
+            f"{name} must be a non-empty mapping {{model name: array}}, got {type(values).__name__}"
+        )
+    out = {}
+    for model, v in values.items():
+        array = np.asarray(v)
+        if array.ndim not in ndim or len(array) != n:
+            raise ValueError(
+                f"{name}[{model!r}] has shape {array.shape}; expected {n} rows like y_true"
+            )
+        out[str(model)] = array
+    return out
+
+
+def _panels(k: int, height: float = _PANEL) -> tuple[Figure, list]:
+    fig = Figure(figsize=(_PANEL * k, height), layout="constrained")
+    axes = fig.subplots(1, k, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def parity_plots(y_true, predictions: Mapping, *, unit: str = "", target: str = "target") -> Figure:
+    """Predicted vs true value, one panel per model, same axis limits, with the y = x line
+    and the MAE in each panel.
+
+    Args:
+        y_true: (n_samples,) true targets.
+        predictions: {model name: (n_samples,) predictions}.
+        unit: target unit for the axis labels, e.g. "eV/atom".
+        target: target name for the axis labels.
+    """
+    y = _target(y_true).astype(float)
+    preds = _per_model("predictions", predictions, len(y))
+    lo = min(y.min(), *(p.min() for p in preds.values()))
+    hi = max(y.max(), *(p.max() for p in preds.values()))
+    pad = 0.03 * (hi - lo or 1.0)
+    suffix = f" ({unit})" if unit else ""
+    fig, axes = _panels(len(preds))
+    for ax, (model, p) in zip(axes, preds.items(), strict=True):
+        ax.scatter(y, p, s=4, alpha=0.4, linewidths=0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", lw=1)
+        ax.set(xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad), aspect="equal")
+        ax.set(title=model, xlabel=f"true {target}{suffix}", ylabel=f"predicted {target}{suffix}")
+        mae = float(np.mean(np.abs(p - y)))
+        ax.text(0.04, 0.96, f"MAE = {mae:.4g}{suffix}", transform=ax.transAxes, va="top")
+    return fig
+
+
+def residual_histograms(y_true, predictions: Mapping, *, unit: str = "", bins: int = 50) -> Figure:
+    """Histogram of residuals (prediction - truth), one panel per model, shared bins.
+
+    Args:
+        y_true: (n_samples,) true targets.
+        predictions: {model name: (n_samples,) predictions}.
+        unit: target unit for the axis label.
+        bins: number of bins over the range of all residuals.
+    """
+    y = _target(y_true).astype(float)
+    residuals = {m: p - y for m, p in _per_model("predictions", predictions, len(y)).items()}
+    if not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    edges = np.histogram_bin_edges(np.concatenate(list(residuals.values())), bins=bins)
+    fig, axes = _panels(len(residuals), height=3.0)
+    for ax, (model, r) in zip(axes, residuals.items(), strict=True):
+        ax.hist(r, bins=edges)
+        ax.axvline(0.0, color="black", lw=1)
+        ax.set(title=model, xlabel=f"prediction - truth{f' ({unit})' if unit else ''}")
+        ax.set_ylabel("rows")
+    return fig
+
+
+def _history_dict(name, history) -> dict[str, Sequence[float]]:
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, Mapping):
+        raise TypeError(
+            f"histories[{name!r}] must be a History or a mapping of per-epoch lists, "
+            f"got {type(history).__name__}"
+        )
+    return logs
+
+
+def learning_curves(
+    histories: Mapping, *, metric: str = "loss", ylabel: str | None = None
+) -> Figure:
+    """Training (dashed) and validation (solid) ``metric`` per epoch, one line pair per run.
+
+    Args:
+        histories: {run name: ``History`` from ``Sequential.fit`` or a dict such as
+            ``{"loss": [...], "val_loss": [...]}``}.
+        metric: the key to plot; its validation counterpart is ``"val_" + metric``.
+        ylabel: axis label (default: the metric name).
+    """
+    if not isinstance(histories, Mapping) or not histories:
+        raise TypeError("histories must be a non-empty mapping {run name: History}")
+    fig = Figure(figsize=(6.5, 4.0), layout="constrained")
+    ax = fig.subplots()
+    for i, (run, history) in enumerate(histories.items()):
+        logs = _history_dict(run, history)
+        keys = [k for k in (metric, f"val_{metric}") if k in logs]
+        if not keys:
+            raise ValueError(
+                f"histories[{run!r}] has no {metric!r} or 'val_{metric}'; it has {sorted(logs)}"
+            )
+        for key in keys:
+            values = np.asarray(logs[key], dtype=float)
+            epochs = np.arange(1, len(values) + 1)
+            dashed = not key.startswith("val_")
+            label = f"{run} ({'train' if dashed else 'validation'})"
+            ax.plot(epochs, values, color=f"C{i}", ls="--" if dashed else "-", label=label)
+    ax.set(xlabel="epoch", ylabel=ylabel or metric)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def metric_vs_value(
+    values: Sequence,
+    scores: Sequence[float],
+    *,
+    reference: Mapping[str, float] | None = None,
+    xlabel: str = "value",
+    ylabel: str = "test MAE",
+    errors: Sequence[tuple[float, float]] | None = None,
+) -> Figure:
+    """A score per value of a tuning knob (e.g. test MAE vs depth), optionally with
+    (low, high) intervals and horizontal reference lines (e.g. the random forest's MAE).
+
+    Numeric ``values`` are placed on a numeric axis, anything else (optimizer names) at
+    equal spacing with the values as tick labels.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if len(values) == 0 or len(values) != len(scores):
+        raise ValueError(
+            f"values and scores must be non-empty and equally long, got {len(values)} and {len(scores)}"
+        )
+    numeric = all(
+        isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values
+    )
+    x = np.asarray(values, dtype=float) if numeric else np.arange(len(values))
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    if errors is not None:
+        bounds = np.asarray(errors, dtype=float)
+        if bounds.shape != (len(scores), 2):
+            raise ValueError(f"errors must have shape ({len(scores)}, 2), got {bounds.shape}")
+        yerr = np.abs(np.vstack([scores - bounds[:, 0], bounds[:, 1] - scores]))
+        ax.errorbar(x, scores, yerr=yerr, marker="o", capsize=3, label="stoichnet")
+    else:
+        ax.plot(x, scores, marker="o", label="stoichnet")
+    for i, (name, level) in enumerate((reference or {}).items()):
+        ax.axhline(level, color=f"C{i + 1}", ls="--", label=name)
+    if not numeric:
+        ax.set_xticks(x, [str(v) for v in values])
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def _table_position(z: int) -> tuple[int, int]:
+    """(row, column) of element Z in the 18-column table; La-Lu and Ac-Lr go to rows
+    8 and 9 below the main table, as printed periodic tables do."""
+    if 57 <= z <= 71 or 89 <= z <= 103:
+        return (8 if z <= 71 else 9), 2 + (z - (57 if z <= 71 else 89))
+    starts = [1, 3, 11, 19, 37, 55, 87]  # first Z of periods 1..7
+    period = max(i for i, s in enumerate(starts) if s <= z)
+    offset = z - starts[period]
+    if period == 0:
+        return 0, 0 if z == 1 else 17
+    if period in (1, 2):
+        return period, offset if offset < 2 else offset + 10
+    if period >= 5 and offset >= 3:  # after Ba/Ra, the f-block is drawn separately
+        offset -= 14
+    return period, offset
+
+
+def periodic_table_heatmap(
+    values: Mapping[str, float], *, label: str = "MAE", cmap: str = "viridis"
+) -> Figure:
+    """Periodic table coloured by one value per element (e.g. the MAE of formulas that
+    contain it); elements without a value are grey.
+
+    Args:
+        values: {element symbol: value}, symbols as in ``stoichnet.chem.periodic_table``.
+        label: colour-bar label, e.g. "MAE (eV/atom)".
+        cmap: matplotlib colour-map name.
+    """
+    if not isinstance(values, Mapping) or not values:
+        raise TypeError("values must be a non-empty mapping {element symbol: value}")
+    numbers = {atomic_number(symbol): float(v) for symbol, v in values.items()}
+    finite = [v for v in numbers.values() if np.isfinite(v)]
+    if not finite:
+        raise ValueError("values has no finite value to colour")
+    norm = Normalize(vmin=min(finite), vmax=max(finite))
+    fig = Figure(figsize=(13.0, 7.0), layout="constrained")
+    ax = fig.subplots()
+    mappable = ScalarMappable(norm, cmap)
+    fig.colorbar(mappable, ax=ax, label=label, shrink=0.7)
+    for z in range(1, 119):
+        row, col = _table_position(z)
+        y = row + (0.5 if row >= 8 else 0.0)
+        value = numbers.get(z, np.nan)
+        face = mappable.to_rgba(value) if np.isfinite(value) else (0.88, 0.88, 0.88, 1.0)
+        ax.add_patch(Rectangle((col, y), 0.94, 0.94, facecolor=face, edgecolor="white"))
+        ax.text(col + 0.47, y + 0.47, SYMBOLS[z - 1], ha="center", va="center", fontsize=8)
+    ax.set(xlim=(-0.1, 18.0), ylim=(10.6, -0.1), aspect="equal")
+    ax.set_axis_off()
+    return fig
+
+
+def _binary_score(model: str, score: np.ndarray) -> np.ndarray:
+    if score.ndim == 2 and score.shape[1] == 2:
+        return score[:, 1]
+    if score.ndim == 1:
+        return score
+    raise ValueError(
+        f"scores[{model!r}] has shape {score.shape}: ROC curves need the positive class's "
+        "score, (n_samples,) or (n_samples, 2)"
+    )
+
+
+def roc_curves(y_true, scores: Mapping) -> Figure:
+    """ROC curves of binary classifiers on one axes, with the ROC-AUC in the legend.
+
+    Args:
+        y_true: (n_samples,) labels of two classes; the larger label is the positive one.
+        scores: {model name: (n_samples,) positive-class score, or (n_samples, 2)
+            ``predict_proba`` output}.
+    """
+    y = _target(y_true)
+    classes = np.unique(y)
+    if len(classes) != 2:
+        raise ValueError(f"ROC curves need exactly two classes in y_true, got {classes.tolist()}")
+    models = _per_model("scores", scores, len(y), ndim=(1, 2))
+    fig = Figure(figsize=(5.0, 5.0), layout="constrained")
+    ax = fig.subplots()
+    for model, score in models.items():
+        s = _binary_score(model, score.astype(float))
+        fpr, tpr, _ = roc_curve(y, s, pos_label=classes[1])
+        ax.plot(fpr, tpr, label=f"{model} (AUC = {roc_auc_score(y == classes[1], s):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", aspect="equal")
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def confusion_matrices(y_true, predictions: Mapping, *, labels=None) -> Figure:
+    """Confusion matrix (rows: true label, columns: predicted label) per model, side by side.
+
+    Args:
+        y_true: (n_samples,) labels.
+        predictions: {model name: (n_samples,) predicted labels}.
+        labels: label order of rows and columns (default: sorted labels seen).
+    """
+    y = _target(y_true)
+    preds = _per_model("predictions", predictions, len(y))
+    if labels is None:
+        labels = np.unique(np.concatenate([y, *preds.values()]))
+    fig, axes = _panels(len(preds))
+    for ax, (model, p) in zip(axes, preds.items(), strict=True):
+        ConfusionMatrixDisplay.from_predictions(y, p, labels=labels, ax=ax, colorbar=False)
+        ax.set_title(model)
+    return fig
