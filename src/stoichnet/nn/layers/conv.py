@@ -1,0 +1,313 @@
+"""Convolutional layers for channels-last images: Conv2D, MaxPool2D, Flatten.
+
+Images are batches of shape ``(n_samples, height, width, channels)``, as in Keras.
+Conv2D is im2col + one matrix product: every receptive field of the (padded)
+input becomes one row of ``cols`` (n_samples, out_h, out_w, kh * kw * in_channels),
+so the layer is ``z = cols @ W + b`` with the kernel ``W`` reshaped to
+``(kh * kw * in_channels, filters)``, and ``a = activation(z)``. Backpropagation
+is the dense layer's: ``dW = colsᵀ · dz``, ``db = Σ dz``, ``dcols = dz · Wᵀ``;
+``dcols`` is scattered back onto the input pixels (col2im) one kernel offset
+at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .. import activations, initializers
+from .base import Layer, register_layer
+
+PADDINGS = ("valid", "same")
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays; anything else, or < 1, raises."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return pair
+
+
+def _image_shape(input_shape, layer: str) -> tuple[int, int, int]:
+    """Validate a per-sample channels-last shape ``(height, width, channels)``."""
+    shape = tuple(int(d) for d in input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(
+            f"{layer} expects per-sample input_shape (height, width, channels) with "
+            f"positive sizes, got {tuple(input_shape)!r}"
+        )
+    return shape
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding of one axis: (before, after), the odd pixel after.
+
+    The output has ``ceil(size / stride)`` positions.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: str) -> int:
+    """Output positions along one axis for "valid" or "same" padding."""
+    if padding == "same":
+        return -(-size // stride)
+    return (size - kernel) // stride + 1
+
+
+def im2col(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
+    """Receptive fields of a padded batch as rows.
+
+    Args:
+        x: (n, height, width, channels), already padded.
+    Returns:
+        (n, out_h, out_w, kh * kw * channels), a new contiguous array; the last
+        axis is ordered (kernel row, kernel column, channel) like a Keras kernel.
+    """
+    kh, kw = kernel
+    sh, sw = strides
+    # view (n, out_h, out_w, channels, kh, kw) -> rows ordered (kh, kw, channels)
+    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+    n, out_h, out_w, c = windows.shape[:4]
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n, out_h, out_w, kh * kw * c)
+
+
+@register_layer
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as in Keras and PyTorch), channels-last.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: int or (kh, kw).
+        strides: int or (rows, cols).
+        padding: "valid" (no padding) or "same" (TensorFlow's rule: output
+            ``ceil(size / stride)``, the odd padding pixel at the bottom/right).
+        activation: name of a fused activation (as for ``Dense``); None is linear.
+        input_shape: per-sample (height, width, channels) of a first layer.
+        kernel_initializer: initializer name; fans are kh*kw*in_channels and
+            kh*kw*filters, as in Keras.
+    Parameters: ``W`` (kh, kw, in_channels, filters) and ``b`` (filters,), Keras' layout.
+    Input (n, height, width, in_channels) -> output (n, out_h, out_w, filters).
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=1,
+        padding: str = "valid",
+        activation: str | None = None,
+        input_shape=None,
+        kernel_initializer: str = "glorot_uniform",
+        name: str | None = None,
+    ):
+        super().__init__(name)
+        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:
+            raise ValueError(f"filters must be a positive int, got {filters!r}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = padding
+        self.activation = activation
+        self._activation = activations.get(activation)
+        self.kernel_initializer = kernel_initializer
+        self._init_kernel = initializers.get(kernel_initializer)
+        self.declared_input_shape = (
+            None if input_shape is None else _image_shape(input_shape, "Conv2D")
+        )
+
+    def _pads(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        return same_padding(h, kh, sh), same_padding(w, kw, sw)
+
+    def output_shape(self, input_shape):
+        h, w, _ = _image_shape(input_shape, "Conv2D")
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        if self.padding == "valid" and (h < kh or w < kw):
+            raise ValueError(
+                f"Conv2D kernel_size {self.kernel_size} is larger than the input image "
+                f"({h}, {w}) with padding='valid'"
+            )
+        return (
+            conv_output_size(h, kh, sh, self.padding),
+            conv_output_size(w, kw, sw, self.padding),
+            self.filters,
+        )
+
+    def build(self, input_shape, rng, dtype) -> None:
+        _, _, c = _image_shape(input_shape, "Conv2D")
+        self.output_shape(input_shape)
+        kh, kw = self.kernel_size
+        self.params = {
+            "W": self._init_kernel((kh, kw, c, self.filters), rng, dtype),
+            "b": np.zeros(self.filters, dtype=dtype),
+        }
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        super().build(input_shape, rng, dtype)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """x: (n, height, width, in_channels) -> a: (n, out_h, out_w, filters)."""
+        x = _check_batch(x, self)
+        self._x_shape = x.shape
+        (pt, pb), (pl, pr) = self._pads(x.shape[1], x.shape[2])
+        if pt or pb or pl or pr:
+            x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+        self._padded_shape = x.shape
+        self._crop = (pt, pl)
+        cols = im2col(x, self.kernel_size, self.strides)
+        n, out_h, out_w, n_rows = cols.shape
+        # 2-D operands: one BLAS call over the whole batch
+        self._cols = cols.reshape(-1, n_rows)
+        W, b = self.params["W"], self.params["b"]
+        z = self._cols @ W.reshape(n_rows, self.filters) + b
+        self._z = z.reshape(n, out_h, out_w, self.filters)
+        self._a = self._activation.value(self._z)
+        return self._a
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out: dC/da (n, out_h, out_w, filters) -> dC/dx (n, height, width, in_channels).
+
+        Writes dC/dW and dC/db into ``self.grads``.
+        """
+        dz = self._activation.backward(grad_out, self._z, self._a)
+        W = self.params["W"]
+        dz_rows = dz.reshape(-1, self.filters)
+        self.grads["W"][...] = (self._cols.T @ dz_rows).reshape(W.shape)
+        self.grads["b"][...] = dz_rows.sum(axis=0)
+        # col2im: the columns of dcols = dz · Wᵀ that belong to kernel offset (i, j)
+        # go back onto the input pixels that offset read; one product per offset
+        # keeps both operands contiguous.
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        n, out_h, out_w, _ = dz.shape
+        c = self._padded_shape[3]
+        da_prev = np.zeros(self._padded_shape, dtype=dz.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                da_prev[
+                    :, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw
+                ] += (dz_rows @ W[i, j].T).reshape(n, out_h, out_w, c)
+        (pt, pl), (_, h, w, _) = self._crop, self._x_shape
+        return da_prev[:, pt : pt + h, pl : pl + w]
+
+    def get_config(self) -> dict:
+        return {
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "activation": self.activation,
+            "input_shape": None
+            if self.declared_input_shape is None
+            else list(self.declared_input_shape),
+            "kernel_initializer": self.kernel_initializer,
+            "name": self.name,
+        }
+
+
+@register_layer
+class MaxPool2D(Layer):
+    """Max pooling over ``pool_size`` windows, "valid" padding, like Keras.
+
+    Args:
+        pool_size: int or (rows, cols).
+        strides: int or (rows, cols); defaults to ``pool_size``.
+    Input (n, height, width, channels) -> output (n, out_h, out_w, channels) with
+    ``out = (size - pool) // stride + 1``. The gradient goes to the first maximum
+    of each window (as in PyTorch).
+    """
+
+    def __init__(self, pool_size=2, strides=None, name: str | None = None):
+        super().__init__(name)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else _pair(strides, "strides")
+
+    def output_shape(self, input_shape):
+        h, w, c = _image_shape(input_shape, "MaxPool2D")
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        if h < ph or w < pw:
+            raise ValueError(
+                f"MaxPool2D pool_size {self.pool_size} is larger than the input image ({h}, {w})"
+            )
+        return (h - ph) // sh + 1, (w - pw) // sw + 1, c
+
+    def build(self, input_shape, rng, dtype) -> None:
+        self.output_shape(input_shape)
+        super().build(input_shape, rng, dtype)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """x: (n, height, width, channels) -> (n, out_h, out_w, channels)."""
+        x = _check_batch(x, self)
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        windows = sliding_window_view(x, (ph, pw), axis=(1, 2))[:, ::sh, ::sw]
+        windows = windows.reshape(*windows.shape[:4], ph * pw)
+        self._argmax = windows.argmax(axis=-1)
+        self._x_shape = x.shape
+        return np.take_along_axis(windows, self._argmax[..., None], axis=-1)[..., 0]
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out: (n, out_h, out_w, channels) -> dC/dx (n, height, width, channels)."""
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        n, out_h, out_w, _ = grad_out.shape
+        da_prev = np.zeros(self._x_shape, dtype=grad_out.dtype)
+        for k in range(ph * pw):
+            i, j = divmod(k, pw)
+            da_prev[:, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw] += (
+                np.where(self._argmax == k, grad_out, 0)
+            )
+        return da_prev
+
+    def get_config(self) -> dict:
+        return {
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "name": self.name,
+        }
+
+
+@register_layer
+class Flatten(Layer):
+    """(n, d1, d2, ...) -> (n, d1 * d2 * ...), in C order (Keras' channels-last order)."""
+
+    def output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"Flatten expects per-sample shape {self.input_shape}, got {tuple(x.shape[1:])}"
+            )
+        self._x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out.reshape(self._x_shape)
+
+
+def _check_batch(x: np.ndarray, layer: Layer) -> np.ndarray:
+    """A batch (n, height, width, channels) matching the layer's built input shape."""
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        raise ValueError(
+            f"{type(layer).__name__} expects a 4-D batch (n, height, width, channels), got "
+            f"{type(x).__name__} of shape {getattr(x, 'shape', None)}"
+        )
+    if layer.input_shape is not None and tuple(x.shape[1:]) != layer.input_shape:
+        raise ValueError(
+            f"{type(layer).__name__} was built for images {layer.input_shape}, "
+            f"got {tuple(x.shape[1:])}"
+        )
+    return x
