@@ -1,0 +1,462 @@
+"""Registry of the public datasets stoichnet uses, and their loaders.
+
+Each file is named by its path relative to the data folder, its public source URLs and
+its SHA-256. A file is looked for, in this order, in
+
+1. ``data_dir`` (default: the folder named by ``$STOICHNET_DATA``), same relative layout;
+2. the user cache ``cache_dir`` (default: ``$STOICHNET_CACHE``, else
+   ``$XDG_CACHE_HOME/stoichnet``, else ``~/.cache/stoichnet``);
+3. its source URLs, downloaded into the cache under a temporary name that is renamed only
+   once the SHA-256 matches.
+
+Every file found is checked against its SHA-256; a mismatch is an error, never a fallback.
+"""
+
+import difflib
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .idx import read_idx
+
+__all__ = [
+    "DATASETS",
+    "ChecksumError",
+    "DataFile",
+    "Dataset",
+    "DatasetNotAvailableError",
+    "default_cache_dir",
+    "fetch_file",
+    "get_dataset",
+    "list_datasets",
+    "load_dataset",
+    "load_mnist",
+]
+
+CHUNK_BYTES = 1 << 20
+
+
+class ChecksumError(ValueError):
+    """A data file's SHA-256 differs from the registry's."""
+
+
+class DatasetNotAvailableError(FileNotFoundError):
+    """A data file is neither in the data folder nor in the cache, and cannot be downloaded."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of a dataset.
+
+    path: POSIX path relative to the data folder (and to the cache).
+    sha256: hex digest of the file's bytes.
+    urls: public sources, tried in order.
+    rows: data rows (CSV, header excluded) or records (IDX).
+    """
+
+    path: str
+    sha256: str
+    urls: tuple[str, ...]
+    rows: int
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registered dataset: what it measures, where it comes from, and its files.
+
+    files maps a split name ("train", "val", "test", "all") to its CSV, or for MNIST
+    "images"/"labels" to its IDX files.
+    """
+
+    name: str
+    property: str
+    unit: str
+    task: str
+    source: str
+    licence: str
+    files: dict[str, DataFile]
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(self.files)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows over all splits (images, for MNIST)."""
+        if "images" in self.files:
+            return self.files["images"].rows
+        return sum(file.rows for file in self.files.values())
+
+
+CRABNET_RAW = "https://raw.githubusercontent.com/anthony-wang/CrabNet/master/data"
+CRABNET = (
+    "CrabNet repository (Wang, Kauwe, Murdock, Sparks, npj Comput. Mater. 7, 77 (2021)), "
+    "https://github.com/anthony-wang/CrabNet"
+)
+CRABNET_LICENCE = "MIT (CrabNet repository); underlying data CC BY 4.0 ({origin})"
+
+
+def _benchmark(name, prop, unit, origin, files) -> Dataset:
+    return Dataset(
+        name=name,
+        property=prop,
+        unit=unit,
+        task="regression",
+        source=f"{CRABNET}, data/benchmark_data/{name}; data from {origin}",
+        licence=CRABNET_LICENCE.format(origin=origin),
+        files={
+            split: DataFile(
+                path=f"benchmark/{name}/{split}.csv",
+                sha256=digest,
+                urls=(f"{CRABNET_RAW}/benchmark_data/{name}/{split}.csv",),
+                rows=rows,
+            )
+            for split, (digest, rows) in files.items()
+        },
+    )
+
+
+def _matbench(stem, prop, unit, task, digest, rows) -> Dataset:
+    return Dataset(
+        name=f"matbench_{stem}",
+        property=prop,
+        unit=unit,
+        task=task,
+        source=(
+            f"{CRABNET}, data/matbench/{stem}.csv; composition-only version of the Matbench v0.1 "
+            "task (Dunn et al., npj Comput. Mater. 6, 138 (2020))"
+        ),
+        licence="MIT (CrabNet repository); Matbench v0.1 data, MIT",
+        files={
+            "all": DataFile(
+                path=f"matbench/{stem}.csv",
+                sha256=digest,
+                urls=(f"{CRABNET_RAW}/matbench/{stem}.csv",),
+                rows=rows,
+            )
+        },
+    )
+
+
+def _mnist_file(stem, digest, rows) -> DataFile:
+    return DataFile(
+        path=f"mnist/{stem}.gz",
+        sha256=digest,
+        urls=(
+            f"http://yann.lecun.com/exdb/mnist/{stem}.gz",
+            f"https://ossci-datasets.s3.amazonaws.com/mnist/{stem}.gz",
+        ),
+        rows=rows,
+    )
+
+
+MP = "the Materials Project"
+_REGISTRY = [
+    _benchmark("CritExam__Ef", "formation energy (Bartel et al. 2020 critical-examination set)",
+               "eV/atom", MP, {
+        "train": ("717892455f5474fb98d952b2824b09e2abae21d4893eebc5f0e16b5042a9f168", 59509),
+        "val": ("f641c56947685fad49aaf13c31b098593a708d8aff19cf271b2239251d9d6a3a", 12752),
+        "test": ("92052ffc5bad988371946b1c98a605addf88fd2894e2319ed1a39653cecb0f43", 12753),
+    }),
+    _benchmark("CritExam__Ed", "decomposition energy (Bartel et al. 2020 critical-examination set)",
+               "eV/atom", MP, {
+        "train": ("b8de276563588969f9b8a9f7fb59059e2b445da22f4bc84beed5d4b8d3b16934", 59509),
+        "val": ("be508d700c294fffa382887f37dbc1aded4ad2a5f5ab526bad60d987f5a6d7f0", 12752),
+        "test": ("ebe21e71b66eb534c9f53c4e682c3661ed402204805e7a74bf17d03639a978ab", 12753),
+    }),
+    # Only the validation split of this set is public in full.
+    _benchmark("OQMD_Formation_Enthalpy", "formation enthalpy", "eV/atom", "OQMD", {
+        "val": ("af138c2bfed3a8eb8fc2e202690fae94190e0e64258625ce1612df45298193d4", 51255),
+    }),
+    _benchmark("aflow__energy_atom", "energy per atom", "eV/atom", "AFLOW", {
+        "train": ("5ff635bff649b9a68e5cf572125bf4f527751fd49b98d680fb1182a1ca275ad5", 19346),
+        "val": ("ce5c8f7b3175c9c370891c5e29bdf1e0c5e56c103f391f0a538c629ef319b81a", 4118),
+        "test": ("f393d89ac7a506b2415645b9ee4e69e2d15af1469ece679e945f7098d51a6e99", 4115),
+    }),
+    _benchmark("aflow__ael_bulk_modulus_vrh", "bulk modulus (AEL, Voigt-Reuss-Hill)", "GPa",
+               "AFLOW", {
+        "train": ("b9b371e3fcd47d38dc94e568515980e8b2ed83ef077f4339ba1bbccbef37a62b", 3428),
+        "val": ("cc13020813fdc2a1a14c1e040faca6bcb034d6be2e08440221b9cbaa1cc932eb", 732),
+        "test": ("2a5b1c547e09f9b7e095802f27e4993d243aa1925b4e6fb991aec31f14c3cbf9", 736),
+    }),
+    _benchmark("aflow__ael_shear_modulus_vrh", "shear modulus (AEL, Voigt-Reuss-Hill)", "GPa",
+               "AFLOW", {
+        "train": ("ca0017fafc2558e8b9ca9ef11089755e7492d90797a8d38df1530b6d2ddaf1f3", 3428),
+        "val": ("7b58dc465d09e1340b20a49b1c1b994d47eb8349904eb2d7487c465c3f5152b3", 732),
+        "test": ("59b31cf673943f51cd272ab1f6d5f4574a178ef93bed6cf408632ad87b9de4f4", 736),
+    }),
+    _benchmark("aflow__ael_debye_temperature", "Debye temperature (AEL)", "K", "AFLOW", {
+        "train": ("c01509a7f4c82665e0f0dc6780372189c628ee91adf6a0692f07010c0690a53f", 3428),
+        "val": ("a5d6ae080a68f79ad0c0958da385ef06b5bd523c1c2df7a4e58fa3afe430aa1e", 732),
+        "test": ("c244bc1615b00940f54847364a24633d7dc82426ceb9974c34ec47ac57884c41", 736),
+    }),
+    _benchmark("aflow__agl_thermal_conductivity_300K", "thermal conductivity at 300 K (AGL)",
+               "W/(m K)", "AFLOW", {
+        "train": ("88e5ccaf4e16ad52c2bc5eff41f19bb97222cf34dc447278fd5a2696bed428a6", 3422),
+        "val": ("f09e073ee63bc4c913d6b5d5c44a324385f0ebd84324c9cb5f789ce62e63f36e", 733),
+        "test": ("b3884dcde4ea164d061ffb4b22172d68cedc0777f0dc3ada81d1f81e3a9b4cde", 732),
+    }),
+    _benchmark("aflow__agl_thermal_expansion_300K", "thermal expansion coefficient at 300 K (AGL)",
+               "1/K", "AFLOW", {
+        "train": ("bf937cad2af75702f16a82728fd52691a67e584b530f5bb703e762d1d92b11fe", 3421),
+        "val": ("026a3632b4f6fb247d2efc40d19c7ae79f092363ca221a4cec057e390cd88fdf", 733),
+        "test": ("06eb26c729554f9e22046b8b818bb085a471c851b2147acb3049a99d32c06c8f", 732),
+    }),
+    _benchmark("mp_shear_modulus", "shear modulus", "GPa", MP, {
+        "train": ("22f18b123f6d4c1b180c96ee56a0618c35f868e1cb9f9bd758180330b5e95cdf", 4328),
+        "val": ("094b720096cc4d451535d2a227c8186904069d4d7566cb82aebc9c3d777c8036", 928),
+        "test": ("7ee01a44644916c3df8d1e42212fc4d9be5028b67d51754becb477e72c048317", 928),
+    }),
+    _benchmark("mp_elastic_anisotropy", "elastic anisotropy (universal index)", "dimensionless",
+               MP, {
+        "train": ("d9d33f37a8d88835822884bd060581d6a68dd98a59627e05a0f9bce5bae686fe", 4431),
+        "val": ("94f9db600852ec3bf6a2bef0efcc59a3ae5fe0cf10203f9edfc43f340465662c", 950),
+        "test": ("4fdef93e8b05bb51734835bd73721b3f389544bcbe96978bb6ea5ed1baad9af8", 950),
+    }),
+    _benchmark("mp_mu_b", "magnetic moment per formula unit", "mu_B", MP, {
+        "train": ("5489be409844020513f996e432ee3b3078d002b4b6623c5c78c274ef7666c600", 39663),
+        "val": ("b7e7d2cb9003124a35e98a0681f38fa2a00d282cd2a526b4fab361de45799757", 8499),
+        "test": ("d1e6eb185cf04f0c28027ed1cf9f45f28dde034b437894ba4085a6dcad84602d", 8500),
+    }),
+    _matbench("mp_e_form", "formation energy (structures reduced to formulas)", "eV/atom",
+              "regression", "90e895635c96447c5be4e9070d26f26e1b4d17925102a6597ae3c4d79c32555b",
+              132752),
+    _matbench("mp_gap", "PBE band gap", "eV", "regression",
+              "4084e584467e6f81ec8bf12c438eeb2c049ae39e11401bae694ef6a9983b9d9f", 106113),
+    _matbench("expt_is_metal", "experimental metal (1) or non-metal (0)", "class",
+              "classification",
+              "5b0828561a6c925d96cd0215f78eb1e8d1ca7c05e9e12fcdbdfbcaeaddd73f13", 4921),
+    _matbench("glass", "metallic glass forming (1) or not (0)", "class", "classification",
+              "2c76eaaad9c1d92959e99a8a5c77bf1dce605279ee83af0ba3ed18833dcf9a33", 5680),
+    Dataset(
+        name="mnist",
+        property="handwritten digit 0-9 (28x28 grey-scale images)",
+        unit="class",
+        task="classification",
+        source=(
+            "MNIST test set (LeCun, Cortes, Burges), http://yann.lecun.com/exdb/mnist/; "
+            "only the 10,000-image t10k files"
+        ),
+        licence="CC BY-SA 3.0",
+        files={
+            "images": _mnist_file(
+                "t10k-images-idx3-ubyte",
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 10000),
+            "labels": _mnist_file(
+                "t10k-labels-idx1-ubyte",
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 10000),
+        },
+    ),
+]
+DATASETS: dict[str, Dataset] = {d.name: d for d in _REGISTRY}
+
+
+def get_dataset(name: str) -> Dataset:
+    """The registry entry called ``name`` (case-insensitive).
+
+    An unknown name raises ``ValueError`` listing the closest names and all names.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a string, got {type(name).__name__}: {name!r}")
+    by_lower = {key.lower(): key for key in DATASETS}
+    if name.lower() in by_lower:
+        return DATASETS[by_lower[name.lower()]]
+    close = difflib.get_close_matches(name.lower(), by_lower, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(repr(by_lower[c]) for c in close)}? " if close else ""
+    raise ValueError(f"unknown dataset {name!r}; {hint}available: {', '.join(DATASETS)}")
+
+
+def list_datasets() -> pd.DataFrame:
+    """The registry as a table indexed by name: property, unit, task, splits, rows, source,
+    licence."""
+    return pd.DataFrame(
+        [
+            {
+                "name": d.name,
+                "property": d.property,
+                "unit": d.unit,
+                "task": d.task,
+                "splits": "/".join(d.splits),
+                "rows": d.n_rows,
+                "source": d.source,
+                "licence": d.licence,
+            }
+            for d in DATASETS.values()
+        ]
+    ).set_index("name")
+
+
+def default_cache_dir() -> Path:
+    """``$STOICHNET_CACHE``, else ``$XDG_CACHE_HOME/stoichnet``, else ``~/.cache/stoichnet``."""
+    if os.environ.get("STOICHNET_CACHE"):
+        return Path(os.environ["STOICHNET_CACHE"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "stoichnet"
+    return Path.home() / ".cache" / "stoichnet"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verified(path: Path, file: DataFile) -> Path:
+    actual = _sha256(path)
+    if actual != file.sha256:
+        raise ChecksumError(
+            f"{path}: SHA-256 mismatch for {file.path}: expected {file.sha256}, got {actual}. "
+            "The file is corrupt or a different version; replace it with the published file "
+            f"({file.urls[0]})"
+        )
+    return path
+
+
+def _download(url: str, dest: Path, file: DataFile, progress: bool) -> None:
+    """Stream ``url`` into a temporary file next to ``dest``; rename it only if its SHA-256
+    matches."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(handle, "wb") as out:
+            total = response.headers.get("Content-Length")
+            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
+                      desc=file.path, disable=not progress) as bar:
+                for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    bar.update(len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != file.sha256:
+            raise ChecksumError(
+                f"download of {file.path} from {url}: SHA-256 mismatch: expected {file.sha256}, "
+                f"got {digest.hexdigest()}; the file was not saved"
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fetch_file(
+    file: DataFile,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Local path of a verified copy of ``file`` (see the module docstring for the order).
+
+    data_dir: default ``$STOICHNET_DATA``; cache_dir: default ``default_cache_dir()``.
+    Raises ``ChecksumError`` when a copy found or downloaded has the wrong SHA-256 and
+    ``DatasetNotAvailableError`` when no copy exists and none can be downloaded.
+    """
+    if data_dir is None and os.environ.get("STOICHNET_DATA"):
+        data_dir = os.environ["STOICHNET_DATA"]
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    places = ([Path(data_dir) / file.path] if data_dir is not None else []) + [cache / file.path]
+    for place in places:
+        if place.is_file():
+            return _verified(place, file)
+    failures = []
+    if download:
+        for url in file.urls:
+            try:
+                _download(url, places[-1], file, progress)
+                return places[-1]
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(f"{url}: {exc}")
+    tried = "; ".join(failures) if failures else "download disabled"
+    raise DatasetNotAvailableError(
+        f"{file.path} is not available: looked for {', '.join(map(str, places))} ({tried}). "
+        f"Download it from {file.urls[0]} and put it at one of those paths "
+        "(or set STOICHNET_DATA to a folder holding it under the same relative path)"
+    )
+
+
+def load_dataset(
+    name: str,
+    split: str | list[str] | tuple[str, ...] | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Load a registered composition dataset as a DataFrame.
+
+    name: a registry name (``list_datasets()``), case-insensitive.
+    split: one split name, several, or None for all of them ("train", "val", "test" for the
+        CrabNet benchmark sets, "all" for the single-file Matbench sets).
+    Returns columns ``formula`` (str) and ``target`` (float64 in the dataset's unit, or int64
+    class labels for classification), plus ``split`` (str) when more than one split is loaded,
+    rows in file order.
+    """
+    dataset = get_dataset(name)
+    if dataset.name == "mnist":
+        raise ValueError("'mnist' holds images, not formulas: load it with load_mnist()")
+    splits = _check_splits(dataset, split)
+    frames = []
+    for part in splits:
+        file = dataset.files[part]
+        path = fetch_file(file, data_dir=data_dir, cache_dir=cache_dir, download=download,
+                          progress=progress)
+        frame = pd.read_csv(path, dtype={"formula": str, "target": np.float64}, na_filter=False)
+        if len(splits) > 1:
+            frame["split"] = part
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    if dataset.task == "classification":
+        labels = frame["target"].to_numpy()
+        if not np.isin(labels, (0.0, 1.0)).all():
+            raise ValueError(f"{dataset.name}: classification targets other than 0/1 found")
+        frame["target"] = labels.astype(np.int64)
+    return frame
+
+
+def _check_splits(dataset: Dataset, split) -> list[str]:
+    if split is None:
+        return list(dataset.splits)
+    requested = [split] if isinstance(split, str) else list(split)
+    unknown = [s for s in requested if s not in dataset.files]
+    if unknown or not requested:
+        raise ValueError(
+            f"dataset {dataset.name!r} has splits {list(dataset.splits)}; got split={split!r}"
+        )
+    return requested
+
+
+def load_mnist(
+    *,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 MNIST t10k digits: images uint8 (10000, 28, 28) with 0 = background,
+    labels uint8 (10000,) in 0..9. Files are resolved and verified like ``load_dataset``'s."""
+    dataset = DATASETS["mnist"]
+    arrays = [
+        read_idx(fetch_file(dataset.files[part], data_dir=data_dir, cache_dir=cache_dir,
+                            download=download, progress=progress))
+        for part in ("images", "labels")
+    ]
+    images, labels = arrays
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"MNIST images ({images.shape[0]}) and labels ({labels.shape[0]}) differ in count"
+        )
+    return images, labels
