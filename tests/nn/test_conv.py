@@ -1,6 +1,8 @@
 """Conv2D, MaxPool2D and Flatten against PyTorch, a naive loop reference and
 finite differences."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -99,7 +101,9 @@ def test_conv2d_same_stride_1_matches_torch_same(kernel):
     layer = built(Conv2D(3, kernel, padding="same"), (6, 7, 2))
     x = rng.normal(size=(2, 6, 7, 2))
     Wt = torch.tensor(layer.params["W"]).permute(3, 2, 0, 1)
-    expected = F.conv2d(to_nchw(x), Wt, padding="same")
+    with warnings.catch_warnings():  # torch notes the zero-padded copy for even kernels
+        warnings.simplefilter("ignore", UserWarning)
+        expected = F.conv2d(to_nchw(x), Wt, padding="same")
     np.testing.assert_allclose(layer.forward(x), to_nhwc(expected), rtol=0, atol=TOL)
 
 
@@ -152,3 +156,144 @@ def test_flatten_matches_keras_channels_last_order():
     assert layer.output_shape((3, 4, 2)) == (24,)
     g = rng.normal(size=a.shape)
     np.testing.assert_array_equal(layer.backward(g), g.reshape(x.shape))
+
+
+def finite_difference(f, x, eps=1e-6):
+    """Central differences of the scalar f() with respect to every entry of x (in place)."""
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        saved = x[idx]
+        x[idx] = saved + eps
+        up = f()
+        x[idx] = saved - eps
+        down = f()
+        x[idx] = saved
+        grad[idx] = (up - down) / (2 * eps)
+    return grad
+
+
+def check_gradients(layer, x, seed=6):
+    """Cost C = Σ a ⊙ r for a fixed random r: dC/da = r. Relative error < 1e-6."""
+    r = np.random.default_rng(seed).normal(size=layer.forward(x).shape)
+    layer.forward(x, training=True)
+    dx = layer.backward(r)
+
+    def cost():
+        return float(np.sum(layer.forward(x) * r))
+
+    for name, p in layer.params.items():
+        numeric = finite_difference(cost, p)
+        assert np.linalg.norm(layer.grads[name] - numeric) <= 1e-6 * np.linalg.norm(numeric), name
+    numeric = finite_difference(cost, x)
+    assert np.linalg.norm(dx - numeric) <= 1e-6 * np.linalg.norm(numeric)
+
+
+@pytest.mark.parametrize(
+    "layer, shape",
+    [
+        (Conv2D(3, 3, activation="tanh"), (2, 5, 6, 2)),
+        (Conv2D(2, (2, 3), strides=2, padding="same", activation="sigmoid"), (2, 5, 6, 2)),
+        (Conv2D(2, 3, strides=(2, 1), padding="same", activation="softmax"), (1, 6, 5, 3)),
+        (MaxPool2D(2), (2, 6, 6, 2)),
+        (MaxPool2D(3, 2), (2, 7, 7, 2)),
+        (Flatten(), (2, 3, 4, 2)),
+    ],
+    ids=["conv-tanh", "conv-same-s2-sigmoid", "conv-softmax", "pool2", "pool3-s2", "flatten"],
+)
+def test_gradients_match_finite_differences(layer, shape):
+    rng = np.random.default_rng(7)
+    built(layer, shape[1:])
+    if "b" in layer.params:
+        layer.params["b"][...] = rng.normal(size=layer.params["b"].shape)
+    check_gradients(layer, rng.normal(size=shape))
+
+
+@pytest.mark.oracle
+def test_fused_relu_matches_torch():
+    rng = np.random.default_rng(8)
+    layer = built(Conv2D(4, 3, padding="same", activation="relu"), (6, 6, 3))
+    layer.params["b"][...] = rng.normal(size=4)
+    x = rng.normal(size=(2, 6, 6, 3))
+    a = layer.forward(x, training=True)
+    grad_out = rng.normal(size=a.shape)
+    dx = layer.backward(grad_out)
+
+    xt = to_nchw(x).requires_grad_()
+    Wt = torch.tensor(layer.params["W"]).permute(3, 2, 0, 1).requires_grad_()
+    bt = torch.tensor(layer.params["b"]).requires_grad_()
+    at = torch.relu(F.conv2d(xt, Wt, bt, padding="same"))
+    at.backward(to_nchw(grad_out))
+    assert (a == 0).any() and (a > 0).any()
+    np.testing.assert_allclose(a, to_nhwc(at), rtol=0, atol=TOL)
+    np.testing.assert_allclose(dx, to_nhwc(xt.grad), rtol=0, atol=TOL)
+    np.testing.assert_allclose(
+        layer.grads["W"], Wt.grad.permute(2, 3, 1, 0).numpy(), rtol=0, atol=TOL
+    )
+    np.testing.assert_allclose(layer.grads["b"], bt.grad.numpy(), rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("layer", [Conv2D(4, 3, padding="same"), MaxPool2D(), Flatten()])
+def test_float32_stays_float32(layer):
+    built(layer, (6, 6, 3), dtype=np.float32)
+    x = np.random.default_rng(9).normal(size=(2, 6, 6, 3)).astype(np.float32)
+    a = layer.forward(x, training=True)
+    assert a.dtype == np.float32
+    assert layer.backward(np.ones_like(a)).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in layer.grads.values())
+
+
+def test_conv2d_kernel_layout_and_glorot_fans():
+    layer = built(Conv2D(64, 3), (28, 28, 1))
+    assert layer.params["W"].shape == (3, 3, 1, 64)
+    assert layer.params["b"].shape == (64,)
+    assert layer.output_shape((28, 28, 1)) == (26, 26, 64)
+    # Keras' fans for a conv kernel: 3*3*1 in, 3*3*64 out
+    limit = np.sqrt(6 / (9 + 9 * 64))
+    assert np.abs(layer.params["W"]).max() <= limit
+    assert np.abs(layer.params["W"]).max() > 0.9 * limit
+
+
+def test_gradients_are_written_into_the_existing_arrays():
+    layer = built(Conv2D(2, 3), (5, 5, 1))
+    buffers = {k: v for k, v in layer.grads.items()}
+    x = np.random.default_rng(10).normal(size=(2, 5, 5, 1))
+    layer.backward(np.ones_like(layer.forward(x, training=True)))
+    assert all(layer.grads[k] is buffers[k] for k in buffers)
+    assert np.abs(buffers["W"]).sum() > 0
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: Conv2D(0, 3), ValueError, "filters"),
+        (lambda: Conv2D(2.5, 3), ValueError, "filters"),
+        (lambda: Conv2D(4, (3, 0)), ValueError, "kernel_size"),
+        (lambda: Conv2D(4, "3"), TypeError, "kernel_size"),
+        (lambda: Conv2D(4, 3, strides=(1, 2, 3)), TypeError, "strides"),
+        (lambda: Conv2D(4, 3, padding="full"), ValueError, "padding"),
+        (lambda: Conv2D(4, 3, activation="swish"), ValueError, "relu"),
+        (lambda: Conv2D(4, 3, kernel_initializer="orthogonal"), ValueError, "glorot_uniform"),
+        (lambda: Conv2D(4, 3, input_shape=(28, 28)), ValueError, "height, width, channels"),
+        (lambda: MaxPool2D(0), ValueError, "pool_size"),
+        (lambda: MaxPool2D(2, strides=-1), ValueError, "strides"),
+    ],
+)
+def test_bad_hyper_parameters_raise(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_bad_inputs_raise():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="larger than the input"):
+        built(Conv2D(2, 5), (4, 4, 1))
+    with pytest.raises(ValueError, match="larger than the input"):
+        built(MaxPool2D(3), (2, 8, 1))
+    layer = built(Conv2D(2, 3), (5, 5, 1))
+    with pytest.raises(ValueError, match=r"4-D batch"):
+        layer.forward(np.zeros((2, 5, 5)))
+    with pytest.raises(ValueError, match=r"built for images \(5, 5, 1\)"):
+        layer.forward(np.zeros((2, 5, 5, 3)))
+    pool = built(MaxPool2D(), (4, 4, 1))
+    with pytest.raises(ValueError, match="4-D batch"):
+        pool.forward(rng.normal(size=(2, 16)))
