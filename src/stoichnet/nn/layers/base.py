@@ -5,6 +5,21 @@ shape ``(n_samples, *output_shape)``. ``forward`` keeps what ``backward`` needs;
 ``backward(grad_out)`` receives dC/d(output), fills ``self.grads`` (same keys and
 shapes as ``self.params``) and returns dC/d(input). No autograd tape: each layer
 writes its own chain rule.
+
+Parameters live in one flat buffer per model. ``build`` creates ``self.params``
+and ``self.grads`` as ordinary arrays (so a layer also works on its own); a
+``Sequential`` then copies them into its contiguous ``flat_params`` /
+``flat_grads`` buffers and replaces every entry by a reshaped *view* of those
+buffers, so one optimizer step updates the whole model. Therefore, after
+``build``:
+
+- never rebind ``self.params[k]`` or ``self.grads[k]``; write into them in
+  place (``np.matmul(a_prev.T, dz, out=self.grads["W"])``, ``g[...] = ...``);
+- do not keep other references to them (read ``self.params["W"]`` when needed);
+- ``backward`` overwrites (does not accumulate into) every gradient.
+
+Arrays returned by ``forward``/``backward`` may be buffers the layer reuses on
+its next call (see ``_buffer``): callers copy what they keep.
 """
 
 from __future__ import annotations
@@ -27,6 +42,13 @@ class Layer:
         params: name -> parameter array (e.g. ``{"W": (n_in, n_out), "b": (n_out,)}``).
         grads: name -> gradient array, same keys and shapes as ``params``.
         input_shape: per-sample input shape (no batch axis), set by ``build``.
+        declared_input_shape: per-sample input shape given to the constructor
+            (e.g. ``Dense(input_dim=86)`` -> ``(86,)``), or None: then the model
+            builds the layer lazily from the first input it sees.
+        rng: the model's ``numpy.random.Generator``, handed over by ``build``
+            (and replaced by ``Sequential.fit(seed=...)``); stochastic layers
+            (dropout) draw from it.
+        dtype: parameter and activation dtype, set by ``build``.
     """
 
     def __init__(self, name: str | None = None):
@@ -34,11 +56,20 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.input_shape: tuple[int, ...] | None = None
+        self.declared_input_shape: tuple[int, ...] | None = None
+        self.rng: np.random.Generator | None = None
+        self.dtype = None
         self.built = False
+        self._buffers: dict[str, np.ndarray] = {}
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype) -> None:
-        """Create the parameters for a per-sample ``input_shape``, drawing from ``rng``."""
+        """Create the parameters for a per-sample ``input_shape``, drawing from ``rng``.
+
+        Subclasses create ``params`` and ``grads`` and then call ``super().build``.
+        """
         self.input_shape = tuple(int(d) for d in input_shape)
+        self.rng = rng
+        self.dtype = np.dtype(dtype)
         self.built = True
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -58,6 +89,15 @@ class Layer:
     def get_config(self) -> dict:
         """JSON-serialisable constructor arguments: ``type(self)(**get_config())`` rebuilds it."""
         return {"name": self.name}
+
+    def _buffer(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """A reusable scratch array of ``shape``: the first ``shape[0]`` rows of a buffer
+        kept under ``key``, reallocated only when a larger batch arrives. Contents are
+        undefined."""
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0] or buf.dtype != dtype:
+            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
+        return buf[: shape[0]]
 
     @property
     def n_params(self) -> int:

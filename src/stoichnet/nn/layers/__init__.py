@@ -1,0 +1,8 @@
+"""Layers: each maps a batch forward and its gradient backward (see ``base``)."""
+
+from .activation import Activation
+from .base import LAYERS, Layer, register_layer
+from .dense import L2, Dense
+from .dropout import Dropout
+
+__all__ = ["LAYERS", "Activation", "Dense", "Dropout", "L2", "Layer", "register_layer"]

@@ -1,0 +1,158 @@
+"""The fully connected layer: z = a_prev · W + b, a = σ(z)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations, initializers
+from .base import Layer, register_layer
+
+
+class L2:
+    """L2 kernel penalty with Keras' semantics: cost += l2 · Σ W², so dC/dW += 2 · l2 · W.
+
+    Note PyTorch's ``weight_decay`` adds ``weight_decay · W`` to the gradient,
+    i.e. corresponds to ``l2 = weight_decay / 2``.
+    """
+
+    def __init__(self, l2: float = 0.01):
+        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
+            raise ValueError(f"l2 must be a non-negative number, got {l2!r}")
+        self.l2 = float(l2)
+
+    def __call__(self, W: np.ndarray) -> float:
+        return self.l2 * float(np.vdot(W, W))
+
+    def add_gradient(self, W: np.ndarray, dW: np.ndarray) -> None:
+        """dW += 2 · l2 · W, in place."""
+        dW += (2.0 * self.l2) * W
+
+    def get_config(self) -> dict:
+        return {"l2": self.l2}
+
+    def __repr__(self) -> str:
+        return f"L2(l2={self.l2!r})"
+
+
+def _regularizer(value) -> L2 | None:
+    """None, an ``L2``, a number (the l2 factor), "l2" (factor 0.01) or {"l2": x}."""
+    if value is None or isinstance(value, L2):
+        return value
+    if isinstance(value, str) and value.lower() == "l2":
+        return L2()
+    if isinstance(value, dict) and set(value) == {"l2"}:
+        return L2(value["l2"])
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return L2(value)
+    raise ValueError(
+        f"kernel_regularizer must be None, a number (the L2 factor), 'l2', {{'l2': x}} "
+        f"or L2(x), got {value!r}"
+    )
+
+
+@register_layer
+class Dense(Layer):
+    """Fully connected layer with an optional fused activation.
+
+    Args:
+        units: number of output units (n_out).
+        activation: activation name (see ``stoichnet.nn.activations``); None is linear.
+        input_dim: number of input features of a first layer; None builds lazily.
+        kernel_initializer, bias_initializer: initializer names.
+        use_bias: whether the layer has a bias ``b``.
+        kernel_regularizer: L2 penalty on ``W`` (see ``L2``), or None.
+    Parameters: ``W`` (n_in, n_out) and ``b`` (n_out,).
+    Input (n, n_in) -> output (n, n_out); ``z`` and ``a`` of the last forward are
+    kept as attributes.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = None,
+        input_dim: int | None = None,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        use_bias: bool = True,
+        kernel_regularizer=None,
+        name: str | None = None,
+    ):
+        super().__init__(name)
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"units must be a positive int, got {units!r}")
+        if input_dim is not None and (
+            isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim < 1
+        ):
+            raise ValueError(f"input_dim must be a positive int or None, got {input_dim!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation).name
+        self.sigma = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer).__name__
+        self.bias_initializer = initializers.get(bias_initializer).__name__
+        self.use_bias = bool(use_bias)
+        self.kernel_regularizer = _regularizer(kernel_regularizer)
+        self.input_dim = None if input_dim is None else int(input_dim)
+        self.declared_input_shape = None if input_dim is None else (self.input_dim,)
+        self.z = self.a = self.a_prev = None
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(
+                f"Dense expects 1-D samples (n_features,), got per-sample shape "
+                f"{tuple(input_shape)}; add a Flatten layer first"
+            )
+        return (self.units,)
+
+    def build(self, input_shape, rng, dtype) -> None:
+        self.output_shape(input_shape)
+        shape = (int(input_shape[0]), self.units)
+        self.params = {"W": initializers.get(self.kernel_initializer)(shape, rng, dtype)}
+        if self.use_bias:
+            self.params["b"] = initializers.get(self.bias_initializer)((self.units,), rng, dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        super().build(input_shape, rng, dtype)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """x = a_prev: (n, n_in) -> a: (n, n_out)."""
+        shape = (x.shape[0], self.units)
+        self.a_prev = x
+        self.z = np.matmul(x, self.params["W"], out=self._buffer("z", shape, self.dtype))
+        if self.use_bias:
+            self.z += self.params["b"]
+        self.a = self.sigma.value(self.z, out=self._buffer("a", shape, self.dtype))
+        return self.a
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """grad_out = dC/da: (n, n_out) -> dC/da_prev: (n, n_in); fills dW, db."""
+        dz = self.sigma.backward(grad_out, self.z, self.a, out=self._buffer("dz", self.z.shape, self.dtype))
+        return self.backward_from_z(dz)
+
+    def backward_from_z(self, dz: np.ndarray) -> np.ndarray:
+        """Backward from dC/dz (used when the loss is fused with the activation)."""
+        W = self.params["W"]
+        np.matmul(self.a_prev.T, dz, out=self.grads["W"])
+        if self.kernel_regularizer is not None:
+            self.kernel_regularizer.add_gradient(W, self.grads["W"])
+        if self.use_bias:
+            np.sum(dz, axis=0, out=self.grads["b"])
+        shape = (dz.shape[0], W.shape[0])
+        return np.matmul(dz, W.T, out=self._buffer("da_prev", shape, self.dtype))
+
+    def regularization_loss(self) -> float:
+        if self.kernel_regularizer is None:
+            return 0.0
+        return self.kernel_regularizer(self.params["W"])
+
+    def get_config(self) -> dict:
+        return {
+            "units": self.units,
+            "activation": self.activation,
+            "input_dim": self.input_dim,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+            "use_bias": self.use_bias,
+            "kernel_regularizer": None
+            if self.kernel_regularizer is None
+            else self.kernel_regularizer.get_config(),
+            "name": self.name,
+        }
