@@ -66,21 +66,27 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: str) -> int:
     return (size - kernel) // stride + 1
 
 
-def im2col(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
+def im2col(
+    x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], out: np.ndarray | None = None
+) -> np.ndarray:
     """Receptive fields of a padded batch as rows.
 
     Args:
         x: (n, height, width, channels), already padded.
+        out: optional (n, out_h, out_w, kh * kw * channels) array to fill.
     Returns:
-        (n, out_h, out_w, kh * kw * channels), a new contiguous array; the last
-        axis is ordered (kernel row, kernel column, channel) like a Keras kernel.
+        (n, out_h, out_w, kh * kw * channels), contiguous; the last axis is ordered
+        (kernel row, kernel column, channel) like a Keras kernel.
     """
     kh, kw = kernel
     sh, sw = strides
     # view (n, out_h, out_w, channels, kh, kw) -> rows ordered (kh, kw, channels)
     windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
     n, out_h, out_w, c = windows.shape[:4]
-    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n, out_h, out_w, kh * kw * c)
+    if out is None:
+        out = np.empty((n, out_h, out_w, kh * kw * c), dtype=x.dtype)
+    np.copyto(out.reshape(n, out_h, out_w, kh, kw, c), windows.transpose(0, 1, 2, 4, 5, 3))
+    return out
 
 
 @register_layer
@@ -98,7 +104,8 @@ class Conv2D(Layer):
         kernel_initializer: initializer name; fans are kh*kw*in_channels and
             kh*kw*filters, as in Keras.
     Parameters: ``W`` (kh, kw, in_channels, filters) and ``b`` (filters,), Keras' layout.
-    Input (n, height, width, in_channels) -> output (n, out_h, out_w, filters).
+    Input (n, height, width, in_channels) -> output (n, out_h, out_w, filters); ``z``
+    and ``a`` of the last forward are kept as attributes.
     """
 
     def __init__(
@@ -121,10 +128,9 @@ class Conv2D(Layer):
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         self.padding = padding
-        self.activation = activation
         self._activation = activations.get(activation)
-        self.kernel_initializer = kernel_initializer
-        self._init_kernel = initializers.get(kernel_initializer)
+        self.activation = self._activation.name
+        self.kernel_initializer = initializers.get(kernel_initializer).__name__
         self.declared_input_shape = (
             None if input_shape is None else _image_shape(input_shape, "Conv2D")
         )
@@ -154,7 +160,7 @@ class Conv2D(Layer):
         self.output_shape(input_shape)
         kh, kw = self.kernel_size
         self.params = {
-            "W": self._init_kernel((kh, kw, c, self.filters), rng, dtype),
+            "W": initializers.get(self.kernel_initializer)((kh, kw, c, self.filters), rng, dtype),
             "b": np.zeros(self.filters, dtype=dtype),
         }
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -169,38 +175,49 @@ class Conv2D(Layer):
             x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
         self._padded_shape = x.shape
         self._crop = (pt, pl)
-        cols = im2col(x, self.kernel_size, self.strides)
-        n, out_h, out_w, n_rows = cols.shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        n, c = x.shape[0], x.shape[3]
+        out_h, out_w = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+        cols = self._buffer("cols", (n, out_h, out_w, kh * kw * c), self.dtype)
+        im2col(x, self.kernel_size, self.strides, out=cols)
         # 2-D operands: one BLAS call over the whole batch
-        self._cols = cols.reshape(-1, n_rows)
-        W, b = self.params["W"], self.params["b"]
-        z = self._cols @ W.reshape(n_rows, self.filters) + b
-        self._z = z.reshape(n, out_h, out_w, self.filters)
-        self._a = self._activation.value(self._z)
-        return self._a
+        self._cols = cols.reshape(-1, kh * kw * c)
+        z = self._buffer("z", (n, out_h, out_w, self.filters), self.dtype)
+        np.matmul(
+            self._cols, self.params["W"].reshape(-1, self.filters), out=z.reshape(-1, self.filters)
+        )
+        z += self.params["b"]
+        self.z = z
+        self.a = self._activation.value(z, out=self._buffer("a", z.shape, self.dtype))
+        return self.a
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         """grad_out: dC/da (n, out_h, out_w, filters) -> dC/dx (n, height, width, in_channels).
 
         Writes dC/dW and dC/db into ``self.grads``.
         """
-        dz = self._activation.backward(grad_out, self._z, self._a)
+        dz = self._activation.backward(
+            grad_out, self.z, self.a, out=self._buffer("dz", self.z.shape, self.dtype)
+        )
         W = self.params["W"]
         dz_rows = dz.reshape(-1, self.filters)
         self.grads["W"][...] = (self._cols.T @ dz_rows).reshape(W.shape)
-        self.grads["b"][...] = dz_rows.sum(axis=0)
+        np.sum(dz_rows, axis=0, out=self.grads["b"])
         # col2im: the columns of dcols = dz · Wᵀ that belong to kernel offset (i, j)
         # go back onto the input pixels that offset read; one product per offset
         # keeps both operands contiguous.
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         n, out_h, out_w, _ = dz.shape
         c = self._padded_shape[3]
-        da_prev = np.zeros(self._padded_shape, dtype=dz.dtype)
+        da_prev = self._buffer("da_prev", self._padded_shape, self.dtype)
+        da_prev.fill(0)
+        dcols_ij = self._buffer("dcols_ij", (n * out_h * out_w, c), self.dtype)
         for i in range(kh):
             for j in range(kw):
+                np.matmul(dz_rows, W[i, j].T, out=dcols_ij)
                 da_prev[
                     :, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw
-                ] += (dz_rows @ W[i, j].T).reshape(n, out_h, out_w, c)
+                ] += dcols_ij.reshape(n, out_h, out_w, c)
         (pt, pl), (_, h, w, _) = self._crop, self._x_shape
         return da_prev[:, pt : pt + h, pl : pl + w]
 
