@@ -8,16 +8,28 @@ from stoichnet.chem.formula import (
     parse_formula,
     parse_formulas,
 )
+from stoichnet.chem.fractions import (
+    ELEMNET_ELEMENTS,
+    DroppedRows,
+    ElementFractions,
+    UnsupportedElementError,
+    fraction_matrix,
+)
 from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS, atomic_number
 
 __all__ = [
     "ATOMIC_NUMBERS",
+    "ELEMNET_ELEMENTS",
     "MAX_FORMULA_LENGTH",
     "SYMBOLS",
     "Composition",
+    "DroppedRows",
+    "ElementFractions",
     "FormulaError",
     "ParsedFormulas",
+    "UnsupportedElementError",
     "atomic_number",
+    "fraction_matrix",
     "parse_formula",
     "parse_formulas",
 ]

@@ -20,7 +20,7 @@ recursion, and regular expressions with possessive quantifiers only.
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -172,6 +172,16 @@ class Composition(Mapping[str, float]):
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._amounts
+
+    # Read-only views of the underlying dict: much faster than Mapping's generic ones.
+    def keys(self) -> KeysView[str]:
+        return self._amounts.keys()
+
+    def values(self) -> ValuesView[float]:
+        return self._amounts.values()
+
+    def items(self) -> ItemsView[str, float]:
+        return self._amounts.items()
 
     def __hash__(self) -> int:
         if self._hash is None:
@@ -424,8 +434,11 @@ def _read_amount(text: str, i: int) -> tuple[float, int]:
     return value, match.end()
 
 
-def _shorten(literal: str) -> str:
-    return repr(literal) if len(literal) <= 30 else f"{literal[:20]!r}... ({len(literal)} digits)"
+def _shorten(text: object) -> str:
+    """repr of a value, cut to its first 20 characters when longer than 30."""
+    if not isinstance(text, str) or len(text) <= 30:
+        return repr(text)
+    return f"{text[:20]!r}... ({len(text)} characters)"
 
 
 def _unknown_symbol(text: str, i: int, symbol: str) -> FormulaError:
@@ -520,34 +533,37 @@ class ParsedFormulas(NamedTuple):
     inverse: (n_rows,) int64; ``compositions[inverse[r]]`` is row r's composition,
         -1 where row r failed (only with errors="collect").
     errors: row -> FormulaError message for every failed row ({} with errors="raise").
+    values: (n_rows,) object array of the input values, as given.
     """
 
     compositions: list[Composition]
     inverse: np.ndarray
     errors: dict[int, str]
+    values: np.ndarray
 
 
 def parse_formulas(values: Iterable[object], errors: str = "raise") -> ParsedFormulas:
     """Parse a batch of formulas, each distinct string once.
 
-    values: list, tuple, array or pandas Series of formula strings (missing values
-        allowed with errors="collect"); rows are counted 0, 1, ... in iteration order,
-        whatever a Series' index is.
+    values: list, tuple, array or pandas Series of formula strings or Compositions
+        (Compositions pass through unchanged); rows are counted 0, 1, ... in iteration
+        order, whatever a Series' index is. Missing values fail like bad formulas.
     errors: "raise" raises the FormulaError of the first failing row, naming the row
         (``err.row``); "collect" returns every failure in ``errors`` and -1 in
         ``inverse`` for those rows.
     """
     if errors not in ("raise", "collect"):
         raise ValueError(f"errors={errors!r}: expected 'raise' or 'collect'")
-    if isinstance(values, str):
+    if isinstance(values, str | pd.DataFrame) or not isinstance(values, Iterable):
         raise TypeError(
-            f"values is the single string {values!r}: pass a list of formulas "
-            "(or call parse_formula for one)"
+            f"values must be a list, array or Series of formulas, got {type(values).__name__}"
+            " (call parse_formula for a single formula)"
         )
-    array = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else list(values),
-                       dtype=object)  # fmt: skip
-    if array.ndim != 1:
-        raise ValueError(f"values must be one-dimensional, got shape {array.shape}")
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        raise ValueError(f"values must be one-dimensional, got shape {values.shape}")
+    items = list(values)
+    # fromiter, not asarray: asarray would unpack each Composition as a sequence.
+    array = np.fromiter(items, dtype=object, count=len(items))
     codes, uniques = pd.factorize(array, use_na_sentinel=True)
     compositions: list[Composition] = []
     # position_of[k]: index in compositions of unique k; the extra last entry (-1) is
@@ -556,7 +572,7 @@ def parse_formulas(values: Iterable[object], errors: str = "raise") -> ParsedFor
     failures: dict[int, FormulaError] = {}
     for k, value in enumerate(uniques):
         try:
-            composition = parse_formula(value)
+            composition = value if isinstance(value, Composition) else parse_formula(value)
         except FormulaError as error:
             failures[k] = error
             continue
@@ -571,4 +587,4 @@ def parse_formulas(values: Iterable[object], errors: str = "raise") -> ParsedFor
         if errors == "raise":
             raise error.at_row(row)
         row_errors[row] = str(error.at_row(row))
-    return ParsedFormulas(compositions, inverse, row_errors)
+    return ParsedFormulas(compositions, inverse, row_errors, array)

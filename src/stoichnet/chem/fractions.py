@@ -1,0 +1,236 @@
+"""Atomic-fraction vectors: the sparse ``fraction_matrix`` every featurizer multiplies by
+an element table, and ``ElementFractions``, ElemNet's 86-column input."""
+
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+import pandas as pd
+import scipy.sparse
+
+from stoichnet.chem.formula import Composition, ParsedFormulas, _shorten, parse_formulas
+from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS
+
+_ELEMNET_LEFT_OUT = frozenset({"He", "Ne", "Ar", "Po", "At", "Rn", "Fr", "Ra"})
+
+ELEMNET_ELEMENTS: tuple[str, ...] = tuple(
+    symbol for symbol in SYMBOLS[: ATOMIC_NUMBERS["Pu"]] if symbol not in _ELEMNET_LEFT_OUT
+)
+"""ElemNet's 86 input elements in its column order: H..Pu (Z 1-94) in order of atomic
+number without He, Ne, Ar, Po, At, Rn, Fr and Ra; the list ``elements_tl`` in
+``elemnet/data_utils.py`` of NU-CUCIS/ElemNet (Jha et al., Sci. Rep. 8, 17593 (2018))."""
+
+
+class UnsupportedElementError(ValueError):
+    """Compositions containing elements outside a feature set's columns.
+
+    Attributes:
+        rows: (k,) int64 row numbers (0-based positions in the input) that failed.
+        formulas: the input values of those rows.
+        unsupported: for each of those rows, the symbols outside the set.
+    """
+
+    def __init__(
+        self,
+        rows: np.ndarray,
+        formulas: list,
+        unsupported: list[tuple[str, ...]],
+        n_elements: int,
+    ):
+        self.rows = rows
+        self.formulas = formulas
+        self.unsupported = unsupported
+        shown = "; ".join(
+            f"row {row} {_shorten(formula)} has {', '.join(symbols)}"
+            for row, formula, symbols in zip(rows[:5], formulas, unsupported, strict=False)
+        )
+        more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
+        super().__init__(
+            f"{len(rows)} row(s) contain elements outside the {n_elements} supported: "
+            f"{shown}{more}. Remove those rows, or use on_unsupported='drop' to drop "
+            "them with a report."
+        )
+
+
+@dataclass(frozen=True)
+class DroppedRows:
+    """What ``ElementFractions(on_unsupported="drop").transform`` left out.
+
+    kept: (n_kept,) int64 input positions of the rows in the output (use
+        ``y[report.kept]`` to align targets).
+    rows: (n_dropped,) int64 input positions of the dropped rows.
+    formulas: the input values of the dropped rows.
+    unsupported: for each dropped row, its symbols outside the element set.
+    """
+
+    kept: np.ndarray
+    rows: np.ndarray
+    formulas: list
+    unsupported: list[tuple[str, ...]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __str__(self) -> str:
+        counts = pd.Series([s for symbols in self.unsupported for s in symbols]).value_counts()
+        by_element = ", ".join(f"{symbol} ({n})" for symbol, n in counts.items())
+        return (
+            f"dropped {len(self.rows)} of {len(self.rows) + len(self.kept)} rows with "
+            f"elements outside the set: {by_element or 'none'}"
+        )
+
+
+def _element_columns(elements: Sequence[str]) -> dict[str, int]:
+    """Validate a list of element symbols; returns symbol -> column index."""
+    if isinstance(elements, str) or not isinstance(elements, Iterable):
+        raise TypeError(f"elements must be a sequence of element symbols, got {elements!r}")
+    columns: dict[str, int] = {}
+    for symbol in elements:
+        if symbol not in ATOMIC_NUMBERS:
+            raise ValueError(f"elements contains {symbol!r}, which is not a symbol H..Og")
+        if symbol in columns:
+            raise ValueError(f"elements contains {symbol!r} twice")
+        columns[symbol] = len(columns)
+    if not columns:
+        raise ValueError("elements is empty: expected at least one element symbol")
+    return columns
+
+
+def _fraction_entries(
+    compositions: list[Composition], column_of: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Non-zero entries of the fraction matrix, row by row.
+
+    Returns (row, column, fraction), each (n_entries,): int64, int64 (-1 for an element
+    outside ``column_of``), float64 (amount / num_atoms).
+    """
+    lengths = np.fromiter(map(len, compositions), np.int64, len(compositions))
+    n_entries = int(lengths.sum())
+    symbols = chain.from_iterable(c.keys() for c in compositions)
+    columns = np.fromiter(map(column_of.get, symbols, [-1] * n_entries), np.int64, n_entries)
+    amounts = chain.from_iterable(c.values() for c in compositions)
+    fractions = np.fromiter(amounts, np.float64, n_entries)
+    num_atoms = np.fromiter((c.num_atoms for c in compositions), np.float64, len(compositions))
+    rows = np.repeat(np.arange(len(compositions)), lengths)
+    fractions /= num_atoms[rows]
+    return rows, columns, fractions
+
+
+def _unsupported_rows(
+    parsed: ParsedFormulas, column_of: dict[str, int], rows: np.ndarray, columns: np.ndarray
+) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
+    """Input rows whose composition has elements outside ``column_of``.
+
+    rows, columns: from ``_fraction_entries`` over ``parsed.compositions``. Returns
+    ((k,) int64 input rows, composition index -> its symbols outside the set).
+    """
+    outside = {
+        k: tuple(symbol for symbol in parsed.compositions[k] if symbol not in column_of)
+        for k in np.unique(rows[columns < 0]).tolist()
+    }
+    failing = np.flatnonzero(np.isin(parsed.inverse, list(outside)))
+    return failing, outside
+
+
+def fraction_matrix(
+    compositions: Iterable[Composition | str], elements: Sequence[str]
+) -> scipy.sparse.csr_matrix:
+    """Atomic fractions as a sparse (n_rows, len(elements)) float64 CSR matrix.
+
+    compositions: list, array or Series of Compositions or formula strings (parsed
+        with ``parse_formulas``, each distinct one once; a bad one raises
+        FormulaError naming its row).
+    elements: the column order, distinct element symbols.
+
+    Row r holds ``compositions[r].fractions()`` and sums to 1. Multiply by an
+    (len(elements), n_properties) table to get fraction-weighted averages. Raises
+    UnsupportedElementError naming the rows that contain elements not in ``elements``.
+    """
+    column_of = _element_columns(elements)
+    parsed = parse_formulas(compositions, errors="raise")
+    rows, columns, fractions = _fraction_entries(parsed.compositions, column_of)
+    failing, outside = _unsupported_rows(parsed, column_of, rows, columns)
+    if len(failing):
+        raise UnsupportedElementError(
+            failing,
+            parsed.values[failing].tolist(),
+            [outside[k] for k in parsed.inverse[failing].tolist()],
+            len(column_of),
+        )
+    unique = scipy.sparse.csr_matrix(
+        (fractions, (rows, columns)), shape=(len(parsed.compositions), len(column_of))
+    )
+    return unique[parsed.inverse]
+
+
+class ElementFractions:
+    """ElemNet's input vector: the atomic fraction of each of a fixed list of elements.
+
+    elements: the columns, by default ``ELEMNET_ELEMENTS`` (86, ElemNet's order).
+    on_unsupported: what to do with a formula containing an element outside
+        ``elements``: "raise" (default) raises UnsupportedElementError naming the rows,
+        formulas and elements; "drop" leaves those rows out, warns, and records them in
+        ``dropped_`` (a DroppedRows whose ``kept`` aligns targets: ``y[fe.dropped_.kept]``).
+
+    >>> ElementFractions().transform(["Fe2O3"])[0, ELEMNET_ELEMENTS.index("O")]
+    np.float32(0.6)
+    """
+
+    def __init__(self, elements: Sequence[str] = ELEMNET_ELEMENTS, on_unsupported: str = "raise"):
+        self.elements = elements
+        self.on_unsupported = on_unsupported
+
+    def feature_labels(self) -> list[str]:
+        """Column names: the element symbols, in column order."""
+        return list(_element_columns(self.elements))
+
+    def fit(self, formulas: object = None, y: object = None) -> "ElementFractions":
+        """Nothing to learn; checks the parameters (for scikit-learn pipelines)."""
+        self._check_params()
+        return self
+
+    def _check_params(self) -> dict[str, int]:
+        if self.on_unsupported not in ("raise", "drop"):
+            raise ValueError(f"on_unsupported={self.on_unsupported!r}: expected 'raise' or 'drop'")
+        return _element_columns(self.elements)
+
+    def transform(
+        self, formulas: Iterable[Composition | str], as_frame: bool = False
+    ) -> np.ndarray | pd.DataFrame:
+        """Fractions of each formula: float32 (n_rows, len(elements)), rows summing to 1.
+
+        formulas: list, array or Series of formula strings or Compositions; each
+            distinct formula is parsed once, a bad one raises FormulaError naming its row.
+        as_frame: return a DataFrame with columns ``feature_labels()``, indexed by the
+            Series' index (or by input position) of the rows kept.
+        With on_unsupported="drop" the dropped rows are missing from the output.
+        """
+        column_of = self._check_params()
+        parsed = parse_formulas(formulas, errors="raise")
+        rows, columns, fractions = _fraction_entries(parsed.compositions, column_of)
+        failing, outside = _unsupported_rows(parsed, column_of, rows, columns)
+        unsupported = [outside[k] for k in parsed.inverse[failing].tolist()]
+        if len(failing) and self.on_unsupported == "raise":
+            raise UnsupportedElementError(
+                failing, parsed.values[failing].tolist(), unsupported, len(column_of)
+            )
+        kept = np.flatnonzero(~np.isin(parsed.inverse, list(outside)))
+        self.dropped_ = DroppedRows(kept, failing, parsed.values[failing].tolist(), unsupported)
+        if len(failing):
+            warnings.warn(str(self.dropped_), UserWarning, stacklevel=2)
+        inside = columns >= 0
+        unique = np.zeros((len(parsed.compositions), len(column_of)), dtype=np.float32)
+        unique[rows[inside], columns[inside]] = fractions[inside]
+        features = unique[parsed.inverse[kept]]
+        if not as_frame:
+            return features
+        index = formulas.index[kept] if isinstance(formulas, pd.Series) else kept
+        return pd.DataFrame(features, index=index, columns=self.feature_labels())
+
+    def fit_transform(
+        self, formulas: Iterable[Composition | str], y: object = None, as_frame: bool = False
+    ) -> np.ndarray | pd.DataFrame:
+        """``fit`` then ``transform``."""
+        return self.fit().transform(formulas, as_frame=as_frame)
