@@ -1,1 +1,40 @@
-"""nn"""
+"""stoichnet.nn: a NumPy neural-network engine with explicit backpropagation.
+
+Keras-shaped: ``Sequential([Dense(64, "relu", input_dim=86), Dense(1)])``,
+``compile(optimizer, loss, metrics)``, ``fit``, ``predict``, ``evaluate``,
+``save`` / ``load_model``. Every layer writes its own forward and backward.
+"""
+
+from . import activations, initializers, losses, optimizers
+from .callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar
+from .errors import ModelFileError, TrainingDivergedError
+from .gradcheck import gradcheck
+from .io import load_model, save_model
+from .layers import L2, LAYERS, Activation, Dense, Dropout, Layer, register_layer
+from .sequential import History, Sequential
+
+__all__ = [
+    "LAYERS",
+    "L2",
+    "Activation",
+    "CSVLogger",
+    "Callback",
+    "Dense",
+    "Dropout",
+    "EarlyStopping",
+    "History",
+    "Layer",
+    "ModelCheckpoint",
+    "ModelFileError",
+    "ProgressBar",
+    "Sequential",
+    "TrainingDivergedError",
+    "activations",
+    "gradcheck",
+    "initializers",
+    "load_model",
+    "losses",
+    "optimizers",
+    "register_layer",
+    "save_model",
+]

@@ -1,0 +1,572 @@
+"""``Sequential``: a stack of layers trained by mini-batch gradient descent, Keras-shaped.
+
+Training is the lecture's loop: shuffle, split into mini-batches, and for each
+batch run the layers forward, the cost's gradient backward through every layer
+(each layer applies its own chain rule), then one optimizer step. An epoch is one
+pass over all samples.
+
+All parameters live in one contiguous buffer ``flat_params`` (and their gradients
+in ``flat_grads``): each layer's ``params``/``grads`` entries are views into them
+(see ``layers.base``), so the optimizer updates the whole model in one call,
+``optimizer.step([flat_params], [flat_grads])``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from . import io, losses, optimizers
+from .callbacks import Callback, ProgressBar
+from .errors import TrainingDivergedError
+from .layers.base import LAYERS, Layer
+
+DTYPES = ("float32", "float64")
+DEFAULT_PREDICT_BATCH = 1024
+
+
+class History(Callback):
+    """Records the logs of every epoch: ``history["loss"]``, ``history["val_loss"]``,
+    one list per metric, one value per epoch; ``epoch`` lists the 0-based epochs run."""
+
+    def on_train_begin(self, logs=None):
+        self.epoch: list[int] = []
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _as_numeric(value, name: str, dtype) -> np.ndarray:
+    """``value`` as a non-empty, finite array of ``dtype``; TypeError/ValueError naming ``name``."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        try:
+            if arr.dtype.kind != "O":
+                raise ValueError
+            arr = arr.astype(dtype)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} must be numeric, got an array of dtype {arr.dtype} "
+                f"(first value {arr.flat[0]!r})" if arr.size else f"{name} must be numeric"
+            ) from None
+    if arr.ndim == 0 or arr.shape[0] == 0 or arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one sample")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        rows = np.unique(np.nonzero(~finite)[0])
+        raise ValueError(
+            f"{name} contains NaN or inf (after conversion to {np.dtype(dtype)}) in "
+            f"{rows.size} row(s), the first at row {rows[0]}: remove or impute them first"
+        )
+    return arr
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    Args:
+        layers: layers to ``add`` in order.
+        dtype: "float32" (default) or "float64": parameters, activations and
+            gradients all use it.
+        seed: seed of the model's generator ``rng``, which draws the initial
+            weights (and, unless ``fit`` gets its own seed, shuffles and dropout masks).
+        name: a label for ``summary``.
+    Attributes:
+        layers, rng, optimizer, loss, metrics, flat_params, flat_grads,
+        input_shape / output_shape (per sample, None until built), history,
+        stop_training (a callback sets it to end ``fit``).
+    """
+
+    def __init__(self, layers=None, dtype: str = "float32", seed=None, name: str = "sequential"):
+        if str(dtype) not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.dtype = np.dtype(dtype)
+        self.name = name
+        self.rng = np.random.default_rng(seed)
+        self.layers: list[Layer] = []
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        self.flat_params: np.ndarray | None = None
+        self.flat_grads: np.ndarray | None = None
+        self.optimizer: optimizers.Optimizer | None = None
+        self.loss: losses.Loss | None = None
+        self.metrics: list[str] = []
+        self._metric_fns: dict = {}
+        self.history: History | None = None
+        self.stop_training = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------------ building
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def add(self, layer: Layer) -> None:
+        """Append ``layer``; it is built at once if the model's input shape is known."""
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential.add expects a Layer such as Dense(32), got "
+                f"{type(layer).__name__}: {layer!r}"
+            )
+        if layer.built or any(layer is other for other in self.layers):
+            raise ValueError(f"{layer!r} is already built or in a model; create a new layer")
+        if layer.name is None:
+            kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
+            taken = {other.name for other in self.layers}
+            name, i = kind, 0
+            while name in taken:
+                i += 1
+                name = f"{kind}_{i}"
+            layer.name = name
+        self.layers.append(layer)
+        if self.built:
+            layer.build(self.output_shape, self.rng, self.dtype)
+            self.output_shape = tuple(layer.output_shape(self.output_shape))
+            self._assemble()
+        elif len(self.layers) == 1 and layer.declared_input_shape is not None:
+            self.build(layer.declared_input_shape)
+
+    def build(self, input_shape) -> None:
+        """Create every layer's weights for a per-sample ``input_shape`` (e.g. ``(86,)``)."""
+        if not self.layers:
+            raise ValueError("the model has no layers; add some before building it")
+        shape = tuple(int(d) for d in input_shape)
+        self.input_shape = shape
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape, self.rng, self.dtype)
+            shape = tuple(layer.output_shape(shape))
+        self.output_shape = shape
+        self._assemble()
+
+    def _assemble(self) -> None:
+        """Move every parameter and gradient into the flat buffers; layers keep views."""
+        total = sum(layer.n_params for layer in self.layers)
+        flat_params = np.empty(total, dtype=self.dtype)
+        flat_grads = np.zeros(total, dtype=self.dtype)
+        offset = 0
+        for layer in self.layers:
+            for key, value in layer.params.items():
+                size = value.size
+                view = flat_params[offset : offset + size].reshape(value.shape)
+                view[...] = value
+                layer.params[key] = view
+                layer.grads[key] = flat_grads[offset : offset + size].reshape(value.shape)
+                offset += size
+        self.flat_params, self.flat_grads = flat_params, flat_grads
+
+    def _set_rng(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        for layer in self.layers:
+            layer.rng = rng
+
+    def count_params(self) -> int:
+        self._require_built("count_params")
+        return int(self.flat_params.size)
+
+    def _require_built(self, what: str) -> None:
+        if not self.built:
+            raise ValueError(
+                f"{what} needs a built model, and this one has no input shape yet: give the "
+                "first layer input_dim, call build(input_shape), or fit it first"
+            )
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer, loss, metrics=None) -> None:
+        """Choose the optimizer (name, instance or config dict), the loss (name) and
+        metrics (names: "mae", "mse", "accuracy" or any loss name)."""
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        if metrics is None:
+            metrics = []
+        elif isinstance(metrics, str):
+            metrics = [metrics]
+        self._metric_fns = {name: losses.get_metric(name, self.loss) for name in metrics}
+        self.metrics = list(metrics)
+
+    def _require_compiled(self, what: str) -> None:
+        if self.loss is None or self.optimizer is None:
+            raise ValueError(f"{what} needs a compiled model: call compile(optimizer, loss) first")
+
+    def _fused(self) -> bool:
+        """Whether the loss is computed from the last layer's z (softmax/sigmoid fused)."""
+        last = self.layers[-1]
+        return (
+            self.loss.fused_activation is not None
+            and getattr(last, "activation", None) == self.loss.fused_activation
+            and hasattr(last, "backward_from_z")
+        )
+
+    # ------------------------------------------------------------------ validation
+    def _check_x(self, X, name: str = "X", build: bool = False, what: str = "predict") -> np.ndarray:
+        X = _as_numeric(X, name, self.dtype)
+        if X.ndim < 2:
+            raise ValueError(
+                f"{name} must have shape (n_samples, n_features), got shape {X.shape}; "
+                "use X.reshape(-1, 1) for a single feature"
+            )
+        if not self.built:
+            if not build:
+                self._require_built(what)
+            self.build(X.shape[1:])
+        if X.shape[1:] != self.input_shape:
+            raise ValueError(
+                f"{name} has per-sample shape {X.shape[1:]} but the model was built for "
+                f"{self.input_shape} (features per sample)"
+            )
+        return X
+
+    def _check_y(self, y, n: int, name: str = "y") -> np.ndarray:
+        if self.loss.sparse_labels:
+            y = _as_numeric(y, name, np.float64)
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            n_classes = self.output_shape[-1]
+            if y.ndim != 1 or (y != np.round(y)).any() or y.min() < 0 or y.max() >= n_classes:
+                raise ValueError(
+                    f"{name} must hold integer class indices 0..{n_classes - 1} of shape "
+                    f"(n_samples,) for sparse_categorical_crossentropy, got shape {y.shape} "
+                    f"with values in [{y.min()}, {y.max()}]"
+                )
+            y = y.astype(np.intp)
+        else:
+            y = _as_numeric(y, name, self.dtype)
+            if y.ndim == 1 and self.output_shape == (1,):
+                y = y.reshape(-1, 1)
+            if y.shape[1:] != self.output_shape:
+                raise ValueError(
+                    f"{name} has per-sample shape {y.shape[1:]} but the model outputs "
+                    f"{self.output_shape} per sample"
+                )
+        if y.shape[0] != n:
+            raise ValueError(
+                f"X and {name} have different numbers of samples: {n} and {y.shape[0]}"
+            )
+        return y
+
+    def _check_xy(self, X, y, names=("X", "y"), build=False, what="evaluate"):
+        X = self._check_x(X, names[0], build=build, what=what)
+        return X, self._check_y(y, X.shape[0], names[1])
+
+    # ------------------------------------------------------------------ the math
+    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def _regularization(self) -> float:
+        return sum(layer.regularization_loss() for layer in self.layers)
+
+    def _cost(self, y_pred: np.ndarray, y: np.ndarray, fused: bool) -> float:
+        """The batch cost (without regularization) of the last forward pass."""
+        if fused:
+            return self.loss.value_from_logits(self.layers[-1].z, y)
+        return self.loss.value(y_pred, y)
+
+    def _backward(self, y_pred: np.ndarray, y: np.ndarray, fused: bool) -> np.ndarray:
+        """Backpropagate the cost of the last forward pass; fills flat_grads, returns dC/dX."""
+        layers = self.layers
+        if fused:
+            last = layers[-1]
+            grad = last.backward_from_z(self.loss.gradient_from_logits(last.z, last.a, y))
+            layers = layers[:-1]
+        else:
+            grad = self.loss.gradient(y_pred, y)
+        for layer in reversed(layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def _train_step(self, x, y, fused: bool, epoch=None, batch=None) -> tuple[float, np.ndarray]:
+        y_pred = self._forward(x, training=True)
+        loss = self._cost(y_pred, y, fused) + self._regularization()
+        self._backward(y_pred, y, fused)
+        # the squared gradient norm is one fast pass; a NaN/inf in it or in the loss
+        # stops training before the optimizer can write NaN into the weights
+        if not (math.isfinite(loss) and math.isfinite(np.dot(self.flat_grads, self.flat_grads))):
+            where = "" if epoch is None else f" at epoch {epoch + 1}, batch {batch + 1}"
+            raise TrainingDivergedError(
+                f"the loss became {loss} (or a gradient non-finite){where}; training stopped "
+                f"and the weights from before this batch are kept. Likely cause: the learning "
+                f"rate ({self.optimizer.current_learning_rate:g}) is too high, or inputs/targets "
+                "are badly scaled",
+                epoch,
+                batch,
+                loss,
+            )
+        self.optimizer.step([self.flat_params], [self.flat_grads])
+        return loss, y_pred
+
+    def compute_loss(self, X, y) -> float:
+        """The total cost (loss + regularization) on (X, y) in inference mode (dropout off)."""
+        self._require_compiled("compute_loss")
+        X, y = self._check_xy(X, y)
+        return self._evaluate_arrays(X, y, X.shape[0], self._fused())["loss"]
+
+    def compute_gradients(self, X, y) -> tuple[float, np.ndarray]:
+        """Forward and backward on (X, y) in inference mode, without an optimizer step.
+
+        Returns (total cost, dC/dX of X's shape); the parameter gradients are left
+        in ``flat_grads`` (and each layer's ``grads``).
+        """
+        self._require_compiled("compute_gradients")
+        X, y = self._check_xy(X, y)
+        fused = self._fused()
+        y_pred = self._forward(X, training=False)
+        loss = self._cost(y_pred, y, fused) + self._regularization()
+        return loss, self._backward(y_pred, y, fused).copy()
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        X,
+        y,
+        epochs: int = 1,
+        batch_size: int = 32,
+        validation_data=None,
+        validation_split: float = 0.0,
+        shuffle: bool = True,
+        callbacks=None,
+        verbose: int = 1,
+        seed=None,
+    ) -> History:
+        """Train for ``epochs`` passes over (X, y) in mini-batches of ``batch_size``.
+
+        Args:
+            X: (n_samples, n_features) numbers; y: (n_samples, n_outputs) or
+                (n_samples,) for one output (class indices for the sparse loss).
+            validation_data: (X_val, y_val) scored after every epoch (dropout off).
+            validation_split: fraction of samples held out for validation, taken
+                from the END of X and y before shuffling, as in Keras.
+            shuffle: reshuffle the training samples before every epoch.
+            callbacks: ``Callback`` instances (EarlyStopping, CSVLogger, ...).
+            verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+            seed: seeds a new generator ``self.rng`` for shuffling and dropout;
+                the same seed, data and machine give bit-identical weights.
+        Returns the ``History`` (also kept as ``self.history``). Raises
+        ``TrainingDivergedError`` if the loss becomes NaN/inf.
+        """
+        self._require_compiled("fit")
+        epochs = _check_int("epochs", epochs, 0)
+        batch_size = _check_int("batch_size", batch_size, 1)
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not (
+            0 <= validation_split < 1
+        ):
+            raise ValueError(f"validation_split must be a number in [0, 1), got {validation_split!r}")
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+        X, y = self._check_xy(X, y, build=True)
+        val = None
+        if validation_data is not None:
+            if validation_split:
+                raise ValueError("give either validation_data or validation_split, not both")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError(
+                    f"validation_data must be a pair (X_val, y_val), got {type(validation_data).__name__}"
+                )
+            val = self._check_xy(*validation_data, names=("validation_data[0]", "validation_data[1]"))
+        elif validation_split:
+            n_val = int(X.shape[0] * validation_split)
+            if n_val == 0 or n_val == X.shape[0]:
+                raise ValueError(
+                    f"validation_split={validation_split} of {X.shape[0]} samples leaves "
+                    f"{n_val} for validation and {X.shape[0] - n_val} for training; both need >= 1"
+                )
+            val = (X[-n_val:], y[-n_val:])
+            X, y = X[:-n_val], y[:-n_val]
+        if seed is not None:
+            self._set_rng(np.random.default_rng(seed))
+
+        n = X.shape[0]
+        n_batches = -(-n // batch_size)
+        fused = self._fused()
+        self.history = History()
+        callbacks = [self.history, *callbacks]
+        if verbose:
+            callbacks.append(ProgressBar(verbose))
+        params = {"epochs": epochs, "steps": n_batches, "samples": n, "verbose": verbose}
+        for cb in callbacks:
+            cb.set_model(self)
+            cb.set_params(params)
+        X_epoch, y_epoch = (np.empty_like(X), np.empty_like(y)) if shuffle else (X, y)
+        self.stop_training = False
+        logs: dict[str, float] = {}
+        for cb in callbacks:
+            cb.on_train_begin()
+        for epoch in range(epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            if shuffle:
+                order = self.rng.permutation(n)
+                np.take(X, order, axis=0, out=X_epoch)
+                np.take(y, order, axis=0, out=y_epoch)
+            totals = dict.fromkeys(["loss", *self._metric_fns], 0.0)
+            seen = 0
+            for batch in range(n_batches):
+                xb = X_epoch[batch * batch_size : (batch + 1) * batch_size]
+                yb = y_epoch[batch * batch_size : (batch + 1) * batch_size]
+                loss, y_pred = self._train_step(xb, yb, fused, epoch, batch)
+                m = xb.shape[0]
+                seen += m
+                totals["loss"] += loss * m
+                for key, fn in self._metric_fns.items():
+                    totals[key] += fn(y_pred, yb) * m
+                for cb in callbacks:
+                    cb.on_batch_end(batch, {"loss": loss})
+                if self.stop_training:
+                    break
+            logs = {key: value / seen for key, value in totals.items()}
+            if val is not None:
+                scores = self._evaluate_arrays(*val, batch_size, fused)
+                logs.update({f"val_{key}": value for key, value in scores.items()})
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end(logs)
+        return self.history
+
+    def train_on_batch(self, X, y) -> float:
+        """One optimizer step on the batch (X, y); returns its cost before the step."""
+        self._require_compiled("train_on_batch")
+        X, y = self._check_xy(X, y, build=True)
+        return self._train_step(X, y, self._fused())[0]
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, X, batch_size: int | None = None, mc_samples: int | None = None) -> np.ndarray:
+        """Network outputs for X: (n_samples, *output_shape) in the model's dtype.
+
+        Args:
+            batch_size: samples per forward pass (default 1024); only memory changes.
+            mc_samples: if given, average this many passes with dropout ON
+                (Monte-Carlo dropout, drawing masks from ``self.rng``); default:
+                one pass with dropout off (unless a layer has ``mc_dropout``).
+        """
+        X = self._check_x(X)
+        batch_size = _check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
+        passes = 1 if mc_samples is None else _check_int("mc_samples", mc_samples, 1)
+        out = np.zeros((X.shape[0], *self.output_shape), dtype=self.dtype)
+        for start in range(0, X.shape[0], batch_size):
+            chunk = slice(start, start + batch_size)
+            for _ in range(passes):
+                out[chunk] += self._forward(X[chunk], training=mc_samples is not None)
+        if passes > 1:
+            out /= passes
+        return out
+
+    def _evaluate_arrays(self, X, y, batch_size: int, fused: bool) -> dict[str, float]:
+        totals = dict.fromkeys(["loss", *self._metric_fns], 0.0)
+        for start in range(0, X.shape[0], batch_size):
+            xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+            y_pred = self._forward(xb, training=False)
+            totals["loss"] += self._cost(y_pred, yb, fused) * xb.shape[0]
+            for key, fn in self._metric_fns.items():
+                totals[key] += fn(y_pred, yb) * xb.shape[0]
+        scores = {key: value / X.shape[0] for key, value in totals.items()}
+        scores["loss"] += self._regularization()
+        return scores
+
+    def evaluate(self, X, y, batch_size: int | None = None, return_dict: bool = False):
+        """Cost (with regularization) and metrics on (X, y), dropout off.
+
+        Returns the loss as a float when there are no metrics, else
+        ``[loss, *metrics]`` in ``compile`` order, or a dict with ``return_dict``.
+        """
+        self._require_compiled("evaluate")
+        X, y = self._check_xy(X, y)
+        batch_size = _check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
+        scores = self._evaluate_arrays(X, y, batch_size, self._fused())
+        if return_dict:
+            return scores
+        return scores["loss"] if not self.metrics else list(scores.values())
+
+    # ------------------------------------------------------------------ weights and files
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the parameters in layer order: [W1, b1, W2, b2, ...], W as (n_in, n_out)."""
+        self._require_built("get_weights")
+        return [p.copy() for layer in self.layers for p in layer.params.values()]
+
+    def set_weights(self, weights) -> None:
+        """Copy ``weights`` (same order and shapes as ``get_weights``) into the model."""
+        self._require_built("set_weights")
+        targets = [(layer, key) for layer in self.layers for key in layer.params]
+        weights = list(weights)
+        if len(weights) != len(targets):
+            raise ValueError(f"set_weights needs {len(targets)} arrays, got {len(weights)}")
+        checked = []
+        for (layer, key), w in zip(targets, weights, strict=True):
+            w = _as_numeric(w, f"weights for {layer.name}.{key}", self.dtype)
+            if w.shape != layer.params[key].shape:
+                raise ValueError(
+                    f"weights for {layer.name}.{key} must have shape {layer.params[key].shape}, "
+                    f"got {w.shape}"
+                )
+            checked.append(w)
+        for (layer, key), w in zip(targets, checked, strict=True):
+            layer.params[key][...] = w
+
+    def get_config(self) -> dict:
+        """JSON-serialisable architecture: name, dtype, input shape and layer configs."""
+        return {
+            "name": self.name,
+            "dtype": self.dtype.name,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        """Rebuild an (unbuilt unless ``input_shape`` is set) model from ``get_config``;
+        only layer classes in the ``LAYERS`` registry can be named."""
+        model = cls(dtype=config["dtype"], name=config["name"])
+        for entry in config["layers"]:
+            layer_cls = LAYERS.get(entry["class_name"])
+            if layer_cls is None:
+                raise ValueError(
+                    f"unknown layer class {entry['class_name']!r}; known layers are {sorted(LAYERS)}"
+                )
+            model.add(layer_cls(**entry["config"]))
+        if config["input_shape"] is not None and not model.built:
+            model.build(config["input_shape"])
+        return model
+
+    def save(self, path, overwrite: bool = False) -> None:
+        """Write architecture, compile settings and weights to one file (see ``nn.io``)."""
+        io.save_model(self, path, overwrite=overwrite)
+
+    def summary(self, print_fn=print) -> str:
+        """Print (and return) a table of layers, per-sample output shapes and parameter counts."""
+        self._require_built("summary")
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        shape = self.input_shape
+        for layer in self.layers:
+            shape = tuple(layer.output_shape(shape))
+            rows.append((f"{layer.name} ({type(layer).__name__})", str((None, *shape)), f"{layer.n_params:,}"))
+        widths = [max(len(row[i]) for row in rows) + 2 for i in range(3)]
+        rule = "-" * sum(widths)
+        lines = [f'Model: "{self.name}"', rule]
+        lines += ["".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+        lines.insert(3, rule)
+        lines += [rule, f"Total params: {self.count_params():,}", f"dtype: {self.dtype.name}"]
+        text = "\n".join(lines)
+        print_fn(text)
+        return text
