@@ -5,31 +5,100 @@ Contract used by ``Sequential``: ``step(params, grads)`` updates every array in
 then increments ``iterations``. State (moments, accumulators) is created lazily
 on the first step, in the parameters' dtype, and is exposed through
 ``state_dict()`` / ``load_state_dict()`` so checkpoints can resume bit-identically.
+
+Every update rule follows PyTorch's documented algorithm (``torch.optim``), so a
+trajectory can be compared with PyTorch digit for digit; argument names and
+defaults are Keras'. Each class's docstring says where the two libraries differ.
+
+Speed: the update of a 4.6 M-parameter network is memory-bound, so each array is
+walked in cache-sized chunks (all passes of the rule run on one chunk while it
+sits in L2) and the chunks are shared among a few threads (NumPy ufuncs release
+the GIL). Every element is updated by the same sequence of operations whatever
+the chunking, so results do not depend on ``num_threads``.
 """
 
 from __future__ import annotations
 
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
 import numpy as np
+
+from stoichnet.nn import schedules
+from stoichnet.nn.schedules import check_number
+
+_CHUNK_BYTES = 256 * 1024  # per array: p, g, the slots and the scratch of a chunk fit in L2
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@cache
+def _thread_pool(n_threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="stoichnet-optimizer")
+
+
+def _default_num_threads() -> int:
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(available, 4))
+
+
+def _ema(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
+    """avg <- decay * avg + (1 - decay) * x, in place."""
+    avg *= decay
+    np.multiply(x, 1.0 - decay, out=tmp)
+    avg += tmp
+
+
+def _ema_square(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
+    """avg <- decay * avg + (1 - decay) * x**2, in place."""
+    avg *= decay
+    np.square(x, out=tmp)
+    tmp *= 1.0 - decay
+    avg += tmp
 
 
 class Optimizer:
     """Base class.
 
+    Subclasses declare their per-parameter state in ``_slots()``, the per-step
+    scalars in ``_step_constants(t, lr)`` and the rule itself in
+    ``_update(p, g, state, tmp, k)``, which sees one chunk at a time.
+
     Args:
-        learning_rate: a float, or a schedule (callable: step -> learning rate).
+        learning_rate: a float >= 0, or a schedule (callable: step -> learning
+            rate, e.g. from ``stoichnet.nn.schedules``).
         weight_decay: L2 penalty coefficient added to the gradient (PyTorch's
             ``weight_decay``: g <- g + weight_decay * theta).
+        num_threads: threads sharing the update of large arrays (default: the
+            CPUs available to this process, at most 4). Results do not depend on it.
     Attributes:
         iterations: number of steps taken so far.
         lr_multiplier: factor applied on top of the (scheduled) rate; plateau
             reduction changes it.
     """
 
-    def __init__(self, learning_rate=0.001, weight_decay: float = 0.0):
+    _n_scratch = 1  # scratch chunks the rule needs, besides the one for weight decay
+    decoupled_weight_decay = False  # AdamW-style decay: only the Adam family offers it
+
+    def __init__(self, learning_rate=0.001, weight_decay: float = 0.0, *,
+                 num_threads: int | None = None):
+        if not callable(learning_rate):
+            learning_rate = check_number("learning_rate", learning_rate, 0.0)
         self.learning_rate = learning_rate
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = check_number("weight_decay", weight_decay, 0.0)
+        if num_threads is None:
+            num_threads = _default_num_threads()
+        elif isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+            raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
+        self.num_threads = num_threads
         self.iterations = 0
         self.lr_multiplier = 1.0
+        self._state: list[dict[str, np.ndarray]] | None = None
+        self._scratch: dict[tuple, list[np.ndarray]] = {}
 
     @property
     def current_learning_rate(self) -> float:
@@ -37,14 +106,583 @@ class Optimizer:
         base = lr(self.iterations) if callable(lr) else lr
         return float(base) * self.lr_multiplier
 
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+    # --- what a subclass defines ---------------------------------------------------------
+    def _slots(self) -> dict[str, float]:
+        """Per-parameter state arrays: name -> initial value."""
+        return {}
+
+    def _step_constants(self, t: int, lr: float) -> dict[str, float]:
+        """Scalars shared by all parameters at step ``t`` (1-based), learning rate ``lr``."""
+        return {"lr": lr}
+
+    def _update(self, p, g, state, tmp, k) -> None:
+        """Update one chunk: 1-D views ``p``, ``g``, ``state[name]``; scratch ``tmp``."""
         raise NotImplementedError
 
+    def _hyperparameters(self) -> dict:
+        return {}
+
+    # --- the engine --------------------------------------------------------------------
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        """Update every array of ``params`` in place from the matching ``grads``.
+
+        Args:
+            params: float32 or float64 C-contiguous arrays, any shapes.
+            grads: arrays of the same shapes and dtypes.
+        """
+        params, grads = self._validate(params, grads)
+        if self._state is None:
+            self._state = [{name: np.full(p.size, value, dtype=p.dtype)
+                            for name, value in self._slots().items()} for p in params]
+        k = self._step_constants(self.iterations + 1, self.current_learning_rate)
+        n_workers = self._n_workers(params)
+        tasks = []
+        for p, g, state in zip(params, grads, self._state, strict=True):
+            chunk = _CHUNK_BYTES // p.itemsize
+            for start in range(0, p.size, chunk):
+                tasks.append((p, g, state, start, min(start + chunk, p.size)))
+        if n_workers == 1:
+            self._run(tasks, 0, k)
+        else:
+            pool = _thread_pool(n_workers)
+            futures = [pool.submit(self._run, tasks[w::n_workers], w, k)
+                       for w in range(n_workers)]
+            for future in futures:
+                future.result()
+        self.iterations += 1
+
+    def _n_workers(self, params) -> int:
+        n_chunks = sum(-(-p.nbytes // _CHUNK_BYTES) for p in params)
+        # below ~2 chunks per thread the thread hand-off costs more than it saves
+        return max(1, min(self.num_threads, n_chunks // 2))
+
+    def _run(self, tasks, worker: int, k: dict) -> None:
+        wd = self.weight_decay
+        for p, g, state, start, stop in tasks:
+            tmp = self._scratch_for(worker, p.dtype, stop - start)
+            p_chunk, g_chunk = p.reshape(-1)[start:stop], g.reshape(-1)[start:stop]
+            chunk_state = {name: arr[start:stop] for name, arr in state.items()}
+            if wd and self.decoupled_weight_decay:
+                p_chunk *= 1.0 - k["lr"] * wd
+            elif wd:
+                np.multiply(p_chunk, wd, out=tmp[-1])
+                tmp[-1] += g_chunk
+                g_chunk = tmp[-1]
+            self._update(p_chunk, g_chunk, chunk_state, tmp, k)
+
+    def _scratch_for(self, worker: int, dtype, n: int) -> list[np.ndarray]:
+        key = (worker, dtype)
+        if key not in self._scratch:
+            chunk = _CHUNK_BYTES // dtype.itemsize
+            self._scratch[key] = [np.empty(chunk, dtype) for _ in range(self._n_scratch + 1)]
+        return [buf[:n] for buf in self._scratch[key]]
+
+    def _validate(self, params, grads):
+        if not isinstance(params, list | tuple) or not isinstance(grads, list | tuple):
+            raise TypeError(
+                f"params and grads must be lists of arrays, got {type(params).__name__} and "
+                f"{type(grads).__name__}")
+        if len(params) != len(grads):
+            raise ValueError(f"got {len(params)} params but {len(grads)} grads")
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if not isinstance(p, np.ndarray) or not isinstance(g, np.ndarray):
+                raise TypeError(f"params[{i}] and grads[{i}] must be numpy arrays, got "
+                                f"{type(p).__name__} and {type(g).__name__}")
+            if p.dtype not in _FLOAT_DTYPES:
+                raise TypeError(f"params[{i}] has dtype {p.dtype}; allowed: float32, float64")
+            if g.dtype != p.dtype or g.shape != p.shape:
+                raise ValueError(f"grads[{i}] is {g.dtype} {g.shape} but params[{i}] is "
+                                 f"{p.dtype} {p.shape}; they must match")
+            if not p.flags.c_contiguous or not p.flags.writeable:
+                raise ValueError(f"params[{i}] must be a writeable C-contiguous array "
+                                 "(it is updated in place)")
+        if self._state is not None:
+            if len(self._state) != len(params):
+                raise ValueError(f"this optimizer holds state for {len(self._state)} arrays "
+                                 f"but step() received {len(params)}")
+            for i, (p, state) in enumerate(zip(params, self._state, strict=True)):
+                for name, arr in state.items():
+                    if arr.size != p.size or arr.dtype != p.dtype:
+                        raise ValueError(
+                            f"state {name!r} of params[{i}] is {arr.dtype} with {arr.size} "
+                            f"elements but params[{i}] is {p.dtype} with {p.size}")
+        return params, [np.ascontiguousarray(g) for g in grads]
+
+    # --- (de)serialisation --------------------------------------------------------------
     def get_config(self) -> dict:
-        raise NotImplementedError
+        """JSON-serialisable hyper-parameters; ``get(config)`` rebuilds the optimizer."""
+        lr = self.learning_rate
+        if callable(lr):
+            if not hasattr(lr, "get_config"):
+                raise TypeError(
+                    f"learning_rate {lr!r} has no get_config(), so this optimizer cannot be "
+                    "saved; use a schedule from stoichnet.nn.schedules")
+            lr = lr.get_config()
+        return {"name": type(self).__name__, "learning_rate": lr,
+                "weight_decay": self.weight_decay, **self._hyperparameters()}
+
+    def _scalar_state(self) -> dict[str, float]:
+        return {}
+
+    def _load_scalar_state(self, state: dict) -> None:
+        """Restore what ``_scalar_state`` saved."""
 
     def state_dict(self) -> dict:
-        raise NotImplementedError
+        """Everything a resumed run needs: ``iterations``, ``lr_multiplier``, scalar state
+        and, once stepped, one array per slot and parameter (``"<slot>.<i>"``, 1-D)."""
+        state = {"iterations": np.int64(self.iterations),
+                 "lr_multiplier": np.float64(self.lr_multiplier),
+                 **{name: np.float64(v) for name, v in self._scalar_state().items()}}
+        for i, slots in enumerate(self._state or []):
+            for name, arr in slots.items():
+                state[f"{name}.{i}"] = arr.copy()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        raise NotImplementedError
+        """Restore a ``state_dict()``; arrays are copied. Raises ValueError on a mismatch."""
+        scalars = {"iterations", "lr_multiplier", *self._scalar_state()}
+        missing = scalars - set(state)
+        if missing:
+            raise ValueError(f"optimizer state is missing {sorted(missing)}")
+        slots = self._slots()
+        arrays = {key: value for key, value in state.items() if key not in scalars}
+        per_param: dict[int, dict[str, np.ndarray]] = {}
+        for key, value in arrays.items():
+            name, _, index = key.rpartition(".")
+            if name not in slots or not index.isdigit():
+                raise ValueError(f"unexpected optimizer state entry {key!r} for "
+                                 f"{type(self).__name__}; its slots are {sorted(slots)}")
+            value = np.asarray(value)
+            if value.ndim != 1 or value.dtype not in _FLOAT_DTYPES:
+                raise ValueError(f"optimizer state {key!r} must be a 1-D float32/float64 array, "
+                                 f"got {value.dtype} {value.shape}")
+            per_param.setdefault(int(index), {})[name] = value.copy()
+        if sorted(per_param) != list(range(len(per_param))) or any(
+                set(d) != set(slots) for d in per_param.values()):
+            raise ValueError(f"optimizer state arrays {sorted(arrays)} do not cover slots "
+                             f"{sorted(slots)} for parameters 0..{len(per_param) - 1}")
+        iterations = int(state["iterations"])
+        if iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {iterations}")
+        self.iterations = iterations
+        self.lr_multiplier = float(state["lr_multiplier"])
+        self._load_scalar_state(state)
+        self._state = [per_param[i] for i in range(len(per_param))] if per_param else None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    PyTorch's ``torch.optim.SGD`` with ``dampening=0``: g <- g + wd*theta;
+    b <- momentum*b + g; theta <- theta - lr * (g + momentum*b if nesterov else b).
+    Plain SGD is momentum 0 (no buffer is kept). Keras keeps v = momentum*v - lr*g
+    instead, which is the same trajectory for a constant learning rate but not when
+    the rate changes. Nesterov momentum: Sutskever et al., "On the importance of
+    initialization and momentum in deep learning", ICML 2013.
+
+    Defaults: learning_rate=0.01 (Keras; PyTorch 0.001).
+    """
+
+    def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.momentum = check_number("momentum", momentum, 0.0)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True requires momentum > 0, got momentum=0")
+        self.nesterov = nesterov
+
+    def _slots(self):
+        return {"momentum_buffer": 0.0} if self.momentum else {}
+
+    def _update(self, p, g, state, tmp, k):
+        s = tmp[0]
+        if self.momentum:
+            b = state["momentum_buffer"]
+            b *= self.momentum
+            b += g
+            if self.nesterov:
+                np.multiply(b, self.momentum, out=s)
+                s += g
+            else:
+                np.copyto(s, b)
+            s *= -k["lr"]
+        else:
+            np.multiply(g, -k["lr"], out=s)
+        p += s
+
+    def _hyperparameters(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton, Coursera "Neural Networks for Machine Learning", lecture 6e, 2012);
+    centred variant from Graves, "Generating sequences with recurrent neural networks", 2013.
+
+    PyTorch's ``torch.optim.RMSprop``: v <- rho*v + (1-rho)*g^2; with ``centered``
+    also a <- rho*a + (1-rho)*g and v~ = v - a^2; d = sqrt(v~) + epsilon;
+    with momentum b <- momentum*b + g/d and theta <- theta - lr*b, otherwise
+    theta <- theta - lr*g/d. Epsilon is added outside the square root, as in PyTorch;
+    Keras adds it inside.
+
+    Defaults (Keras): learning_rate=0.001, rho=0.9, epsilon=1e-7. PyTorch: lr=0.01,
+    alpha=0.99 (its name for rho), eps=1e-8.
+    """
+
+    _n_scratch = 1
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, centered: bool = False, weight_decay: float = 0.0,
+                 **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.rho = check_number("rho", rho, 0.0, 1.0)
+        self.momentum = check_number("momentum", momentum, 0.0)
+        self.epsilon = check_number("epsilon", epsilon, 0.0)
+        if not isinstance(centered, bool):
+            raise TypeError(f"centered must be a bool, got {centered!r}")
+        self.centered = centered
+
+    def _slots(self):
+        slots = {"square_avg": 0.0}
+        if self.centered:
+            slots["grad_avg"] = 0.0
+        if self.momentum:
+            slots["momentum_buffer"] = 0.0
+        return slots
+
+    def _update(self, p, g, state, tmp, k):
+        s = tmp[0]
+        v = state["square_avg"]
+        _ema_square(v, g, self.rho, s)
+        if self.centered:
+            a = state["grad_avg"]
+            _ema(a, g, self.rho, s)
+            np.square(a, out=s)
+            np.subtract(v, s, out=s)
+            np.sqrt(s, out=s)
+        else:
+            np.sqrt(v, out=s)
+        s += self.epsilon
+        np.divide(g, s, out=s)
+        if self.momentum:
+            b = state["momentum_buffer"]
+            b *= self.momentum
+            b += s
+            np.multiply(b, -k["lr"], out=s)
+        else:
+            s *= -k["lr"]
+        p += s
+
+    def _hyperparameters(self):
+        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
+                "centered": self.centered}
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi, Hazan & Singer, "Adaptive subgradient methods for online learning
+    and stochastic optimization", JMLR 12, 2011).
+
+    PyTorch's ``torch.optim.Adagrad`` (``lr_decay=0``): s <- s + g^2;
+    theta <- theta - lr * g / (sqrt(s) + epsilon). Epsilon sits outside the square
+    root, as in PyTorch; Keras adds it inside.
+
+    Defaults (Keras): learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7.
+    PyTorch: lr=0.01, initial_accumulator_value=0, eps=1e-10.
+    """
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, weight_decay: float = 0.0, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.initial_accumulator_value = check_number(
+            "initial_accumulator_value", initial_accumulator_value, 0.0)
+        self.epsilon = check_number("epsilon", epsilon, 0.0)
+
+    def _slots(self):
+        return {"sum": self.initial_accumulator_value}
+
+    def _update(self, p, g, state, tmp, k):
+        s = tmp[0]
+        acc = state["sum"]
+        np.square(g, out=s)
+        acc += s
+        np.sqrt(acc, out=s)
+        s += self.epsilon
+        np.divide(g, s, out=s)
+        s *= -k["lr"]
+        p += s
+
+    def _hyperparameters(self):
+        return {"initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, "ADADELTA: an adaptive learning rate method", arXiv:1212.5701, 2012).
+
+    PyTorch's ``torch.optim.Adadelta``: v <- rho*v + (1-rho)*g^2;
+    delta = sqrt(u + epsilon) / sqrt(v + epsilon) * g; u <- rho*u + (1-rho)*delta^2;
+    theta <- theta - lr*delta. Keras computes the same.
+
+    Defaults (Keras): learning_rate=0.001, rho=0.95, epsilon=1e-7. PyTorch: lr=1.0
+    (Zeiler's rule has no learning rate, i.e. 1.0), rho=0.9, eps=1e-6.
+    """
+
+    _n_scratch = 2
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.95, epsilon: float = 1e-7,
+                 weight_decay: float = 0.0, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.rho = check_number("rho", rho, 0.0, 1.0)
+        self.epsilon = check_number("epsilon", epsilon, 0.0)
+
+    def _slots(self):
+        return {"square_avg": 0.0, "acc_delta": 0.0}
+
+    def _update(self, p, g, state, tmp, k):
+        s, delta = tmp[0], tmp[1]
+        v, u = state["square_avg"], state["acc_delta"]
+        _ema_square(v, g, self.rho, s)
+        np.add(v, self.epsilon, out=s)
+        np.sqrt(s, out=s)
+        np.add(u, self.epsilon, out=delta)
+        np.sqrt(delta, out=delta)
+        delta /= s
+        delta *= g
+        _ema_square(u, delta, self.rho, s)
+        delta *= -k["lr"]
+        p += delta
+
+    def _hyperparameters(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class _AdamFamily(Optimizer):
+    """What Adam, Adamax and Nadam share: the first moment m <- b1*m + (1-b1)*g, its bias
+    correction 1 - b1^t, hyper-parameter checks and decoupled (AdamW) weight decay."""
+
+    def __init__(self, learning_rate, beta_1, beta_2, epsilon, weight_decay,
+                 decoupled_weight_decay, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.beta_1 = check_number("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = check_number("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = check_number("epsilon", epsilon, 0.0)
+        if not isinstance(decoupled_weight_decay, bool):
+            raise TypeError(f"decoupled_weight_decay must be a bool, got "
+                            f"{decoupled_weight_decay!r}")
+        self.decoupled_weight_decay = decoupled_weight_decay
+
+    def _slots(self):
+        return {"exp_avg": 0.0}
+
+    def _step_constants(self, t, lr):
+        return {"lr": lr, "bias_correction_1": 1.0 - self.beta_1 ** t,
+                "bias_correction_2": 1.0 - self.beta_2 ** t}
+
+    def _update_first_moment(self, m, g, tmp):
+        _ema(m, g, self.beta_1, tmp)
+
+    def _hyperparameters(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "decoupled_weight_decay": self.decoupled_weight_decay}
+
+
+class Adam(_AdamFamily):
+    """Adam (Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015);
+    AMSGrad from Reddi, Kale & Kumar, "On the convergence of Adam and beyond", ICLR 2018;
+    decoupled weight decay (AdamW) from Loshchilov & Hutter, ICLR 2019.
+
+    PyTorch's ``torch.optim.Adam``: m <- b1*m + (1-b1)*g; v <- b2*v + (1-b2)*g^2
+    (with ``amsgrad`` v^ <- max(v^, v) is used in place of v);
+    theta <- theta - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + epsilon).
+    ``weight_decay`` adds wd*theta to the gradient (L2), or with
+    ``decoupled_weight_decay=True`` multiplies theta by 1 - lr*wd first (AdamW).
+    Epsilon is Algorithm 1's, added to the bias-corrected sqrt(v) as in PyTorch;
+    Keras adds it to the uncorrected sqrt(v) (the paper's "epsilon hat").
+
+    Defaults (Keras): epsilon=1e-7. PyTorch: eps=1e-8. Both: learning_rate=0.001,
+    beta_1=0.9, beta_2=0.999.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, weight_decay: float = 0.0,
+                 decoupled_weight_decay: bool = False, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay,
+                         decoupled_weight_decay, **kwargs)
+        if not isinstance(amsgrad, bool):
+            raise TypeError(f"amsgrad must be a bool, got {amsgrad!r}")
+        self.amsgrad = amsgrad
+
+    def _slots(self):
+        slots = {**super()._slots(), "exp_avg_sq": 0.0}
+        if self.amsgrad:
+            slots["max_exp_avg_sq"] = 0.0
+        return slots
+
+    def _update(self, p, g, state, tmp, k):
+        s = tmp[0]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        self._update_first_moment(m, g, s)
+        _ema_square(v, g, self.beta_2, s)
+        if self.amsgrad:
+            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        # sqrt(v)/sqrt(bc2) + eps == (sqrt(v) + eps*sqrt(bc2)) / sqrt(bc2): one pass fewer
+        root_bc2 = math.sqrt(k["bias_correction_2"])
+        np.sqrt(v, out=s)
+        s += self.epsilon * root_bc2
+        np.divide(m, s, out=s)
+        s *= -k["lr"] * root_bc2 / k["bias_correction_1"]
+        p += s
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, "Decoupled weight decay
+    regularization", ICLR 2019): ``Adam(decoupled_weight_decay=True)``, as
+    ``torch.optim.AdamW``.
+
+    Defaults: weight_decay=0.01 (PyTorch; Keras 0.004), epsilon=1e-7 (Keras; PyTorch 1e-8).
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, weight_decay: float = 0.01,
+                 decoupled_weight_decay: bool = True, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
+                         decoupled_weight_decay, **kwargs)
+
+
+class Adamax(_AdamFamily):
+    """Adamax, Adam's infinity-norm variant (Kingma & Ba, ICLR 2015, section 7.1).
+
+    PyTorch's ``torch.optim.Adamax``: m <- b1*m + (1-b1)*g;
+    u <- max(b2*u, |g| + epsilon); theta <- theta - lr/(1-b1^t) * m/u.
+    PyTorch adds epsilon to |g| inside the max; Keras computes u = max(b2*u, |g|) and
+    divides by u + epsilon.
+
+    Defaults (Keras): learning_rate=0.001, epsilon=1e-7. PyTorch: lr=0.002, eps=1e-8.
+    Both: beta_1=0.9, beta_2=0.999.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, weight_decay: float = 0.0,
+                 decoupled_weight_decay: bool = False, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay,
+                         decoupled_weight_decay, **kwargs)
+
+    def _slots(self):
+        return {**super()._slots(), "exp_inf": 0.0}
+
+    def _update(self, p, g, state, tmp, k):
+        s = tmp[0]
+        m, u = state["exp_avg"], state["exp_inf"]
+        self._update_first_moment(m, g, s)
+        u *= self.beta_2
+        np.abs(g, out=s)
+        s += self.epsilon
+        np.maximum(u, s, out=u)
+        np.divide(m, u, out=s)
+        s *= -k["lr"] / k["bias_correction_1"]
+        p += s
+
+
+class Nadam(_AdamFamily):
+    """Nadam, Adam with Nesterov momentum (Dozat, "Incorporating Nesterov momentum into
+    Adam", ICLR workshop 2016).
+
+    PyTorch's ``torch.optim.NAdam``: mu_t = b1*(1 - 0.5*0.96^(t*momentum_decay)),
+    mu_prod <- mu_prod*mu_t; m, v as in Adam; d = sqrt(v/(1-b2^t)) + epsilon;
+    theta <- theta - lr*(1-mu_t)/(1-mu_prod) * g/d
+    - lr*mu_(t+1)/(1-mu_prod*mu_(t+1)) * m/d. Keras uses the same rule with
+    momentum_decay fixed at 0.004.
+
+    Defaults (Keras): learning_rate=0.001, epsilon=1e-7. PyTorch: lr=0.002, eps=1e-8.
+    Both: beta_1=0.9, beta_2=0.999, momentum_decay=0.004.
+    """
+
+    _n_scratch = 2
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, momentum_decay: float = 0.004,
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay,
+                         decoupled_weight_decay, **kwargs)
+        self.momentum_decay = check_number("momentum_decay", momentum_decay, 0.0)
+        self.mu_product = 1.0
+
+    def _slots(self):
+        return {**super()._slots(), "exp_avg_sq": 0.0}
+
+    def _mu(self, t: int) -> float:
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
+
+    def _step_constants(self, t, lr):
+        k = super()._step_constants(t, lr)
+        mu, mu_next = self._mu(t), self._mu(t + 1)
+        self.mu_product *= mu
+        k["grad_coef"] = (1.0 - mu) / (1.0 - self.mu_product)
+        k["exp_avg_coef"] = mu_next / (1.0 - self.mu_product * mu_next)
+        return k
+
+    def _update(self, p, g, state, tmp, k):
+        s, d = tmp[0], tmp[1]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        self._update_first_moment(m, g, s)
+        _ema_square(v, g, self.beta_2, s)
+        # d = sqrt(v/bc2) + eps, kept as sqrt(bc2)*d = sqrt(v) + eps*sqrt(bc2) (one pass fewer)
+        root_bc2 = math.sqrt(k["bias_correction_2"])
+        np.sqrt(v, out=d)
+        d += self.epsilon * root_bc2
+        np.multiply(m, k["exp_avg_coef"] / k["grad_coef"], out=s)
+        s += g
+        s /= d
+        s *= -k["lr"] * k["grad_coef"] * root_bc2
+        p += s
+
+    def _scalar_state(self):
+        return {"mu_product": self.mu_product}
+
+    def _load_scalar_state(self, state):
+        self.mu_product = float(state["mu_product"])
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "momentum_decay": self.momentum_decay}
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adagrad, Adadelta, Adam, AdamW, Adamax,
+                                          Nadam)}
+
+
+def get(identifier) -> Optimizer:
+    """An optimizer from a name ("adam", case-insensitive, default hyper-parameters), an
+    ``Optimizer`` (returned as is) or a config dict ``{"name": ..., **kwargs}`` as written
+    by ``get_config``."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        name, kwargs = identifier, {}
+    elif isinstance(identifier, dict):
+        if "name" not in identifier:
+            raise ValueError(f"optimizer config {identifier!r} has no 'name'; "
+                             f"valid names: {sorted(OPTIMIZERS)}")
+        kwargs = dict(identifier)
+        name = kwargs.pop("name")
+    else:
+        raise TypeError(f"optimizer must be a name, an Optimizer or a config dict, got "
+                        f"{identifier!r} ({type(identifier).__name__})")
+    cls = OPTIMIZERS.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown optimizer {name!r}; valid names: {sorted(OPTIMIZERS)}")
+    if isinstance(kwargs.get("learning_rate"), dict):
+        kwargs["learning_rate"] = schedules.get(kwargs["learning_rate"])
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise TypeError(f"bad arguments for optimizer {cls.__name__}: {err}") from err

@@ -1,0 +1,346 @@
+"""Learning-rate schedules and the callbacks that change the rate during ``fit``.
+
+A schedule is a callable ``step -> learning rate`` (``step`` = optimizer steps taken
+so far, 0 on the first step); pass it as an optimizer's ``learning_rate``. Each
+matches a ``torch.optim.lr_scheduler`` counterpart stepped once per optimizer step
+(the docstrings name it) and has ``get_config()``; ``get(config)`` rebuilds it.
+
+Callbacks: ``ReduceLROnPlateau`` scales the rate through ``optimizer.lr_multiplier``
+when a monitored metric stops improving; ``LearningRateScheduler`` sets the rate at
+the start of each epoch from a function of the epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from stoichnet.nn.callbacks import Callback
+
+
+def check_number(name: str, value, low: float, high: float = math.inf, *, low_open=False,
+                 high_open=True, integer=False):
+    """``value`` as a Python int (``integer``) or float, after checking its type and that it
+    lies in [low, high) (ends opened/closed by ``low_open``/``high_open``).
+
+    Raises TypeError for a non-number (bools included), ValueError naming ``name``, the
+    value and the allowed interval otherwise. Shared with ``stoichnet.nn.optimizers``.
+    """
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {value!r} "
+                        f"({type(value).__name__})")
+    value = int(value) if integer else float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if math.isnan(value) or too_low or too_high:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return value
+
+
+def _check_step(step) -> int:
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be an int >= 0, got {step!r}")
+    return step
+
+
+class LearningRateSchedule:
+    """Base class: ``schedule(step)`` -> learning rate (float) at optimizer step ``step``."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError
+
+    def _arguments(self) -> dict:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        """JSON-serialisable ``{"name": class name, **constructor arguments}``."""
+        return {"name": type(self).__name__, **self._arguments()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._arguments().items())
+        return f"{type(self).__name__}({args})"
+
+
+class StepDecay(LearningRateSchedule):
+    """lr(t) = initial_learning_rate * gamma ** (t // step_size): multiply by ``gamma``
+    every ``step_size`` steps. PyTorch: ``StepLR(step_size, gamma)``."""
+
+    def __init__(self, initial_learning_rate: float, step_size: int, gamma: float = 0.1):
+        self.initial_learning_rate = check_number(
+            "initial_learning_rate", initial_learning_rate, 0.0)
+        self.step_size = check_number("step_size", step_size, 1, integer=True)
+        self.gamma = check_number("gamma", gamma, 0.0, 1.0, high_open=False)
+
+    def __call__(self, step):
+        return self.initial_learning_rate * self.gamma ** (_check_step(step) // self.step_size)
+
+    def _arguments(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "step_size": self.step_size, "gamma": self.gamma}
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """lr(t) = initial_learning_rate * decay_rate ** (t / decay_steps), with the exponent
+    floored when ``staircase`` (Keras' ``ExponentialDecay``). PyTorch:
+    ``ExponentialLR(gamma=decay_rate)`` is ``decay_steps=1``."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False):
+        self.initial_learning_rate = check_number(
+            "initial_learning_rate", initial_learning_rate, 0.0)
+        self.decay_steps = check_number("decay_steps", decay_steps, 1, integer=True)
+        self.decay_rate = check_number("decay_rate", decay_rate, 0.0, 1.0, high_open=False)
+        if not isinstance(staircase, bool):
+            raise TypeError(f"staircase must be a bool, got {staircase!r}")
+        self.staircase = staircase
+
+    def __call__(self, step):
+        exponent = _check_step(step) / self.decay_steps
+        if self.staircase:
+            exponent = math.floor(exponent)
+        return self.initial_learning_rate * self.decay_rate ** exponent
+
+    def _arguments(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase}
+
+
+class CosineDecay(LearningRateSchedule):
+    """Cosine decay (Loshchilov & Hutter, "SGDR", ICLR 2017), optionally after a linear
+    warm-up (Goyal et al., "Accurate, large minibatch SGD", 2017); Keras' ``CosineDecay``.
+
+    Without warm-up: lr(t) = lr0 * (alpha + (1 - alpha) * (1 + cos(pi * t / decay_steps)) / 2)
+    for t <= decay_steps, then lr0 * alpha, with lr0 = initial_learning_rate. With
+    ``warmup_steps`` > 0 the rate first rises linearly from initial_learning_rate to
+    ``warmup_target`` over ``warmup_steps`` steps, then decays from warmup_target as above.
+    PyTorch: ``CosineAnnealingLR(T_max=decay_steps, eta_min=alpha * lr0)``, which rises
+    again after T_max where this one stays at its floor.
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
+                 warmup_target: float | None = None, warmup_steps: int = 0):
+        self.initial_learning_rate = check_number(
+            "initial_learning_rate", initial_learning_rate, 0.0)
+        self.decay_steps = check_number("decay_steps", decay_steps, 1, integer=True)
+        self.alpha = check_number("alpha", alpha, 0.0, 1.0, high_open=False)
+        self.warmup_steps = check_number("warmup_steps", warmup_steps, 0, integer=True)
+        if (warmup_target is None) != (self.warmup_steps == 0):
+            raise ValueError(f"warmup_target and warmup_steps go together: got warmup_target="
+                             f"{warmup_target!r}, warmup_steps={warmup_steps!r}")
+        self.warmup_target = (None if warmup_target is None
+                              else check_number("warmup_target", warmup_target, 0.0))
+
+    def __call__(self, step):
+        step = _check_step(step)
+        if step < self.warmup_steps:
+            fraction = step / self.warmup_steps
+            return (self.initial_learning_rate
+                    + (self.warmup_target - self.initial_learning_rate) * fraction)
+        peak = self.initial_learning_rate if self.warmup_target is None else self.warmup_target
+        fraction = min(step - self.warmup_steps, self.decay_steps) / self.decay_steps
+        cosine = 0.5 * (1.0 + math.cos(math.pi * fraction))
+        return peak * (self.alpha + (1.0 - self.alpha) * cosine)
+
+    def _arguments(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "alpha": self.alpha,
+                "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
+
+
+class LinearWarmup(LearningRateSchedule):
+    """lr(t) = learning_rate * (start_factor + (1 - start_factor) * min(t, warmup_steps) /
+    warmup_steps): a linear ramp from start_factor * learning_rate to learning_rate, then
+    constant. PyTorch: ``LinearLR(start_factor, end_factor=1.0, total_iters=warmup_steps)``
+    (which requires start_factor > 0)."""
+
+    def __init__(self, learning_rate: float, warmup_steps: int, start_factor: float = 0.0):
+        self.learning_rate = check_number("learning_rate", learning_rate, 0.0)
+        self.warmup_steps = check_number("warmup_steps", warmup_steps, 1, integer=True)
+        self.start_factor = check_number("start_factor", start_factor, 0.0, 1.0, high_open=False)
+
+    def __call__(self, step):
+        fraction = min(_check_step(step), self.warmup_steps) / self.warmup_steps
+        return self.learning_rate * (self.start_factor + (1.0 - self.start_factor) * fraction)
+
+    def _arguments(self):
+        return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps,
+                "start_factor": self.start_factor}
+
+
+class OneCycle(LearningRateSchedule):
+    """The one-cycle policy (Smith & Topin, "Super-convergence", 2018), as PyTorch's
+    ``OneCycleLR`` with ``cycle_momentum=False`` (momentum/beta_1 are not cycled).
+
+    The rate rises from max_learning_rate / div_factor to max_learning_rate over the first
+    ``pct_start`` of ``total_steps``, then anneals to (max_learning_rate / div_factor) /
+    final_div_factor at step total_steps - 1 and stays there. With ``three_phase`` it
+    first returns to the initial rate symmetrically, then anneals to the minimum.
+    ``anneal_strategy``: "cos" or "linear".
+    """
+
+    def __init__(self, max_learning_rate: float, total_steps: int, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False):
+        self.max_learning_rate = check_number("max_learning_rate", max_learning_rate, 0.0)
+        self.total_steps = check_number("total_steps", total_steps, 2, integer=True)
+        self.pct_start = check_number("pct_start", pct_start, 0.0, 1.0, low_open=True)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.anneal_strategy = anneal_strategy
+        self.div_factor = check_number("div_factor", div_factor, 0.0, low_open=True)
+        self.final_div_factor = check_number("final_div_factor", final_div_factor, 0.0, low_open=True)
+        if not isinstance(three_phase, bool):
+            raise TypeError(f"three_phase must be a bool, got {three_phase!r}")
+        self.three_phase = three_phase
+        initial = self.max_learning_rate / self.div_factor
+        minimum = initial / self.final_div_factor
+        warm_end = self.pct_start * self.total_steps - 1
+        last = self.total_steps - 1
+        if three_phase:
+            # (end step, start rate, end rate) of each phase
+            self._phases = [(warm_end, initial, self.max_learning_rate),
+                            (2 * warm_end, self.max_learning_rate, initial),
+                            (last, initial, minimum)]
+        else:
+            self._phases = [(warm_end, initial, self.max_learning_rate),
+                            (last, self.max_learning_rate, minimum)]
+        ends = [end for end, _, _ in self._phases]
+        if any(b <= a for a, b in zip([0.0, *ends], ends, strict=False)):
+            raise ValueError(f"pct_start={pct_start!r} with total_steps={total_steps!r} leaves a "
+                             "phase of the cycle with no steps")
+
+    def __call__(self, step):
+        step = min(_check_step(step), self.total_steps - 1)
+        start = 0.0
+        for end, lr_start, lr_end in self._phases:  # the last phase ends at total_steps - 1
+            if step <= end:
+                fraction = (step - start) / (end - start)
+                if self.anneal_strategy == "cos":
+                    return lr_end + (lr_start - lr_end) / 2.0 * (math.cos(math.pi * fraction) + 1)
+                return lr_start + (lr_end - lr_start) * fraction
+            start = end
+
+    def _arguments(self):
+        return {"max_learning_rate": self.max_learning_rate, "total_steps": self.total_steps,
+                "pct_start": self.pct_start, "anneal_strategy": self.anneal_strategy,
+                "div_factor": self.div_factor, "final_div_factor": self.final_div_factor,
+                "three_phase": self.three_phase}
+
+
+SCHEDULES: dict[str, type[LearningRateSchedule]] = {
+    cls.__name__.lower(): cls
+    for cls in (StepDecay, ExponentialDecay, CosineDecay, LinearWarmup, OneCycle)}
+
+
+def get(identifier) -> LearningRateSchedule:
+    """A schedule from a config dict ``{"name": ..., **kwargs}`` (as written by
+    ``get_config``; name case-insensitive) or a ``LearningRateSchedule`` (returned as is)."""
+    if isinstance(identifier, LearningRateSchedule):
+        return identifier
+    if not isinstance(identifier, dict) or "name" not in identifier:
+        raise TypeError(f"a schedule must be a LearningRateSchedule or a config dict with a "
+                        f"'name', got {identifier!r}")
+    kwargs = dict(identifier)
+    name = kwargs.pop("name")
+    cls = SCHEDULES.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown schedule {name!r}; valid names: {sorted(SCHEDULES)}")
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise TypeError(f"bad arguments for schedule {cls.__name__}: {err}") from err
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving.
+
+    Follows PyTorch's ``ReduceLROnPlateau`` with ``threshold_mode="abs"``: an epoch
+    improves when the metric beats the best so far by more than ``min_delta``; the rate is
+    reduced on the (patience + 1)-th epoch in a row without improvement (Keras reduces on
+    the patience-th), never below ``min_lr``, then ``cooldown`` epochs pass before bad
+    epochs count again. It acts through ``optimizer.lr_multiplier``, so it composes with a
+    schedule (``min_lr`` bounds the rate at the moment of each reduction).
+
+    Args:
+        monitor: key of the epoch logs, e.g. "val_loss".
+        factor: in (0, 1).
+        patience: bad epochs tolerated, >= 0.
+        min_delta: absolute improvement that counts, >= 0.
+        cooldown: epochs to wait after a reduction, >= 0.
+        min_lr: lower bound of the rate, >= 0.
+        mode: "min", "max" or "auto" ("max" when the monitor names an accuracy).
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
+                 mode: str = "auto"):
+        self.monitor = monitor
+        self.factor = check_number("factor", factor, 0.0, 1.0, low_open=True)
+        self.patience = check_number("patience", patience, 0, integer=True)
+        self.min_delta = check_number("min_delta", min_delta, 0.0)
+        self.cooldown = check_number("cooldown", cooldown, 0, integer=True)
+        self.min_lr = check_number("min_lr", min_lr, 0.0)
+        if mode not in ("min", "max", "auto"):
+            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        self.mode = mode
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r} but the epoch logs "
+                             f"hold {sorted(logs)}; pass validation data or choose one of those")
+        value = float(logs[self.monitor])
+        if self._improved(value):
+            self.best = value
+            self.wait = 0
+        else:
+            self.wait += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.wait > self.patience:
+            self._reduce(self.model.optimizer)
+            self.cooldown_counter = self.cooldown
+            self.wait = 0
+
+    def _reduce(self, optimizer) -> None:
+        old = optimizer.current_learning_rate
+        new = max(old * self.factor, self.min_lr)
+        if old - new > 1e-8:  # PyTorch's eps: smaller changes are ignored
+            optimizer.lr_multiplier *= new / old
+
+
+class LearningRateScheduler(Callback):
+    """Set ``optimizer.learning_rate = schedule(epoch)`` at the start of every epoch
+    (epoch counted from 0), as Keras' callback of the same name. ``schedule``: callable
+    int -> float >= 0. For a per-step rate pass a schedule as the optimizer's
+    ``learning_rate`` instead."""
+
+    def __init__(self, schedule):
+        if not callable(schedule):
+            raise TypeError(f"schedule must be callable (epoch -> learning rate), got "
+                            f"{schedule!r}")
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = self.schedule(epoch)
+        self.model.optimizer.learning_rate = check_number(f"schedule({epoch})", lr, 0.0)
