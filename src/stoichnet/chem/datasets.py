@@ -18,6 +18,7 @@ import http.client
 import os
 import tempfile
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .formula import parse_formulas
 from .idx import read_idx
+from .tables import DUPLICATES, composition_key, resolve_duplicates
 
 __all__ = [
     "DATASETS",
@@ -60,12 +63,17 @@ class DataFile:
     sha256: hex digest of the file's bytes.
     urls: public sources, tried in order.
     rows: data rows (CSV, header excluded) or records (IDX).
+    duplicate_rows, duplicate_compositions: rows of this file whose composition (see
+        ``tables.composition_key``) is shared with another row of the file, and how many
+        such compositions there are (polymorphs, or one compound written twice).
     """
 
     path: str
     sha256: str
     urls: tuple[str, ...]
     rows: int
+    duplicate_rows: int = 0
+    duplicate_compositions: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,18 @@ CRABNET_LICENCE = "MIT (CrabNet repository); underlying data CC BY 4.0 ({origin}
 
 
 def _benchmark(name, prop, unit, origin, files) -> Dataset:
+    """files: split -> (sha256, rows) or (sha256, rows, (duplicate compositions, rows))."""
+    entries = {}
+    for split, (digest, rows, *duplicates) in files.items():
+        compositions, duplicate_rows = duplicates[0] if duplicates else (0, 0)
+        entries[split] = DataFile(
+            path=f"benchmark/{name}/{split}.csv",
+            sha256=digest,
+            urls=(f"{CRABNET_RAW}/benchmark_data/{name}/{split}.csv",),
+            rows=rows,
+            duplicate_rows=duplicate_rows,
+            duplicate_compositions=compositions,
+        )
     return Dataset(
         name=name,
         property=prop,
@@ -112,19 +132,12 @@ def _benchmark(name, prop, unit, origin, files) -> Dataset:
         task="regression",
         source=f"{CRABNET}, data/benchmark_data/{name}; data from {origin}",
         licence=CRABNET_LICENCE.format(origin=origin),
-        files={
-            split: DataFile(
-                path=f"benchmark/{name}/{split}.csv",
-                sha256=digest,
-                urls=(f"{CRABNET_RAW}/benchmark_data/{name}/{split}.csv",),
-                rows=rows,
-            )
-            for split, (digest, rows) in files.items()
-        },
+        files=entries,
     )
 
 
-def _matbench(stem, prop, unit, task, digest, rows) -> Dataset:
+def _matbench(stem, prop, unit, task, digest, rows, duplicates=(0, 0)) -> Dataset:
+    """duplicates: (compositions found in more than one row, rows holding them)."""
     return Dataset(
         name=f"matbench_{stem}",
         property=prop,
@@ -141,6 +154,8 @@ def _matbench(stem, prop, unit, task, digest, rows) -> Dataset:
                 sha256=digest,
                 urls=(f"{CRABNET_RAW}/matbench/{stem}.csv",),
                 rows=rows,
+                duplicate_rows=duplicates[1],
+                duplicate_compositions=duplicates[0],
             )
         },
     )
@@ -177,7 +192,8 @@ _REGISTRY = [
         "val": ("af138c2bfed3a8eb8fc2e202690fae94190e0e64258625ce1612df45298193d4", 51255),
     }),
     _benchmark("aflow__energy_atom", "energy per atom", "eV/atom", "AFLOW", {
-        "train": ("5ff635bff649b9a68e5cf572125bf4f527751fd49b98d680fb1182a1ca275ad5", 19346),
+        # two compositions appear twice in train, written as "Al0.4C0.2Nb0.6" and "Al2C1Nb3"
+        "train": ("5ff635bff649b9a68e5cf572125bf4f527751fd49b98d680fb1182a1ca275ad5", 19346, (2, 4)),
         "val": ("ce5c8f7b3175c9c370891c5e29bdf1e0c5e56c103f391f0a538c629ef319b81a", 4118),
         "test": ("f393d89ac7a506b2415645b9ee4e69e2d15af1469ece679e945f7098d51a6e99", 4115),
     }),
@@ -228,12 +244,14 @@ _REGISTRY = [
     }),
     _matbench("mp_e_form", "formation energy (structures reduced to formulas)", "eV/atom",
               "regression", "90e895635c96447c5be4e9070d26f26e1b4d17925102a6597ae3c4d79c32555b",
-              132752),
+              132752, duplicates=(16735, 54369)),
     _matbench("mp_gap", "PBE band gap", "eV", "regression",
-              "4084e584467e6f81ec8bf12c438eeb2c049ae39e11401bae694ef6a9983b9d9f", 106113),
+              "4084e584467e6f81ec8bf12c438eeb2c049ae39e11401bae694ef6a9983b9d9f", 106113,
+              duplicates=(11788, 39737)),
     _matbench("expt_is_metal", "experimental metal (1) or non-metal (0)", "class",
               "classification",
-              "5b0828561a6c925d96cd0215f78eb1e8d1ca7c05e9e12fcdbdfbcaeaddd73f13", 4921),
+              "5b0828561a6c925d96cd0215f78eb1e8d1ca7c05e9e12fcdbdfbcaeaddd73f13", 4921,
+              duplicates=(4, 8)),  # e.g. Cu1.8S1 and Cu9S5
     _matbench("glass", "metallic glass forming (1) or not (0)", "class", "classification",
               "2c76eaaad9c1d92959e99a8a5c77bf1dce605279ee83af0ba3ed18833dcf9a33", 5680),
     Dataset(
@@ -391,6 +409,7 @@ def load_dataset(
     name: str,
     split: str | list[str] | tuple[str, ...] | None = None,
     *,
+    duplicates: str | None = None,
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     download: bool = True,
@@ -401,13 +420,20 @@ def load_dataset(
     name: a registry name (``list_datasets()``), case-insensitive.
     split: one split name, several, or None for all of them ("train", "val", "test" for the
         CrabNet benchmark sets, "all" for the single-file Matbench sets).
+    duplicates: rows of one split with the same composition (Matbench sets hold polymorphs:
+        matbench_mp_e_form has 54,369 such rows in 16,735 compositions). None (default)
+        keeps them all and warns when there are any; "keep" keeps them silently; "mean"
+        keeps the first row with the mean target; "first" keeps the first row; "raise"
+        raises ``TableError``. Compositions are never merged across splits.
     Returns columns ``formula`` (str) and ``target`` (float64 in the dataset's unit, or int64
-    class labels for classification), plus ``split`` (str) when more than one split is loaded,
-    rows in file order.
+    class labels for classification), plus ``split`` (str) when more than one split is loaded;
+    rows in file order, index 0..n-1 before any merging.
     """
     dataset = get_dataset(name)
     if dataset.name == "mnist":
         raise ValueError("'mnist' holds images, not formulas: load it with load_mnist()")
+    if duplicates not in (None, *DUPLICATES):
+        raise ValueError(f"duplicates={duplicates!r}: expected None or one of {DUPLICATES}")
     splits = _check_splits(dataset, split)
     frames = []
     for part in splits:
@@ -424,6 +450,25 @@ def load_dataset(
         if not np.isin(labels, (0.0, 1.0)).all():
             raise ValueError(f"{dataset.name}: classification targets other than 0/1 found")
         frame["target"] = labels.astype(np.int64)
+    duplicate_rows = sum(dataset.files[part].duplicate_rows for part in splits)
+    if duplicates is None and duplicate_rows:
+        compositions = sum(dataset.files[part].duplicate_compositions for part in splits)
+        warnings.warn(
+            f"{dataset.name}: {duplicate_rows} of {len(frame)} rows share their composition "
+            f"with another row of the same split ({compositions} compositions, e.g. "
+            "polymorphs); all kept. Pass duplicates='mean', 'first' or 'raise' to change "
+            "this, or 'keep' to keep them without this warning",
+            stacklevel=2,
+        )
+    elif duplicates in ("mean", "first", "raise"):
+        parsed = parse_formulas(frame["formula"])
+        keys = [composition_key(c) for c in parsed.compositions]
+        split_of = frame["split"] if "split" in frame else [None] * len(frame)
+        frame, _ = resolve_duplicates(
+            frame,
+            [(s, keys[c]) for s, c in zip(split_of, parsed.inverse.tolist(), strict=True)],
+            duplicates,
+        )
     return frame
 
 
