@@ -297,10 +297,15 @@ class Sequential:
         self._backward(y_pred, y, fused)
         # the squared gradient norm is one fast pass; a NaN/inf in it or in the loss
         # stops training before the optimizer can write NaN into the weights
-        if not (math.isfinite(loss) and math.isfinite(np.dot(self.flat_grads, self.flat_grads))):
+        with np.errstate(over="ignore", invalid="ignore"):
+            grad_ok = math.isfinite(np.dot(self.flat_grads, self.flat_grads))
+        if not (math.isfinite(loss) and grad_ok):
             where = "" if epoch is None else f" at epoch {epoch + 1}, batch {batch + 1}"
+            what = f"the loss became {loss}" if not math.isfinite(loss) else (
+                f"the gradient became non-finite (loss {loss:.4g})"
+            )
             raise TrainingDivergedError(
-                f"the loss became {loss} (or a gradient non-finite){where}; training stopped "
+                f"{what}{where}; training stopped "
                 f"and the weights from before this batch are kept. Likely cause: the learning "
                 f"rate ({self.optimizer.current_learning_rate:g}) is too high, or inputs/targets "
                 "are badly scaled",

@@ -1,0 +1,170 @@
+"""Activations and costs: derivatives against central finite differences (float64)
+and values against PyTorch."""
+
+import numpy as np
+import pytest
+
+from stoichnet.nn import activations, losses
+
+RNG = np.random.default_rng(42)
+EPS = 1e-6
+
+
+def numeric_gradient(f, x, eps=EPS):
+    """Central differences of the scalar f at x (float64)."""
+    grad = np.empty_like(x)
+    flat, g = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        saved = flat[i]
+        flat[i] = saved + eps
+        plus = f(x)
+        flat[i] = saved - eps
+        minus = f(x)
+        flat[i] = saved
+        g[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def rel_err(a, b):
+    return np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b))
+
+
+def away_from_zero(shape):
+    """Values in ±[0.1, 3]: keeps the relu/leaky/elu kink out of the finite differences."""
+    return RNG.uniform(0.1, 3, shape) * RNG.choice([-1.0, 1.0], shape)
+
+
+@pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS))
+def test_activation_backward_matches_finite_differences(name):
+    sigma = activations.get(name)
+    z = away_from_zero((5, 4))
+    da = RNG.normal(size=z.shape)
+    dz = sigma.backward(da, z, sigma.value(z))
+    numeric = numeric_gradient(lambda zz: float(np.sum(da * sigma.value(zz))), z)
+    assert rel_err(dz, numeric) < 1e-6
+
+
+@pytest.mark.parametrize("name", sorted(set(activations.ACTIVATIONS) - {"softmax"}))
+def test_activation_derivative_is_the_elementwise_slope(name):
+    sigma = activations.get(name)
+    z = away_from_zero((3, 4))
+    numeric = numeric_gradient(lambda zz: float(np.sum(sigma.value(zz))), z)
+    assert rel_err(sigma.derivative(z, sigma.value(z)), numeric) < 1e-6
+
+
+@pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS))
+def test_activations_keep_float32_and_write_into_out(name):
+    sigma = activations.get(name)
+    z = RNG.normal(size=(4, 3)).astype(np.float32)
+    out = np.empty_like(z)
+    a = sigma.value(z, out=out)
+    assert a is out and a.dtype == np.float32
+    dz = sigma.backward(np.ones_like(z), z, a, out=np.empty_like(z))
+    assert dz.dtype == np.float32
+
+
+def test_sigmoid_and_softmax_do_not_overflow():
+    z = np.array([[-1000.0, 0.0, 1000.0]])
+    assert np.array_equal(activations.sigmoid(z), [[0.0, 0.5, 1.0]])
+    assert np.allclose(activations.softmax(z), [[0, 0, 1]])
+
+
+def test_unknown_activation_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown activation 'swish'.*relu.*sigmoid"):
+        activations.get("swish")
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS))
+def test_activation_values_equal_torch(name):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    reference = {
+        "linear": lambda t: t,
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "leaky_relu": lambda t: F.leaky_relu(t, 0.01),
+        "elu": F.elu,
+        "softmax": lambda t: torch.softmax(t, dim=-1),
+    }[name]
+    z = RNG.normal(scale=3, size=(6, 5))
+    expected = reference(torch.tensor(z)).numpy()
+    np.testing.assert_allclose(activations.get(name).value(z), expected, rtol=1e-12, atol=1e-15)
+
+
+def loss_case(name):
+    """(y_pred, y_true) for a loss, with y_pred in the loss's domain."""
+    if name == "sparse_categorical_crossentropy":
+        return activations.softmax(RNG.normal(size=(6, 4))), RNG.integers(0, 4, 6)
+    if name == "categorical_crossentropy":
+        return activations.softmax(RNG.normal(size=(6, 4))), np.eye(4)[RNG.integers(0, 4, 6)]
+    if name == "binary_crossentropy":
+        return RNG.uniform(0.05, 0.95, (6, 2)), RNG.integers(0, 2, (6, 2)).astype(float)
+    return RNG.normal(size=(6, 3)), RNG.normal(size=(6, 3))
+
+
+@pytest.mark.parametrize("name", sorted(losses.LOSSES))
+def test_loss_gradient_matches_finite_differences(name):
+    loss = losses.get(name)
+    a, y = loss_case(name)
+    numeric = numeric_gradient(lambda aa: loss.value(aa, y), a)
+    assert rel_err(loss.gradient(a, y), numeric) < 1e-6
+
+
+@pytest.mark.parametrize("name", [n for n, l in losses.LOSSES.items() if l.fused_activation])
+def test_fused_loss_gradient_matches_finite_differences(name):
+    loss = losses.get(name)
+    sigma = activations.get(loss.fused_activation)
+    z = RNG.normal(scale=2, size=(6, 4))
+    y = loss_case(name)[1] if name != "binary_crossentropy" else RNG.integers(0, 2, z.shape) * 1.0
+    numeric = numeric_gradient(lambda zz: loss.value_from_logits(zz, y), z)
+    assert rel_err(loss.gradient_from_logits(z, sigma.value(z), y), numeric) < 1e-6
+    # the fused value is the plain loss of the activated output
+    assert np.isclose(loss.value_from_logits(z, y), loss.value(sigma.value(z), y), rtol=1e-9)
+
+
+def test_fused_cross_entropy_is_finite_where_the_plain_one_clips():
+    z = np.array([[200.0, -200.0]])
+    loss = losses.get("categorical_crossentropy")
+    assert np.isclose(loss.value_from_logits(z, np.array([[0.0, 1.0]])), 400.0)
+
+
+def test_sum_squares_is_the_lecture_cost():
+    a = np.array([[1.0, 2.0], [0.0, 0.0]])
+    y = np.array([[0.0, 0.0], [1.0, 1.0]])
+    # sample 1: 1 + 4 = 5; sample 2: 1 + 1 = 2; averaged over the 2 samples
+    assert losses.sum_squares(a, y) == 3.5
+
+
+def test_unknown_loss_and_metric_list_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown loss 'rmse'.*huber.*mae"):
+        losses.get("rmse")
+    with pytest.raises(ValueError, match=r"unknown metric 'r2'.*accuracy"):
+        losses.get_metric("r2", losses.get("mse"))
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", sorted(losses.LOSSES))
+def test_loss_values_equal_torch(name):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    a, y = loss_case(name)
+    ta, ty = torch.tensor(a), torch.tensor(y)
+    expected = {
+        "sum_squares": lambda: ((ta - ty) ** 2).sum(1).mean(),
+        "mse": lambda: F.mse_loss(ta, ty),
+        "mae": lambda: F.l1_loss(ta, ty),
+        "huber": lambda: F.huber_loss(ta, ty, delta=1.0),
+        "binary_crossentropy": lambda: F.binary_cross_entropy(ta, ty),
+        "categorical_crossentropy": lambda: -(ty * ta.log()).sum(1).mean(),
+        "sparse_categorical_crossentropy": lambda: F.nll_loss(ta.log(), ty),
+    }[name]().item()
+    assert np.isclose(losses.get(name).value(a, y), expected, rtol=1e-12)
+
+
+def test_accuracy_for_one_output_several_outputs_and_class_indices():
+    assert losses.accuracy(np.array([[0.9], [0.2], [0.6]]), np.array([[1.0], [0.0], [0.0]])) == 2 / 3
+    probs = np.array([[0.1, 0.9], [0.8, 0.2]])
+    assert losses.accuracy(probs, np.array([[0.0, 1.0], [0.0, 1.0]])) == 0.5
+    assert losses.accuracy(probs, np.array([1, 0]), sparse_labels=True) == 1.0
