@@ -1,0 +1,387 @@
+"""The main job: the network and the classical baselines side by side on one split.
+
+``compare(train, val, test)`` trains every named model on the same training rows (the
+networks stop early on the validation rows and keep their best weights), scores each on
+the test rows with 95% bootstrap intervals, and says in one sentence how much the network
+improves on the random forest. ``write_comparison`` puts the numbers, the predictions and
+the figures in a folder.
+
+Baselines are trained before the networks, so a run stopped during the (long) network
+training still holds every baseline's result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from stoichnet.chem import parse_formulas
+from stoichnet.evaluate import plots
+from stoichnet.evaluate.metrics import Estimate, classification_report, regression_report
+from stoichnet.evaluate.report import atomic_dir, format_table, verdict
+from stoichnet.models.baselines import CLASSIFICATION_BASELINES, REGRESSION_BASELINES
+from stoichnet.models.estimators import ElemNetClassifier, ElemNetRegressor
+
+TASKS = ("regression", "classification")
+NETWORKS = {"regression": {"elemnet": ElemNetRegressor},
+            "classification": {"elemnet": ElemNetClassifier}}
+BASELINES = {"regression": REGRESSION_BASELINES, "classification": CLASSIFICATION_BASELINES}
+DEFAULT_MODELS = {"regression": ("elemnet", "rf", "ridge", "mean"),
+                  "classification": ("elemnet", "rf", "majority")}
+NETWORK, FOREST = "elemnet", "rf"
+
+
+def detect_task(y) -> str:
+    """"classification" for a target of 0/1 values, booleans or text labels, else
+    "regression". y: (n_rows,) targets."""
+    values = pd.Series(np.asarray(y))
+    if values.dtype == bool or values.dtype == object or isinstance(
+        values.dtype, pd.StringDtype | pd.CategoricalDtype
+    ):
+        return "classification"
+    return "classification" if values.isin([0, 1]).all() else "regression"
+
+
+def _check_frame(name: str, frame, task: str | None = None) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{name} must be a DataFrame with columns formula, target; "
+                        f"got {type(frame).__name__}")
+    missing = [c for c in ("formula", "target") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; it has {list(frame.columns)}")
+    if len(frame) == 0:
+        raise ValueError(f"{name} has no rows")
+    if task == "regression" and not pd.api.types.is_numeric_dtype(frame["target"]):
+        raise ValueError(f"{name}.target must be numeric for regression, got {frame['target'].dtype}")
+    return frame.reset_index(drop=True)
+
+
+class StopRequest:
+    """Asks a running network to stop after its current mini-batch (what Ctrl-C does).
+
+    ``request()`` may be called from a signal handler: it sets ``stop_training`` on the
+    network being trained, which the engine checks after every batch.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.current = None
+
+    def request(self) -> None:
+        self.requested = True
+        model = getattr(self.current, "model_", None)
+        if model is not None:
+            model.stop_training = True
+
+
+@dataclass
+class ModelRun:
+    """One model's outcome on the test rows.
+
+    Attributes:
+        name: as in ``models`` ("elemnet", "rf", ...).
+        metrics: metric name -> :class:`Estimate` (value and 95% bootstrap interval).
+        fit_s, predict_s: wall seconds of ``fit`` and of ``predict`` on the test rows.
+        predictions: (n_test,) predicted values (regression) or labels (classification).
+        probabilities: (n_test, n_classes) class probabilities (classification), else None.
+        history: per-epoch logs of a network (``loss``, ``val_loss``, ...), else None.
+        epochs: epochs a network trained, else None.
+        stopped_by: why a network stopped: "early stopping", "epochs", "budget" or
+            "interrupt"; None for baselines.
+    """
+
+    name: str
+    metrics: dict[str, Estimate]
+    fit_s: float
+    predict_s: float
+    predictions: np.ndarray
+    probabilities: np.ndarray | None = None
+    history: dict[str, list[float]] | None = None
+    epochs: int | None = None
+    stopped_by: str | None = None
+
+
+@dataclass
+class Comparison:
+    """Everything ``compare`` measured.
+
+    ``formulas``/``y_test``: the (n_test,) test rows; ``runs``: model name -> ModelRun in
+    the order asked for; ``classes``: the labels (classification); ``skipped``: models
+    not trained because the run was interrupted.
+    """
+
+    task: str
+    formulas: np.ndarray
+    y_test: np.ndarray
+    runs: dict[str, ModelRun]
+    n_train: int
+    n_val: int
+    settings: dict
+    unit: str = ""
+    classes: np.ndarray | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def interrupted(self) -> bool:
+        return any(r.stopped_by == "interrupt" for r in self.runs.values()) or bool(self.skipped)
+
+    @property
+    def headline(self) -> tuple[str, bool]:
+        """(metric the verdict uses, whether lower is better)."""
+        return ("MAE", True) if self.task == "regression" else ("ROC-AUC", False)
+
+    def table(self) -> str:
+        """Text table: the test metrics with intervals, fit and predict seconds, epochs."""
+        unit = f" ({self.unit})" if self.unit else ""
+        rows = {}
+        for name, run in self.runs.items():
+            if self.task == "regression":
+                row = {f"test MAE{unit} [95% CI]": run.metrics["MAE"],
+                       "RMSE": run.metrics["RMSE"].value, "R2": run.metrics["R2"].value}
+            else:
+                row = {f"{m} [95% CI]": run.metrics[m] for m in ("accuracy", "ROC-AUC", "F1")}
+            note = f" ({run.stopped_by})" if run.stopped_by in ("budget", "interrupt") else ""
+            rows[name] = row | {"fit s": round(run.fit_s, 1), "predict s": round(run.predict_s, 2),
+                                "epochs": None if run.epochs is None else f"{run.epochs}{note}"}
+        return format_table(rows, list(next(iter(rows.values()))))
+
+    def verdict(self) -> str | None:
+        """One sentence on the network vs the forest; None unless both were trained."""
+        if NETWORK not in self.runs or FOREST not in self.runs:
+            return None
+        metric, lower = self.headline
+        unit = self.unit if self.task == "regression" else ""
+        return verdict(NETWORK, self.runs[NETWORK].metrics[metric], FOREST,
+                       self.runs[FOREST].metrics[metric], metric, lower, unit)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable summary (no per-row predictions)."""
+        return {
+            "task": self.task,
+            "unit": self.unit,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": len(self.y_test),
+            "settings": self.settings,
+            "interrupted": self.interrupted,
+            "skipped": self.skipped,
+            "verdict": self.verdict(),
+            "models": {
+                name: {
+                    "metrics": {m: vars(e) for m, e in run.metrics.items()},
+                    "fit_seconds": run.fit_s,
+                    "predict_seconds": run.predict_s,
+                    "epochs": run.epochs,
+                    "stopped_by": run.stopped_by,
+                }
+                for name, run in self.runs.items()
+            },
+        }
+
+
+def mae_by_element(formulas, y_true, y_pred) -> dict[str, float]:
+    """Mean absolute error of the rows whose formula contains each element.
+
+    formulas: (n,) strings; y_true, y_pred: (n,) numbers. Returns {symbol: MAE}.
+    """
+    parsed = parse_formulas(formulas)
+    error = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for row, k in enumerate(parsed.inverse):
+        for element in parsed.compositions[k]:
+            sums[element] += error[row]
+            counts[element] += 1
+    return {element: sums[element] / counts[element] for element in sums}
+
+
+def _stopped_by(estimator, stop: StopRequest) -> str:
+    if stop.requested:
+        return "interrupt"
+    if estimator.stopped_by_budget_:
+        return "budget"
+    return "epochs" if estimator.n_epochs_ >= estimator.settings_["epochs"] else "early stopping"
+
+
+def compare(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    models: Sequence[str] | None = None,
+    task: str = "auto",
+    epochs: int | None = None,
+    recipe: str | None = None,
+    seed: int = 0,
+    max_minutes: float | None = None,
+    unit: str = "",
+    n_resamples: int = 1000,
+    stop: StopRequest | None = None,
+    progress: bool = True,
+) -> Comparison:
+    """Train each model on ``train`` and score it on ``test``.
+
+    Args:
+        train, val, test: DataFrames with columns ``formula`` (str) and ``target``
+            (number, or class label). Networks stop early on ``val``.
+        models: names, e.g. ``("elemnet", "rf", "ridge", "mean")`` (regression) or
+            ``("elemnet", "rf", "majority")`` (classification); default: all of the task.
+        task: "regression", "classification" or "auto" (:func:`detect_task` on train).
+        epochs: maximum epochs of the network (default: the recipe's).
+        recipe: the network's training recipe (``stoichnet.models.recipes``; default
+            the package default).
+        seed: seed of every model's random draws and of the bootstrap.
+        max_minutes: wall-time cap on each network's training; the best weights so far
+            are kept and the run is marked ``stopped_by="budget"``.
+        unit: the target's unit, e.g. "eV/atom", for the table and the verdict.
+        n_resamples: bootstrap resamples of each interval.
+        stop: a :class:`StopRequest` a signal handler may trigger; the network being
+            trained stops after its current batch and the remaining models are skipped.
+        progress: show progress bars.
+    """
+    if task not in ("auto", *TASKS):
+        raise ValueError(f"task must be 'auto', 'regression' or 'classification', got {task!r}")
+    train = _check_frame("train", train)
+    task = detect_task(train["target"]) if task == "auto" else task
+    train = _check_frame("train", train, task)
+    val = _check_frame("val", val, task)
+    test = _check_frame("test", test, task)
+    available = {**BASELINES[task], **NETWORKS[task]}
+    models = list(DEFAULT_MODELS[task] if models is None else models)
+    unknown = [m for m in models if m not in available]
+    if unknown or not models or len(set(models)) != len(models):
+        raise ValueError(
+            f"models {models} for {task}: each must be one of {', '.join(available)}, "
+            "at least one, no repeats"
+        )
+    stop = stop or StopRequest()
+    settings = {"models": models, "epochs": epochs, "recipe": recipe, "seed": seed,
+                "max_minutes": max_minutes}
+    y_test = test["target"].to_numpy()
+    classes = np.unique(train["target"].to_numpy()) if task == "classification" else None
+    runs: dict[str, ModelRun] = {}
+    order = sorted(models, key=lambda m: m in NETWORKS[task])  # baselines first
+    bar = tqdm(order, desc="compare", unit="model", disable=not progress)
+    for name in bar:
+        if stop.requested:
+            break
+        bar.set_postfix_str(name)
+        if name in NETWORKS[task]:
+            estimator = NETWORKS[task][name](
+                recipe=recipe, epochs=epochs, max_minutes=max_minutes,
+                random_state=seed, verbose=1 if progress else 0,
+            )
+            fit_args = {"validation_data": (val["formula"], val["target"].to_numpy())}
+        else:
+            estimator = BASELINES[task][name]()
+            if "random_state" in estimator.get_params():
+                estimator.set_params(random_state=seed)
+            fit_args = {}
+        stop.current = estimator
+        start = time.perf_counter()
+        estimator.fit(train["formula"], train["target"].to_numpy(), **fit_args)
+        fit_s = time.perf_counter() - start
+        stop.current = None
+        start = time.perf_counter()
+        if task == "regression":
+            predictions = np.asarray(estimator.predict(test["formula"]), dtype=float)
+            probabilities = None
+            predict_s = time.perf_counter() - start
+            metrics = regression_report(y_test, predictions, n_resamples=n_resamples, seed=seed)
+        else:
+            probabilities = estimator.predict_proba(test["formula"])
+            predictions = estimator.classes_[probabilities.argmax(axis=1)]
+            predict_s = time.perf_counter() - start
+            metrics = classification_report(y_test, probabilities, estimator.classes_,
+                                            n_resamples=n_resamples, seed=seed)
+        run = ModelRun(name, metrics, fit_s, predict_s, predictions, probabilities)
+        if name in NETWORKS[task]:
+            run.history = {k: [float(v) for v in vals]
+                           for k, vals in estimator.history_.history.items()}
+            run.epochs = estimator.n_epochs_
+            run.stopped_by = _stopped_by(estimator, stop)
+            settings[f"{name} hyperparameters"] = {
+                k: v for k, v in estimator.settings_.items() if k != "verbose"
+            }
+        runs[name] = run
+    bar.close()
+    return Comparison(
+        task=task, formulas=test["formula"].to_numpy(dtype=str), y_test=y_test,
+        runs={m: runs[m] for m in models if m in runs}, n_train=len(train), n_val=len(val),
+        settings=settings, unit=unit, classes=classes,
+        skipped=[m for m in models if m not in runs],
+    )
+
+
+def comparison_figures(result: Comparison) -> dict[str, object]:
+    """File name -> matplotlib Figure: parity, residuals and the network's periodic-table
+    MAE map (regression) or ROC curves and confusion matrices (classification), and the
+    networks' learning curves."""
+    figures = {}
+    runs = result.runs
+    if result.task == "regression":
+        predictions = {name: run.predictions for name, run in runs.items()}
+        figures["parity.png"] = plots.parity_plots(result.y_test, predictions, unit=result.unit)
+        figures["residuals.png"] = plots.residual_histograms(
+            result.y_test, predictions, unit=result.unit
+        )
+        if NETWORK in runs:
+            by_element = mae_by_element(result.formulas, result.y_test, runs[NETWORK].predictions)
+            unit = f" ({result.unit})" if result.unit else ""
+            figures["periodic_table_mae.png"] = plots.periodic_table_heatmap(
+                by_element, label=f"{NETWORK} test MAE{unit}"
+            )
+    else:
+        figures["confusion.png"] = plots.confusion_matrices(
+            result.y_test, {name: run.predictions for name, run in runs.items()},
+            labels=result.classes,
+        )
+        if len(result.classes) == 2:
+            figures["roc.png"] = plots.roc_curves(
+                result.y_test, {name: run.probabilities for name, run in runs.items()}
+            )
+    histories = {name: run.history for name, run in runs.items() if run.history}
+    if histories:
+        figures["learning_curves.png"] = plots.learning_curves(histories)
+    return figures
+
+
+def predictions_frame(result: Comparison) -> pd.DataFrame:
+    """formula, target, then one column of test predictions per model (classification:
+    predicted labels, plus ``<model> p(<label>)`` probability columns)."""
+    frame = pd.DataFrame({"formula": result.formulas, "target": result.y_test})
+    for name, run in result.runs.items():
+        frame[name] = run.predictions
+    for name, run in result.runs.items():
+        if run.probabilities is not None:
+            for j, label in enumerate(result.classes):
+                frame[f"{name} p({label})"] = run.probabilities[:, j]
+    return frame
+
+
+def write_comparison(result: Comparison, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
+    """Write metrics.json, predictions.csv and the PNG figures into ``out_dir``.
+
+    Files are written into ``<out_dir>.partial`` and moved into ``out_dir`` when all are
+    complete. Returns the paths written.
+
+    Raises:
+        FileExistsError: ``out_dir`` is a non-empty folder and ``overwrite`` is false.
+    """
+    names = []
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        (tmp / "metrics.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+        predictions_frame(result).to_csv(tmp / "predictions.csv", index=False)
+        names += ["metrics.json", "predictions.csv"]
+        for name, fig in comparison_figures(result).items():
+            fig.savefig(tmp / name, dpi=110)
+            names.append(name)
+    return [Path(out_dir) / n for n in names]

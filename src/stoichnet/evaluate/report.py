@@ -1,0 +1,165 @@
+"""Writing results safely and saying them in words.
+
+Output safety: an existing file, or a non-empty folder, is never written over unless
+``overwrite`` is true, and every output is first written under a temporary name in the
+same folder and renamed into place once complete, so an interrupted run never leaves a
+half-written file under the final name.
+
+Text: the comparison table and the one-sentence verdict of how the network compares with
+the random forest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from stoichnet.evaluate.metrics import Estimate
+
+PARTIAL = ".partial"
+
+
+def check_output_file(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse an existing ``path`` unless ``overwrite``; return it as a Path.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is false.
+        IsADirectoryError: ``path`` is a folder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"output {str(path)!r} is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"output {str(path)!r} exists; pass --overwrite to replace it")
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse a non-empty folder ``path`` unless ``overwrite``; return it as a Path.
+
+    Raises:
+        FileExistsError: ``path`` is a non-empty folder and ``overwrite`` is false.
+        NotADirectoryError: ``path`` exists and is a file.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"output folder {str(path)!r} is a file")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"output folder {str(path)!r} is not empty; pass --overwrite to write into it"
+        )
+    return path
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``path`` (same suffix); on normal exit it is flushed
+    to disk and renamed to ``path``, on an exception it is removed.
+
+    Example::
+
+        with atomic_file("predictions.csv", overwrite=False) as tmp:
+            frame.to_csv(tmp, index=False)
+    """
+    path = check_output_file(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}{PARTIAL}-{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder ``<path>.partial``; on normal exit each file written in it
+    is renamed into ``path`` (created if needed) and the temporary folder removed.
+
+    Files already in ``path`` that this run does not write are left alone. On an exception
+    the temporary folder is kept, so what was written survives under the temporary name,
+    and nothing in ``path`` changes.
+
+    Raises:
+        FileExistsError: ``path`` is a non-empty folder and ``overwrite`` is false.
+    """
+    path = check_output_dir(path, overwrite)
+    tmp = path.with_name(path.name + PARTIAL)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    yield tmp
+    path.mkdir(parents=True, exist_ok=True)
+    for item in sorted(tmp.rglob("*")):
+        if item.is_file():
+            _fsync(item)
+            target = path / item.relative_to(tmp)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(item, target)
+    shutil.rmtree(tmp)
+
+
+def format_table(rows: Mapping[str, Mapping[str, object]], columns: list[str]) -> str:
+    """Plain-text table, one row per model.
+
+    Args:
+        rows: model name -> {column: value}; an :class:`Estimate` prints as
+            ``value [low, high]``, a float with 4 significant digits, None as ``-``.
+        columns: the column names, in order.
+    """
+
+    def cell(value: object) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, Estimate):
+            return str(value)
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+    header = ["model", *columns]
+    body = [[name, *(cell(values.get(c)) for c in columns)] for name, values in rows.items()]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(text.ljust(w) for text, w in zip(r, widths, strict=True)).rstrip()
+             for r in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def verdict(
+    network: str,
+    net: Estimate,
+    forest: str,
+    rf: Estimate,
+    metric: str,
+    lower_is_better: bool,
+    unit: str = "",
+) -> str:
+    """One sentence: how much the network improves on the forest on ``metric``, in
+    absolute and relative terms, and whether the two confidence intervals overlap."""
+    diff = rf.value - net.value if lower_is_better else net.value - rf.value
+    relative = abs(diff) / abs(rf.value) * 100 if rf.value else float("nan")
+    unit = f" {unit}" if unit else ""
+    if diff > 0:
+        how = f"improves on the forest ({forest}) by {abs(diff):.4g}{unit} in {metric}"
+    elif diff < 0:
+        how = f"is worse than the forest ({forest}) by {abs(diff):.4g}{unit} in {metric}"
+    else:
+        how = f"ties with the forest ({forest}) in {metric}"
+    better = "better" if diff > 0 else "worse"
+    rel = f"{relative:.1f}% {better}" if diff else "0%"
+    overlap = "overlap" if net.overlaps(rf) else "do not overlap"
+    pct = f"{round(net.confidence * 100):d}%"
+    return (
+        f"The network ({network}) {how} ({net.value:.4g} vs {rf.value:.4g}{unit}, {rel}); "
+        f"their {pct} confidence intervals {overlap}."
+    )

@@ -1,0 +1,264 @@
+"""Tuning studies: one network per value of one knob, on the same split.
+
+``run_study`` trains a network for every value of a knob (depth, learning rate,
+optimizer, activation, batch size, epochs, dropout) with everything else held at the
+base recipe, records validation MAE per epoch, test MAE and wall time, and trains the
+random forest on Magpie features once as the reference line. Every value is an
+independent job (``jobs`` processes through joblib); a finished value is stored as a
+JSON file in ``cache_dir`` under a hash of its full configuration and of the data, so
+re-running a study (after an interruption, or with more values) recomputes only what is
+missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from matplotlib.figure import Figure
+
+from stoichnet.evaluate import plots
+from stoichnet.evaluate.report import atomic_file
+
+KNOBS: dict[str, type] = {
+    "depth": int,
+    "learning_rate": float,
+    "optimizer": str,
+    "activation": str,
+    "batch_size": int,
+    "epochs": int,
+    "dropout": float,
+}
+
+
+def parse_values(knob: str, values: str | Sequence) -> list:
+    """The values of ``knob`` as their Python type, from a comma-separated string
+    (``"1,2,4"``) or a sequence.
+
+    Raises:
+        ValueError: unknown knob, an empty list, a value that does not convert, or a
+            repeated value.
+    """
+    if knob not in KNOBS:
+        raise ValueError(f"knob {knob!r} is not one of {', '.join(KNOBS)}")
+    items = [v.strip() for v in values.split(",")] if isinstance(values, str) else list(values)
+    if not items or any(v == "" for v in items):
+        raise ValueError(f"values for {knob} must be a non-empty comma-separated list, got {values!r}")
+    kind = KNOBS[knob]
+    out = []
+    for item in items:
+        try:
+            out.append(kind(item))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"value {item!r} for {knob} is not a valid {kind.__name__}"
+            ) from None
+    repeated = sorted({str(v) for v in out if out.count(v) > 1})
+    if repeated:
+        raise ValueError(f"values for {knob} repeat {', '.join(repeated)}")
+    return out
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """The split every value trains on.
+
+    X_*: (n_rows, n_features) float32 inputs of the network (element fractions);
+    y_*: (n_rows,) float targets; ``formulas_train``/``formulas_test`` feed the forest.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    formulas_train: tuple[str, ...]
+    formulas_test: tuple[str, ...]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every array and formula: a changed split invalidates the cache."""
+        digest = hashlib.sha256()
+        for name, value in asdict(self).items():
+            digest.update(name.encode())
+            if isinstance(value, np.ndarray):
+                digest.update(str(value.shape).encode())
+                digest.update(np.ascontiguousarray(value).tobytes())
+            else:
+                digest.update("\n".join(value).encode())
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The hyper-parameters of one network run; a study varies exactly one of them.
+
+    ``depth`` None means the full 17-layer ElemNet schedule; ``dropout`` None means the
+    recipe's default.
+    """
+
+    depth: int | None = None
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    activation: str = "relu"
+    batch_size: int = 32
+    epochs: int = 100
+    dropout: float | None = None
+    patience: int = 10
+    seed: int = 0
+    max_minutes: float | None = None
+
+
+@dataclass
+class ValueResult:
+    """What one network of a study produced."""
+
+    knob: str
+    value: object
+    test_mae: float
+    best_val_mae: float
+    epochs_run: int
+    wall_s: float
+    stopped_by_budget: bool
+    val_mae_per_epoch: list[float] = field(default_factory=list)
+    cached: bool = False
+
+
+def _key(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _cache_path(cache_dir: Path, label: str, payload: dict) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+    return cache_dir / f"{safe}-{_key(payload)}.json"
+
+
+def _run_value(
+    train_fn: Callable[[NetworkConfig, StudyData], dict],
+    knob: str,
+    value,
+    config: NetworkConfig,
+    data: StudyData,
+    path: Path,
+) -> ValueResult:
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        return ValueResult(**{**stored, "cached": True})
+    start = time.perf_counter()
+    outcome = train_fn(config, data)
+    result = ValueResult(knob=knob, value=value, wall_s=time.perf_counter() - start, **outcome)
+    with atomic_file(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(asdict(result) | {"cached": False}))
+    return result
+
+
+@dataclass
+class StudyResult:
+    """All values of one study plus the forest's reference MAE."""
+
+    knob: str
+    values: list[ValueResult]
+    rf_test_mae: float
+    unit: str = ""
+
+    def table(self) -> pd.DataFrame:
+        """One row per value: value, test_mae, best_val_mae, epochs_run, wall_s,
+        stopped_by_budget, cached."""
+        rows = [
+            {k: v for k, v in asdict(r).items() if k not in ("knob", "val_mae_per_epoch")}
+            for r in self.values
+        ]
+        frame = pd.DataFrame(rows).rename(columns={"value": self.knob})
+        frame["rf_test_mae"] = self.rf_test_mae
+        return frame
+
+    def curves_figure(self) -> Figure:
+        """Validation MAE per epoch, one line per value."""
+        histories = {
+            f"{self.knob}={r.value}": {"val_mae": r.val_mae_per_epoch} for r in self.values
+        }
+        unit = f" ({self.unit})" if self.unit else ""
+        return plots.learning_curves(histories, metric="mae", ylabel=f"validation MAE{unit}")
+
+    def score_figure(self) -> Figure:
+        """Test MAE vs value, with the random forest's MAE as a horizontal line and each
+        value's wall time written next to its point."""
+        values = [r.value for r in self.values]
+        unit = f" ({self.unit})" if self.unit else ""
+        fig = plots.metric_vs_value(
+            values,
+            [r.test_mae for r in self.values],
+            reference={"random forest (Magpie)": self.rf_test_mae},
+            xlabel=self.knob,
+            ylabel=f"test MAE{unit}",
+        )
+        ax = fig.axes[0]
+        for x, r in zip(ax.lines[0].get_xdata(), self.values, strict=True):
+            ax.annotate(f"{r.wall_s:.0f} s", (x, r.test_mae), textcoords="offset points",
+                        xytext=(4, 6), fontsize="x-small")
+        return fig
+
+
+def run_study(
+    knob: str,
+    values: Sequence,
+    data: StudyData,
+    *,
+    train_fn: Callable[[NetworkConfig, StudyData], dict],
+    forest_fn: Callable[[StudyData], float],
+    base: NetworkConfig | None = None,
+    cache_dir: str | Path,
+    jobs: int = 1,
+    progress: bool = True,
+) -> StudyResult:
+    """Train one network per value of ``knob`` and the forest once; reuse cached runs.
+
+    Args:
+        knob: one of :data:`KNOBS`.
+        values: the values of ``knob``, e.g. ``[1, 2, 4, 8, 17]`` for depth.
+        data: the split, shared by every run.
+        train_fn: (config, data) -> dict with keys test_mae, best_val_mae, epochs_run,
+            stopped_by_budget, val_mae_per_epoch; must be picklable (runs in a process).
+        forest_fn: data -> the forest's test MAE.
+        base: the recipe held fixed (default :class:`NetworkConfig`).
+        cache_dir: folder of finished runs (created if missing).
+        jobs: parallel processes (joblib); 1 runs in this process.
+        progress: show a progress bar over the values.
+    """
+    values = parse_values(knob, values)
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    base = base or NetworkConfig()
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = data.fingerprint()
+    from tqdm.auto import tqdm
+
+    tasks = []
+    for value in values:
+        config = replace(base, **{knob: value})
+        path = _cache_path(cache_dir, f"{knob}={value}", {"config": asdict(config), "data": fingerprint})
+        tasks.append(delayed(_run_value)(train_fn, knob, value, config, data, path))
+    bar = tqdm(total=len(tasks), desc=f"study {knob}", unit="value", disable=not progress)
+    results: list[ValueResult] = []
+    for result in Parallel(n_jobs=jobs, return_as="generator")(tasks):
+        results.append(result)
+        bar.update()
+    bar.close()
+
+    rf_path = _cache_path(cache_dir, "random_forest", {"data": fingerprint})
+    if rf_path.is_file():
+        rf_mae = json.loads(rf_path.read_text())["test_mae"]
+    else:
+        rf_mae = float(forest_fn(data))
+        with atomic_file(rf_path, overwrite=True) as tmp:
+            tmp.write_text(json.dumps({"test_mae": rf_mae}))
+    return StudyResult(knob=knob, values=results, rf_test_mae=rf_mae)
