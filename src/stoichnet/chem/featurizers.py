@@ -1,0 +1,308 @@
+"""CBFV-style composition features: fraction-weighted statistics of element properties.
+
+For a formula with atomic fractions f_i and element property values p_i (one table
+column; tables from ``stoichnet.chem.element_tables``), the statistics are those of
+CBFV 1.1.0's ``generate_features`` (Kauwe, Wang, Falkowski; github.com/kaaiian/CBFV):
+
+    avg    sum_i f_i p_i                     (fractions @ table)
+    dev    sum_i f_i |p_i - avg|             (fraction-weighted mean absolute deviation)
+    range  max_i p_i - min_i p_i             (unweighted, over the elements present)
+    max    max_i p_i
+    min    min_i p_i
+    mode   min of p_i over the elements whose fraction is np.isclose to the largest
+    sum    sum_i n_i p_i = num_atoms * avg   (n_i: amounts as written; ``extended=True``)
+
+Unlike CBFV, nothing happens silently: a formula with an element the table lacks
+raises (CBFV featurises it as if the properties were zero) unless
+``on_unsupported="drop"``; a missing property value raises unless ``impute=`` says how
+to fill it from the table (CBFV fills the feature with the median over the dataset).
+Every drop and imputation is reported in ``report_``.
+"""
+
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse
+
+from stoichnet.chem.element_tables import PRESETS, ElementTable, element_table
+from stoichnet.chem.formula import ParsedFormulas, parse_formulas
+from stoichnet.chem.fractions import DroppedRows, UnsupportedElementError, fraction_matrix
+from stoichnet.chem.periodic_table import SYMBOLS
+
+STATS: tuple[str, ...] = ("avg", "dev", "range", "max", "min", "mode")
+"""Statistics in CBFV's column order (CBFV puts ``sum`` first when it is asked for)."""
+
+IMPUTE_POLICIES: tuple[str, ...] = ("mean", "median", "zero")
+"""How ``impute=`` fills a missing property: the mean or median of that property over
+the table's elements, or 0."""
+
+_CHUNK_CELLS = 2_000_000  # element-property values per block; bounds temporary memory
+
+
+class MissingPropertyError(ValueError):
+    """Elements in the input lack property values in the table, and ``impute`` is None."""
+
+
+@dataclass(frozen=True)
+class FeaturizationReport:
+    """What one ``CompositionFeaturizer.transform`` did besides computing features.
+
+    Attributes:
+        dropped: the rows left out for elements the table lacks (on_unsupported="drop");
+            ``dropped.kept`` are the input positions of the returned rows.
+        imputed: one row per filled (element, property) value that the input used:
+            ``element``, ``property``, ``value`` (filled in), ``rows`` (number of kept
+            input rows containing the element). Empty unless ``impute`` is set.
+    """
+
+    dropped: DroppedRows
+    imputed: pd.DataFrame
+
+    def __str__(self) -> str:
+        parts = [str(self.dropped)] if len(self.dropped) else []
+        if len(self.imputed):
+            elements = ", ".join(self.imputed["element"].unique())
+            parts.append(f"imputed {len(self.imputed)} missing property values of {elements}")
+        return "; ".join(parts) or f"featurized all {len(self.dropped.kept)} rows"
+
+
+class CompositionFeaturizer:
+    """CBFV-style composition feature vectors, e.g. the 132 Magpie features.
+
+    Args:
+        preset: element property table, one of ``element_tables.PRESETS``.
+        stats: statistics to compute, a tuple drawn from ``STATS``; columns are grouped
+            by statistic in the order given (the default is CBFV's order).
+        extended: also compute CBFV's ``sum_feat`` block (``sum`` = num_atoms * avg,
+            which depends on how the formula is written: Fe4O6 is not Fe2O3), placed
+            first as CBFV does.
+        impute: None (default) raises MissingPropertyError when an element in the input
+            lacks a property value; "mean", "median" or "zero" fills it from the table.
+        on_unsupported: "raise" (default) raises UnsupportedElementError for formulas
+            with an element the table has no row for; "drop" leaves those rows out.
+
+    ``transform`` warns when it drops rows or imputes values, and records what it did
+    in ``report_`` (a FeaturizationReport).
+
+    >>> X = CompositionFeaturizer("magpie").transform(["Fe2O3", "NaCl"])
+    >>> X.shape, X.dtype
+    ((2, 132), dtype('float32'))
+    """
+
+    def __init__(
+        self,
+        preset: str = "magpie",
+        stats: tuple[str, ...] = STATS,
+        extended: bool = False,
+        impute: str | None = None,
+        on_unsupported: str = "raise",
+    ):
+        if preset not in PRESETS:
+            raise ValueError(f"preset={preset!r}: expected one of {', '.join(PRESETS)}")
+        if isinstance(stats, str) or not isinstance(stats, Iterable):
+            raise TypeError(f"stats={stats!r}: expected a tuple of names from {STATS}")
+        stats = tuple(stats)
+        if not stats or len(set(stats)) != len(stats) or not set(stats) <= set(STATS):
+            raise ValueError(
+                f"stats={stats!r}: expected distinct names from {STATS}, at least one "
+                "(the sum block is asked for with extended=True)"
+            )
+        if not isinstance(extended, bool):
+            raise TypeError(f"extended={extended!r}: expected True or False")
+        if impute is not None and impute not in IMPUTE_POLICIES:
+            raise ValueError(f"impute={impute!r}: expected None or one of {IMPUTE_POLICIES}")
+        if on_unsupported not in ("raise", "drop"):
+            raise ValueError(f"on_unsupported={on_unsupported!r}: expected 'raise' or 'drop'")
+        self.preset = preset
+        self.stats = stats
+        self.extended = extended
+        self.impute = impute
+        self.on_unsupported = on_unsupported
+
+    @property
+    def _all_stats(self) -> tuple[str, ...]:
+        return ("sum", *self.stats) if self.extended else self.stats
+
+    def feature_labels(self) -> list[str]:
+        """Column names, e.g. ``"magpie avg Number"``: preset, statistic, property."""
+        properties = element_table(self.preset).properties
+        return [f"{self.preset} {stat} {p}" for stat in self._all_stats for p in properties]
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``feature_labels()`` as an object array (scikit-learn's name for it)."""
+        return np.asarray(self.feature_labels(), dtype=object)
+
+    def fit(self, formulas=None, y=None) -> "CompositionFeaturizer":
+        """Nothing to learn (the tables are fixed); returns self for scikit-learn pipelines."""
+        return self
+
+    def fit_transform(self, formulas, y=None, *, as_frame: bool = False):
+        """Same as ``transform``."""
+        return self.transform(formulas, as_frame=as_frame)
+
+    def transform(self, formulas, *, as_frame: bool = False):
+        """Features of each formula.
+
+        Args:
+            formulas: list, tuple, 1-D array or pandas Series of formula strings or
+                Compositions (each distinct one is parsed and featurised once).
+            as_frame: return a DataFrame with ``feature_labels()`` as columns and the
+                input's index (a Series' index, else positions) for the kept rows.
+
+        Returns:
+            (n_kept, n_features) float32 array (or DataFrame); n_kept < n_rows only with
+            on_unsupported="drop", and ``report_.dropped.kept`` are the rows kept.
+
+        Raises:
+            FormulaError: a formula cannot be parsed or is missing (names the row).
+            UnsupportedElementError, MissingPropertyError: see the class docstring.
+        """
+        parsed = parse_formulas(formulas)
+        table = element_table(self.preset)
+        fractions = fraction_matrix(parsed.compositions, SYMBOLS)  # (n_distinct, 118)
+        keep, dropped = self._supported(parsed, fractions, table)
+        values, imputed = self._fill_missing(fractions, table, parsed.inverse, keep)
+        self.report_ = FeaturizationReport(dropped, imputed)
+        if len(dropped) or len(imputed):
+            warnings.warn(str(self.report_), UserWarning, stacklevel=2)
+
+        # Features are computed once per distinct composition, then spread to the rows.
+        distinct_kept = np.flatnonzero(keep)
+        num_atoms = np.array([parsed.compositions[i].num_atoms for i in distinct_kept])
+        features, order = _statistics(fractions[keep], num_atoms, values, self._all_stats)
+        position = np.empty(len(parsed.compositions), dtype=np.int64)
+        position[distinct_kept[order]] = np.arange(len(distinct_kept))
+        features = features[position[parsed.inverse[dropped.kept]]]
+        if not as_frame:
+            return features
+        index = formulas.index[dropped.kept] if isinstance(formulas, pd.Series) else dropped.kept
+        return pd.DataFrame(features, index=index, columns=self.feature_labels())
+
+    def _supported(
+        self, parsed: ParsedFormulas, fractions: scipy.sparse.csr_matrix, table: ElementTable
+    ) -> tuple[np.ndarray, DroppedRows]:
+        """(n_distinct,) mask of compositions whose elements are all in the table, and
+        the rows dropped for the others; raises unless on_unsupported="drop"."""
+        lacks = ~table.supported[fractions.indices]
+        bad = np.logical_or.reduceat(lacks, fractions.indptr[:-1]) if lacks.size else lacks
+        rows = np.flatnonzero(bad[parsed.inverse])
+        unsupported = [
+            tuple(e for e in parsed.compositions[k] if not table.supported[SYMBOLS.index(e)])
+            for k in parsed.inverse[rows].tolist()
+        ]
+        formulas = parsed.values[rows].tolist()
+        if len(rows) and self.on_unsupported == "raise":
+            raise UnsupportedElementError(rows, formulas, unsupported, int(table.supported.sum()))
+        kept = np.flatnonzero(~bad[parsed.inverse])
+        return ~bad, DroppedRows(kept, rows, formulas, unsupported)
+
+    def _fill_missing(
+        self, fractions: scipy.sparse.csr_matrix, table: ElementTable, inverse, keep
+    ) -> tuple[np.ndarray, pd.DataFrame]:
+        """The (118, n_properties) table with the missing values that the kept rows use
+        filled by the impute policy, and the report of what was filled."""
+        present = np.zeros(len(SYMBOLS), dtype=bool)
+        present[fractions[keep].indices] = True
+        holes = np.isnan(table.values) & (present & table.supported)[:, None]
+        if not holes.any():
+            empty = pd.DataFrame({"element": [], "property": [], "value": [], "rows": []})
+            return table.values, empty
+        # Number of kept input rows containing each element.
+        rows_per_distinct = np.bincount(inverse, minlength=fractions.shape[0])[keep]
+        rows_with = (fractions[keep] != 0).T @ rows_per_distinct
+        hole_elements, hole_properties = np.nonzero(holes)
+        if self.impute is None:
+            listing = "; ".join(
+                f"{SYMBOLS[z]} lacks {', '.join(np.asarray(table.properties)[holes[z]])} "
+                f"({rows_with[z]} rows)"
+                for z in np.unique(hole_elements)
+            )
+            raise MissingPropertyError(
+                f"the {self.preset!r} table has no value of some properties for elements "
+                f"in the input: {listing}. Pass impute='mean', 'median' or 'zero' to fill "
+                "them from the table (reported in report_.imputed), or use another preset."
+            )
+        known = table.values[table.supported]
+        if self.impute == "mean":
+            fill = np.nanmean(known, axis=0)
+        elif self.impute == "median":
+            fill = np.nanmedian(known, axis=0)
+        else:
+            fill = np.zeros(known.shape[1])
+        values = table.values.copy()
+        values[hole_elements, hole_properties] = fill[hole_properties]
+        imputed = pd.DataFrame(
+            {
+                "element": [SYMBOLS[z] for z in hole_elements],
+                "property": [table.properties[p] for p in hole_properties],
+                "value": fill[hole_properties],
+                "rows": rows_with[hole_elements],
+            }
+        )
+        return values, imputed
+
+
+def _statistics(
+    fractions: scipy.sparse.csr_matrix, num_atoms: np.ndarray, values: np.ndarray, stats
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features of each row of ``fractions``, computed without a loop over formulas.
+
+    fractions: (n, 118) CSR atomic fractions, every row with at least one nonzero.
+    num_atoms: (n,) atoms per formula unit (for ``sum``).
+    values: (118, n_properties) float64 element table, no NaN in the rows used.
+
+    Rows are sorted by their number of elements k, so that each group's nonzeros form
+    a dense (m, k) block of fractions and an (m, k, n_properties) block of property
+    values, reduced along the element axis.
+
+    Returns (features, order): (n, len(stats) * n_properties) float32 features, whose
+    row j belongs to row ``order[j]`` of ``fractions``.
+    """
+    n, n_properties = fractions.shape[0], values.shape[1]
+    order = np.argsort(np.diff(fractions.indptr), kind="stable")
+    fractions = fractions[order]
+    num_atoms = num_atoms[order]
+    counts = np.diff(fractions.indptr)
+    group_starts = np.flatnonzero(np.diff(counts, prepend=-1, append=-1))
+    out = np.empty((n, len(stats) * n_properties), dtype=np.float32)
+    for first, end in zip(group_starts[:-1], group_starts[1:], strict=True):
+        k = counts[first]
+        rows_per_block = max(1, _CHUNK_CELLS // (k * n_properties))
+        for a in range(first, end, rows_per_block):
+            b = min(end, a + rows_per_block)
+            nonzeros = slice(fractions.indptr[a], fractions.indptr[b])
+            f = fractions.data[nonzeros].reshape(-1, k, 1)
+            p = values[fractions.indices[nonzeros]].reshape(-1, k, n_properties)
+            avg = fractions[a:b] @ values
+            for j, stat in enumerate(stats):
+                out[a:b, j * n_properties : (j + 1) * n_properties] = _statistic(
+                    stat, f, p, avg, num_atoms[a:b]
+                )
+    return out, order
+
+
+def _statistic(stat: str, f, p, avg, num_atoms) -> np.ndarray:
+    """(m, n_properties) one statistic of a block of m formulas with k elements each.
+
+    f: (m, k, 1) fractions; p: (m, k, n_properties) property values; avg: (m,
+    n_properties) fraction-weighted means; num_atoms: (m,).
+    """
+    if stat == "avg":
+        return avg
+    if stat == "dev":
+        return (f * np.abs(p - avg[:, None, :])).sum(axis=1)
+    if stat == "range":
+        return p.max(axis=1) - p.min(axis=1)
+    if stat == "max":
+        return p.max(axis=1)
+    if stat == "min":
+        return p.min(axis=1)
+    if stat == "mode":
+        # "Most abundant" is np.isclose to the largest fraction, as in CBFV; among
+        # tied elements (AlNi) the smaller value is taken.
+        prominent = np.isclose(f, f.max(axis=1, keepdims=True))
+        return np.where(prominent, p, np.inf).min(axis=1)
+    return num_atoms[:, None] * avg  # "sum"
