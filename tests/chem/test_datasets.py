@@ -1,4 +1,5 @@
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from stoichnet.chem.datasets import (
     list_datasets,
     load_dataset,
 )
+from stoichnet.chem.tables import read_table
 
 # Row counts (train, val, test) as published in the shared data README
 README_ROWS = {
@@ -54,7 +56,7 @@ def test_registry_metadata_is_complete():
 
 @pytest.mark.parametrize("name", sorted(README_ROWS))
 def test_benchmark_split_sizes_match_the_readme(data_dir, name):
-    frame = load_dataset(name, data_dir=data_dir, download=False)
+    frame = load_dataset(name, data_dir=data_dir, download=False, duplicates="keep")
     assert list(frame.columns) == ["formula", "target", "split"]
     counts = frame["split"].value_counts()
     assert tuple(counts[s] for s in ("train", "val", "test")) == README_ROWS[name]
@@ -77,9 +79,42 @@ def test_classification_targets_are_integer_labels(data_dir):
     assert len(frame) == 5680
 
 
+def test_duplicates_default_warns_and_policies_apply(data_dir):
+    with pytest.warns(UserWarning, match=r"8 of 4921 rows share .* \(4 compositions"):
+        kept = load_dataset("matbench_expt_is_metal", data_dir=data_dir, download=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(load_dataset("matbench_expt_is_metal", data_dir=data_dir,
+                                duplicates="keep")) == len(kept) == 4921
+    first = load_dataset("matbench_expt_is_metal", data_dir=data_dir, duplicates="first")
+    assert len(first) == 4917 and first.index.is_monotonic_increasing
+    # Cu1.8S1 (a non-metal, 0) and Cu9S5 (a metal, 1) are one composition
+    rows = kept.index[kept["formula"].isin(["Cu1.8S1", "Cu9S5"])]
+    assert rows[0] in first.index and rows[1] not in first.index
+    mean = load_dataset("aflow__energy_atom", data_dir=data_dir, duplicates="mean")
+    assert mean["split"].value_counts()["train"] == 19344
+    with pytest.raises(ValueError, match="Al0.4C0.2Nb0.6.*Al2C1Nb3"):
+        load_dataset("aflow__energy_atom", split="train", data_dir=data_dir, duplicates="raise")
+    with pytest.raises(ValueError, match="duplicates='drop'"):
+        load_dataset("matbench_glass", data_dir=data_dir, duplicates="drop")
+
+
+@pytest.mark.slow
+def test_registered_duplicate_counts_are_those_of_the_files(data_dir):
+    for dataset in DATASETS.values():
+        for file in dataset.files.values():
+            if not file.path.endswith(".csv"):
+                continue
+            _, report = read_table(data_dir / file.path, duplicates="keep", return_report=True)
+            groups = report.duplicate_groups
+            assert (len(groups), sum(len(g.rows) for g in groups)) == (
+                file.duplicate_compositions, file.duplicate_rows), file.path
+
+
 def test_env_var_is_the_default_data_dir(data_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("STOICHNET_DATA", str(data_dir))
-    frame = load_dataset("matbench_expt_is_metal", cache_dir=tmp_path, download=False)
+    frame = load_dataset("matbench_expt_is_metal", cache_dir=tmp_path, download=False,
+                         duplicates="keep")
     assert len(frame) == 4921
     assert not any(tmp_path.iterdir())
 

@@ -25,6 +25,7 @@ import pandas as pd
 from .formula import Composition, parse_formulas
 
 __all__ = [
+    "DuplicateFormulaError",
     "DuplicateGroup",
     "RowProblem",
     "TableError",
@@ -53,6 +54,15 @@ class TableError(ValueError):
     def __init__(self, message: str, report: "TableReport | None" = None):
         super().__init__(message)
         self.report = report
+
+
+class DuplicateFormulaError(TableError):
+    """Several rows have the same composition and duplicates="raise"; ``groups`` lists them."""
+
+    def __init__(self, message: str, groups: tuple["DuplicateGroup", ...],
+                 report: "TableReport | None" = None):
+        super().__init__(message, report)
+        self.groups = groups
 
 
 @dataclass(frozen=True)
@@ -180,11 +190,12 @@ def resolve_duplicates(
         for run in runs
     )
     if policy == "raise" and groups:
-        raise TableError(
+        raise DuplicateFormulaError(
             f"{len(groups)} compositions appear in more than one row: "
             + "; ".join(map(str, groups[:SHOWN]))
             + ("; ..." if len(groups) > SHOWN else "")
-            + ". Pass duplicates='mean', 'first' or 'keep'"
+            + ". Pass duplicates='mean', 'first' or 'keep'",
+            groups,
         )
     if policy in ("keep", "raise"):
         return frame, groups
@@ -280,8 +291,9 @@ def read_table(
     keys = [composition_keys[c] for c in composition_of[~bad].tolist()]
     try:
         frame, report.duplicate_groups = resolve_duplicates(frame, keys, duplicates)
-    except TableError as error:
-        raise TableError(f"{name}: {error}", report) from None
+    except DuplicateFormulaError as error:
+        report.duplicate_groups = error.groups
+        raise DuplicateFormulaError(f"{name}: {error}", error.groups, report) from None
     if target_col is None:
         frame = frame.drop(columns="target")
     report.n_merged = int((~bad).sum()) - len(frame)
