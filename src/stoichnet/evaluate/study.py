@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -23,9 +23,15 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
 from stoichnet.evaluate import plots
+from stoichnet.evaluate.metrics import mae
 from stoichnet.evaluate.report import atomic_file
+from stoichnet.models.baselines import rf_magpie
+from stoichnet.models.elemnet import ELEMNET_17, depth_arch
+from stoichnet.models.estimators import ElemNetRegressor
+from stoichnet.models.recipes import DEFAULT_RECIPE, get_recipe
 
 KNOBS: dict[str, type] = {
     "depth": int,
@@ -98,22 +104,64 @@ class StudyData:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """The hyper-parameters of one network run; a study varies exactly one of them.
+    """The settings of one network run; a study varies exactly one of them.
 
-    ``depth`` None means the full 17-layer ElemNet schedule; ``dropout`` None means the
-    recipe's default.
+    ``recipe`` names the training recipe (``stoichnet.models.recipes``); every other
+    field left at None takes the recipe's value (``depth`` None: the 17-layer ElemNet;
+    ``dropout`` None: the recipe's rates). ``dropout`` as a number applies that rate
+    after every ``D`` block. A depth-d network follows
+    :func:`stoichnet.models.elemnet.depth_arch`, with ElemNet's drop rates when the
+    recipe uses dropout and none otherwise.
     """
 
+    recipe: str = DEFAULT_RECIPE
     depth: int | None = None
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
+    learning_rate: float | None = None
+    optimizer: str | None = None
     activation: str = "relu"
-    batch_size: int = 32
-    epochs: int = 100
+    batch_size: int | None = None
+    epochs: int | None = None
     dropout: float | None = None
-    patience: int = 10
     seed: int = 0
     max_minutes: float | None = None
+
+
+def train_network(config: NetworkConfig, data: StudyData) -> dict:
+    """Train one network of a study and score it.
+
+    Returns a dict: test_mae, best_val_mae, epochs_run, stopped_by_budget and
+    val_mae_per_epoch (the validation loss per epoch: every recipe trains on MAE).
+    """
+    recipe = get_recipe(config.recipe)
+    if recipe.loss != "mae":
+        raise ValueError(f"recipe {recipe.name!r} trains on {recipe.loss!r}; a study needs MAE")
+    arch, dropout = ELEMNET_17, config.dropout
+    if config.depth is not None:
+        arch, rates = depth_arch(config.depth)
+        if dropout is None:
+            dropout = rates if recipe.dropout else 0.0
+    net = ElemNetRegressor(
+        arch, recipe=recipe, dropout=dropout, activation=config.activation,
+        optimizer=config.optimizer, learning_rate=config.learning_rate,
+        batch_size=config.batch_size, epochs=config.epochs, max_minutes=config.max_minutes,
+        random_state=config.seed,
+    )
+    net.fit(data.X_train, data.y_train, validation_data=(data.X_val, data.y_val))
+    curve = [float(v) for v in net.history_.history["val_loss"]]
+    return {
+        "test_mae": mae(data.y_test, net.predict(data.X_test)),
+        "best_val_mae": min(curve),
+        "epochs_run": net.n_epochs_,
+        "stopped_by_budget": net.stopped_by_budget_,
+        "val_mae_per_epoch": curve,
+    }
+
+
+def forest_mae(data: StudyData, seed: int = 0) -> float:
+    """Test MAE of the random forest on Magpie features (100 trees) trained on the
+    study's training rows."""
+    forest = rf_magpie(random_state=seed).fit(list(data.formulas_train), data.y_train)
+    return mae(data.y_test, forest.predict(list(data.formulas_test)))
 
 
 @dataclass
@@ -142,7 +190,6 @@ def _cache_path(cache_dir: Path, label: str, payload: dict) -> Path:
 
 
 def _run_value(
-    train_fn: Callable[[NetworkConfig, StudyData], dict],
     knob: str,
     value,
     config: NetworkConfig,
@@ -153,7 +200,7 @@ def _run_value(
         stored = json.loads(path.read_text())
         return ValueResult(**{**stored, "cached": True})
     start = time.perf_counter()
-    outcome = train_fn(config, data)
+    outcome = train_network(config, data)
     result = ValueResult(knob=knob, value=value, wall_s=time.perf_counter() - start, **outcome)
     with atomic_file(path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(asdict(result) | {"cached": False}))
@@ -201,6 +248,8 @@ class StudyResult:
             ylabel=f"test MAE{unit}",
         )
         ax = fig.axes[0]
+        if self.knob == "learning_rate":
+            ax.set_xscale("log")
         for x, r in zip(ax.lines[0].get_xdata(), self.values, strict=True):
             ax.annotate(f"{r.wall_s:.0f} s", (x, r.test_mae), textcoords="offset points",
                         xytext=(4, 6), fontsize="x-small")
@@ -212,11 +261,10 @@ def run_study(
     values: Sequence,
     data: StudyData,
     *,
-    train_fn: Callable[[NetworkConfig, StudyData], dict],
-    forest_fn: Callable[[StudyData], float],
     base: NetworkConfig | None = None,
     cache_dir: str | Path,
     jobs: int = 1,
+    unit: str = "",
     progress: bool = True,
 ) -> StudyResult:
     """Train one network per value of ``knob`` and the forest once; reuse cached runs.
@@ -225,12 +273,10 @@ def run_study(
         knob: one of :data:`KNOBS`.
         values: the values of ``knob``, e.g. ``[1, 2, 4, 8, 17]`` for depth.
         data: the split, shared by every run.
-        train_fn: (config, data) -> dict with keys test_mae, best_val_mae, epochs_run,
-            stopped_by_budget, val_mae_per_epoch; must be picklable (runs in a process).
-        forest_fn: data -> the forest's test MAE.
         base: the recipe held fixed (default :class:`NetworkConfig`).
         cache_dir: folder of finished runs (created if missing).
         jobs: parallel processes (joblib); 1 runs in this process.
+        unit: the target's unit, for the figures.
         progress: show a progress bar over the values.
     """
     values = parse_values(knob, values)
@@ -240,13 +286,11 @@ def run_study(
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = data.fingerprint()
-    from tqdm.auto import tqdm
-
     tasks = []
     for value in values:
         config = replace(base, **{knob: value})
         path = _cache_path(cache_dir, f"{knob}={value}", {"config": asdict(config), "data": fingerprint})
-        tasks.append(delayed(_run_value)(train_fn, knob, value, config, data, path))
+        tasks.append(delayed(_run_value)(knob, value, config, data, path))
     bar = tqdm(total=len(tasks), desc=f"study {knob}", unit="value", disable=not progress)
     results: list[ValueResult] = []
     for result in Parallel(n_jobs=jobs, return_as="generator")(tasks):
@@ -254,11 +298,11 @@ def run_study(
         bar.update()
     bar.close()
 
-    rf_path = _cache_path(cache_dir, "random_forest", {"data": fingerprint})
+    rf_path = _cache_path(cache_dir, "random_forest", {"data": fingerprint, "seed": base.seed})
     if rf_path.is_file():
         rf_mae = json.loads(rf_path.read_text())["test_mae"]
     else:
-        rf_mae = float(forest_fn(data))
+        rf_mae = forest_mae(data, base.seed)
         with atomic_file(rf_path, overwrite=True) as tmp:
             tmp.write_text(json.dumps({"test_mae": rf_mae}))
-    return StudyResult(knob=knob, values=results, rf_test_mae=rf_mae)
+    return StudyResult(knob=knob, values=results, rf_test_mae=rf_mae, unit=unit)
