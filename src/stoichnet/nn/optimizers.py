@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
@@ -44,6 +45,21 @@ def _default_num_threads() -> int:
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
     return max(1, min(available, 4))
+
+
+class _LockedIterator:
+    """An iterator several threads can share."""
+
+    def __init__(self, items):
+        self._items = iter(items)
+        self._lock = threading.Lock()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with self._lock:
+            return next(self._items)
 
 
 def _ema(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
@@ -135,28 +151,27 @@ class Optimizer:
             self._state = [{name: np.full(p.size, value, dtype=p.dtype)
                             for name, value in self._slots().items()} for p in params]
         k = self._step_constants(self.iterations + 1, self.current_learning_rate)
-        n_workers = self._n_workers(params)
         tasks = []
         for p, g, state in zip(params, grads, self._state, strict=True):
             chunk = _CHUNK_BYTES // p.itemsize
             for start in range(0, p.size, chunk):
                 tasks.append((p, g, state, start, min(start + chunk, p.size)))
-        if n_workers == 1:
-            self._run(tasks, 0, k)
+        n_workers = min(self.num_threads, len(tasks) // 2)
+        if n_workers <= 1:
+            self._run(iter(tasks), 0, k)
         else:
-            pool = _thread_pool(n_workers)
-            futures = [pool.submit(self._run, tasks[w::n_workers], w, k)
-                       for w in range(n_workers)]
+            # workers take the next chunk when free, so a thread the OS delays costs no more
+            # than its current chunk; the calling thread is worker 0
+            queue = _LockedIterator(tasks)
+            pool = _thread_pool(n_workers - 1)
+            futures = [pool.submit(self._run, queue, w, k) for w in range(1, n_workers)]
+            self._run(queue, 0, k)
             for future in futures:
                 future.result()
         self.iterations += 1
 
-    def _n_workers(self, params) -> int:
-        n_chunks = sum(-(-p.nbytes // _CHUNK_BYTES) for p in params)
-        # below ~2 chunks per thread the thread hand-off costs more than it saves
-        return max(1, min(self.num_threads, n_chunks // 2))
-
     def _run(self, tasks, worker: int, k: dict) -> None:
+        """Update the chunks ``(p, g, state, start, stop)`` drawn from the iterator ``tasks``."""
         wd = self.weight_decay
         for p, g, state, start, stop in tasks:
             tmp = self._scratch_for(worker, p.dtype, stop - start)

@@ -1,0 +1,122 @@
+"""Time one optimizer step on ElemNet-17's 4,631,361 float32 parameters: stoichnet vs torch.optim.
+
+stoichnet gets ONE flat array (as ``Sequential`` passes it); torch gets the same number of
+parameters as one flat tensor, with its default (foreach) implementation and, where
+torch has one on the CPU, ``fused=True``. Both use the same number of threads. Prints
+milliseconds per step (median over repeats, interleaved to share the machine's noise)
+and the ratio torch / stoichnet (> 1: stoichnet is faster). Also times one PyTorch
+training step of ElemNet-17 at batch 256 (forward, MAE, backward, Adam) so the Adam
+step can be read as a share of a training step (issue 7: < 10%).
+
+    python benchmarks/optimizer_step.py [--threads 2] [--repeats 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from stoichnet.nn import optimizers
+
+N_PARAMS = 4_631_361
+ELEMNET_17 = [86] + [1024] * 4 + [512] * 3 + [256] * 3 + [128] * 3 + [64] * 2 + [32, 1]
+
+# stoichnet optimizer name -> (torch class, torch kwargs with the same hyper-parameters)
+PAIRS = {
+    "sgd": (torch.optim.SGD, {"lr": 0.01}),
+    "sgd_momentum": (torch.optim.SGD, {"lr": 0.01, "momentum": 0.9}),
+    "rmsprop": (torch.optim.RMSprop, {"lr": 0.001, "alpha": 0.9, "eps": 1e-7}),
+    "adagrad": (torch.optim.Adagrad, {"lr": 0.001, "initial_accumulator_value": 0.1,
+                                      "eps": 1e-7}),
+    "adadelta": (torch.optim.Adadelta, {"lr": 0.001, "rho": 0.95, "eps": 1e-7}),
+    "adam": (torch.optim.Adam, {"lr": 0.001, "eps": 1e-7}),
+    "adamw": (torch.optim.AdamW, {"lr": 0.001, "eps": 1e-7, "weight_decay": 0.01}),
+    "adamax": (torch.optim.Adamax, {"lr": 0.001, "eps": 1e-7}),
+    "nadam": (torch.optim.NAdam, {"lr": 0.001, "eps": 1e-7}),
+}
+
+
+def ours(name: str, threads: int) -> optimizers.Optimizer:
+    if name == "sgd_momentum":
+        return optimizers.SGD(momentum=0.9, num_threads=threads)
+    return optimizers.get({"name": name, "num_threads": threads})
+
+
+def median_ms(times: list[float]) -> float:
+    return 1e3 * statistics.median(times)
+
+
+def time_steps(steppers: dict, repeats: int) -> dict[str, float]:
+    """Median ms per call of each zero-argument stepper, calls interleaved round-robin."""
+    for step in steppers.values():
+        for _ in range(3):
+            step()
+    times = {key: [] for key in steppers}
+    for _ in range(repeats):
+        for key, step in steppers.items():
+            start = time.perf_counter()
+            step()
+            times[key].append(time.perf_counter() - start)
+    return {key: median_ms(t) for key, t in times.items()}
+
+
+def torch_train_step_ms(batch: int, repeats: int) -> float:
+    layers = []
+    for n_in, n_out in zip(ELEMNET_17[:-1], ELEMNET_17[1:], strict=True):
+        layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    n_params = sum(p.numel() for p in model.parameters())
+    if n_params != N_PARAMS:
+        raise RuntimeError(f"ElemNet-17 has {N_PARAMS:,} parameters, this one {n_params:,}")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    X, y = torch.rand(batch, 86, generator=gen), torch.rand(batch, 1, generator=gen)
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.l1_loss(model(X), y).backward()
+        opt.step()
+
+    return time_steps({"train": step}, repeats)["train"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=30)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    print(f"{N_PARAMS:,} float32 parameters, {args.threads} threads (stoichnet and torch), "
+          f"median of {args.repeats} steps; ratio = torch ms / stoichnet ms")
+    print(f"{'optimizer':<13}{'stoichnet':>10}{'torch':>9}{'fused':>9}{'ratio':>8}{'ratio fused':>13}")
+    results = {}
+    for name, (torch_cls, kwargs) in PAIRS.items():
+        params = rng.standard_normal(N_PARAMS, dtype=np.float32)
+        grads = rng.standard_normal(N_PARAMS, dtype=np.float32)
+        opt = ours(name, args.threads)
+        tensor = torch.from_numpy(params.copy()).requires_grad_()
+        tensor.grad = torch.from_numpy(grads.copy())
+        steppers = {"stoichnet": lambda opt=opt, p=params, g=grads: opt.step([p], [g]),
+                    "torch": torch_cls([tensor], **kwargs).step}
+        try:
+            steppers["fused"] = torch_cls([tensor], fused=True, **kwargs).step
+        except (RuntimeError, TypeError, ValueError):  # no fused CPU kernel for this one
+            pass
+        ms = time_steps(steppers, args.repeats)
+        results[name] = ms
+        fused = ms.get("fused", float("nan"))
+        print(f"{name:<13}{ms['stoichnet']:>10.2f}{ms['torch']:>9.2f}{fused:>9.2f}"
+              f"{ms['torch'] / ms['stoichnet']:>8.2f}{fused / ms['stoichnet']:>13.2f}")
+    train_ms = torch_train_step_ms(256, max(5, args.repeats // 3))
+    adam = results["adam"]["stoichnet"]
+    print(f"PyTorch ElemNet-17 training step, batch 256: {train_ms:.1f} ms; stoichnet's Adam step "
+          f"is {100 * adam / train_ms:.1f}% of it (target < 10%)")
+
+
+if __name__ == "__main__":
+    main()
