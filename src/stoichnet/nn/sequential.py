@@ -64,7 +64,8 @@ def _as_numeric(value, name: str, dtype) -> np.ndarray:
             ) from None
     if arr.ndim == 0 or arr.shape[0] == 0 or arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one sample")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # values beyond the dtype's range become inf, reported below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     finite = np.isfinite(arr)
     if not finite.all():
         rows = np.unique(np.nonzero(~finite)[0])
@@ -231,7 +232,7 @@ class Sequential:
             )
         return X
 
-    def _check_y(self, y, n: int, name: str = "y") -> np.ndarray:
+    def _check_y(self, y, n: int, name: str = "y", x_name: str = "X") -> np.ndarray:
         if self.loss.sparse_labels:
             y = _as_numeric(y, name, np.float64)
             if y.ndim == 2 and y.shape[1] == 1:
@@ -255,13 +256,13 @@ class Sequential:
                 )
         if y.shape[0] != n:
             raise ValueError(
-                f"X and {name} have different numbers of samples: {n} and {y.shape[0]}"
+                f"{x_name} and {name} have different numbers of samples: {n} and {y.shape[0]}"
             )
         return y
 
     def _check_xy(self, X, y, names=("X", "y"), build=False, what="evaluate"):
         X = self._check_x(X, names[0], build=build, what=what)
-        return X, self._check_y(y, X.shape[0], names[1])
+        return X, self._check_y(y, X.shape[0], names[1], names[0])
 
     # ------------------------------------------------------------------ the math
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:

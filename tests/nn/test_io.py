@@ -1,0 +1,186 @@
+"""Model files: round trip, refusal to overwrite, and every kind of bad file raising
+ModelFileError without executing anything."""
+
+import io as stdio
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from stoichnet.nn import (
+    L2,
+    Activation,
+    Dense,
+    Dropout,
+    ModelFileError,
+    Sequential,
+    load_model,
+    optimizers,
+)
+from stoichnet.nn.io import FORMAT_VERSION, _digest
+
+
+@pytest.fixture
+def model():
+    model = Sequential(
+        [
+            Dense(8, "relu", input_dim=4, kernel_regularizer=L2(0.01)),
+            Dropout(0.2, mc_dropout=False),
+            Dense(5, use_bias=False, kernel_initializer="he_normal"),
+            Activation("tanh"),
+            Dense(1),
+        ],
+        seed=0,
+    )
+    model.compile(optimizers.Adam(learning_rate=3e-4), "mae", ["mse"])
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(40, 4)), rng.normal(size=40), epochs=2, verbose=0, seed=0)
+    return model
+
+
+def test_round_trip(model, tmp_path):
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = load_model(path)
+    X = np.random.default_rng(1).normal(size=(7, 4))
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.get_config() == model.get_config()
+    assert [w.dtype for w in loaded.get_weights()] == [np.float32] * 5
+    assert loaded.loss.name == "mae" and loaded.metrics == ["mse"]
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
+
+
+def test_refuses_to_overwrite(model, tmp_path):
+    path = tmp_path / "model.npz"
+    path.write_text("precious")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        model.save(path)
+    assert path.read_text() == "precious"
+    model.save(path, overwrite=True)
+    assert load_model(path).count_params() == model.count_params()
+
+
+def test_uncompiled_float64_model_round_trips(tmp_path):
+    model = Sequential([Dense(3, "sigmoid", input_dim=2)], dtype="float64", seed=1)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.loss is None and loaded.dtype == np.float64
+    assert np.array_equal(loaded.flat_params, model.flat_params)
+
+
+def rewrite(path, **members):
+    """Write an npz like the saved one with some members replaced."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays.update(members)
+    path.unlink()
+    np.savez(path, **arrays)
+    return path
+
+
+def saved(model, tmp_path):
+    path = tmp_path / "model.npz"
+    model.save(path)
+    return path
+
+
+def test_truncated_file(model, tmp_path):
+    path = saved(model, tmp_path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match=rf"{path.name}.*(truncated|corrupted)"):
+        load_model(path)
+
+
+def test_bit_flip_anywhere_in_the_weights(model, tmp_path):
+    path = saved(model, tmp_path)
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("weights.npy")
+    raw[info.header_offset + 200] ^= 0x01  # inside the stored weight bytes
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match=rf"{path.name} is corrupted"):
+        load_model(path)
+
+
+def test_changed_weights_with_a_valid_archive_fail_the_sha256(model, tmp_path):
+    path = saved(model, tmp_path)
+    with np.load(path) as data:
+        weights = data["weights"].copy()
+    weights[3] += 1
+    rewrite(path, weights=weights)
+    with pytest.raises(ModelFileError, match="SHA-256 does not match"):
+        load_model(path)
+
+
+def test_wrong_format_version(model, tmp_path):
+    path = saved(model, tmp_path)
+    with np.load(path) as data:
+        config = json.loads(data["config"].tobytes())
+        weights = data["weights"]
+    config["format_version"] = FORMAT_VERSION + 1
+    config_bytes = json.dumps(config).encode()
+    rewrite(
+        path,
+        config=np.frombuffer(config_bytes, np.uint8),
+        sha256=np.frombuffer(_digest(config_bytes, weights).encode(), np.uint8),
+    )
+    with pytest.raises(ModelFileError, match=rf"format_version {FORMAT_VERSION + 1}.*reads version"):
+        load_model(path)
+
+
+def test_foreign_files(tmp_path):
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.arange(3))
+    with pytest.raises(ModelFileError, match=r"other.npz is not a stoichnet model file: it holds \['x.npy'\]"):
+        load_model(other)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ModelFileError, match=r"notes.txt is not a stoichnet model file"):
+        load_model(text)
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        load_model(tmp_path / "missing.npz")
+
+
+class Exploit:
+    """Unpickling this would create a file: the test checks that never happens."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_pickle_payloads_are_never_executed(model, tmp_path):
+    target = tmp_path / "pwned"
+    path = saved(model, tmp_path)
+    rewrite(path, config=np.array([Exploit(target)], dtype=object))
+    with pytest.raises(ModelFileError, match="carries pickled data"):
+        load_model(path)
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps(Exploit(target)))
+    with pytest.raises(ModelFileError, match="not a stoichnet model file"):
+        load_model(raw)
+    assert not target.exists()
+
+
+def test_unknown_layer_class_in_config(model, tmp_path):
+    path = saved(model, tmp_path)
+    with np.load(path) as data:
+        config = json.loads(data["config"].tobytes())
+        weights = data["weights"]
+    config["model"]["layers"][0]["class_name"] = "os.system"
+    config_bytes = json.dumps(config).encode()
+    buffer = stdio.BytesIO()
+    np.savez(
+        buffer,
+        config=np.frombuffer(config_bytes, np.uint8),
+        weights=weights,
+        sha256=np.frombuffer(_digest(config_bytes, weights).encode(), np.uint8),
+    )
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(ModelFileError, match=r"unknown layer class 'os.system'"):
+        load_model(path)
