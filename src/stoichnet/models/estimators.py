@@ -1,0 +1,489 @@
+"""scikit-learn compatible estimators around ``stoichnet.nn.Sequential``.
+
+``NeuralNetRegressor`` / ``NeuralNetClassifier`` take numeric X (n_samples, n_features);
+``ElemNetRegressor`` / ``ElemNetClassifier`` also take chemical formulas (a list, array
+or pandas Series of strings), turned into ElemNet's 86 element fractions. All four work
+in ``Pipeline``, ``cross_val_score`` and ``GridSearchCV``: ``__init__`` only stores
+hyper-parameters, ``fit`` validates them and sets attributes ending in ``_``.
+
+The network is an ElemNet-style architecture string (see
+:func:`stoichnet.models.elemnet.parse_arch`) whose last block is the output layer and
+must be ``1``: the estimator sets its width (1 for regression and binary
+classification, one unit per class otherwise) and activation (linear, sigmoid, softmax).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ..chem.fractions import ELEMNET_ELEMENTS, ElementFractions
+from ..nn import optimizers, schedules
+from ..nn.callbacks import Callback, EarlyStopping
+from .elemnet import ELEMNET_17, Block, elemnet, format_arch, parse_arch
+from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, SCHEDULES, get_recipe
+
+
+class TimeBudget(Callback):
+    """Stops ``fit`` at the end of the first epoch that finishes after ``seconds`` of
+    training; ``stopped`` tells whether it did."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.stopped = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.perf_counter() - self._start > self.seconds:
+            self.stopped = True
+            self.model.stop_training = True
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_real(name: str, value, low: float, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value < high:
+        raise ValueError(f"{name} must be a number in [{low}, {high}), got {value!r}")
+    return float(value)
+
+
+def _learning_rate(settings: dict, total_steps: int):
+    """A float or a ``stoichnet.nn.schedules`` schedule spanning ``total_steps`` steps."""
+    lr, name = settings["learning_rate"], settings["schedule"]
+    if name in (None, "constant"):
+        return lr
+    if name == "cosine":
+        return schedules.CosineDecay(lr, decay_steps=max(total_steps, 1))
+    if name == "warmup_cosine":
+        warmup = max(1, round(settings["warmup_fraction"] * total_steps))
+        return schedules.CosineDecay(
+            0.0, decay_steps=max(total_steps - warmup, 1), warmup_target=lr, warmup_steps=warmup
+        )
+    return schedules.OneCycle(lr, total_steps=max(total_steps, 2))
+
+
+class _NeuralNet(BaseEstimator):
+    """Shared fitting logic; see :class:`NeuralNetRegressor` for the parameters."""
+
+    def __init__(
+        self,
+        arch: str = "64x2-1",
+        *,
+        dropout=0.0,
+        activation: str = "relu",
+        kernel_initializer: str = "glorot_uniform",
+        loss: str | None = None,
+        optimizer: str = "adam",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        schedule: str | None = None,
+        warmup_fraction: float = 0.05,
+        epochs: int = 200,
+        batch_size: int = 32,
+        patience: int | None = 10,
+        validation_fraction: float = 0.1,
+        inference_dropout: str = "off",
+        mc_samples: int = 10,
+        max_minutes: float | None = None,
+        dtype: str = "float32",
+        random_state: int | None = None,
+        verbose: int = 0,
+    ):
+        self.arch = arch
+        self.dropout = dropout
+        self.activation = activation
+        self.kernel_initializer = kernel_initializer
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.warmup_fraction = warmup_fraction
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.inference_dropout = inference_dropout
+        self.mc_samples = mc_samples
+        self.max_minutes = max_minutes
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # --- hooks of the task (regression / classification) and of the input (numbers / formulas)
+    def _settings(self) -> dict:
+        """The effective hyper-parameters (an ElemNet estimator fills None from its recipe)."""
+        return self.get_params()
+
+    def _prepare_X(self, X, *, reset: bool) -> np.ndarray:
+        dtype = np.float64 if self.dtype == "float64" else np.float32
+        return validate_data(self, X, reset=reset, dtype=dtype)
+
+    def _check_settings(self, s: dict) -> dict:
+        if s["dtype"] not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {s['dtype']!r}")
+        s["epochs"] = _check_int("epochs", s["epochs"], 1)
+        s["batch_size"] = _check_int("batch_size", s["batch_size"], 1)
+        s["mc_samples"] = _check_int("mc_samples", s["mc_samples"], 1)
+        if s["patience"] is not None:
+            s["patience"] = _check_int("patience", s["patience"], 0)
+        s["validation_fraction"] = _check_real(
+            "validation_fraction", s["validation_fraction"], 0, 1
+        )
+        s["learning_rate"] = _check_real("learning_rate", s["learning_rate"], 0)
+        s["weight_decay"] = _check_real("weight_decay", s["weight_decay"], 0)
+        s["warmup_fraction"] = _check_real("warmup_fraction", s["warmup_fraction"], 0, 1)
+        if s["max_minutes"] is not None:
+            s["max_minutes"] = _check_real("max_minutes", s["max_minutes"], 0)
+        if s["inference_dropout"] not in INFERENCE_DROPOUT:
+            raise ValueError(
+                f"inference_dropout must be one of {INFERENCE_DROPOUT}, got {s['inference_dropout']!r}"
+            )
+        if s["schedule"] not in (*SCHEDULES, "constant"):
+            raise ValueError(
+                f"schedule must be one of {(*SCHEDULES, 'constant')}, got {s['schedule']!r}"
+            )
+        if s["verbose"] not in (0, 1, 2, False, True):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {s['verbose']!r}")
+        blocks = parse_arch(s["arch"])
+        if blocks[-1] != Block(1, 1, False):
+            raise ValueError(
+                f"arch {s['arch']!r}: the last block is the output layer and must be '1' "
+                "(its width is set from the target)"
+            )
+        return s
+
+    def _split(self, X, y, fraction: float, rng: np.random.Generator):
+        n = len(X)
+        n_val = math.ceil(fraction * n)
+        if n - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={fraction} of {n} sample(s) leaves no training rows; "
+                "lower it, or pass validation_data"
+            )
+        order = rng.permutation(n)
+        val, train = order[:n_val], order[n_val:]
+        return X[train], y[train], X[val], y[val]
+
+    def fit(self, X, y, validation_data=None):
+        """Train a new network on (X, y).
+
+        Args:
+            X: (n_samples, n_features) numbers (ElemNet estimators: also formulas).
+            y: (n_samples,) targets (numbers, or labels for a classifier).
+            validation_data: optional (X_val, y_val) monitored for early stopping and
+                the learning curves; without it, ``validation_fraction`` of the rows
+                are held out (none when 0).
+        Returns:
+            self, with ``model_`` (the trained Sequential), ``history_`` (per-epoch
+            ``loss``/``val_loss`` and metrics), ``n_features_in_``, ``n_epochs_``,
+            ``stopped_by_budget_`` and ``settings_`` (the hyper-parameters used).
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        s = self._check_settings(self._settings())
+        X = self._prepare_X(X, reset=True)
+        y = self._prepare_y(y, len(X), fitting=True)
+        split_seed, init_seed, fit_seed, self._predict_seed = np.random.SeedSequence(
+            self.random_state
+        ).generate_state(4)
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            X_val = self._prepare_X(validation_data[0], reset=False)
+            y_val = self._prepare_y(validation_data[1], len(X_val), fitting=False)
+            X_train, y_train = X, y
+        elif s["validation_fraction"] > 0:
+            X_train, y_train, X_val, y_val = self._split(
+                X, y, s["validation_fraction"], np.random.default_rng(split_seed)
+            )
+        else:
+            X_train, y_train, X_val, y_val = X, y, None, None
+
+        blocks = parse_arch(s["arch"])[:-1] + [Block(self._n_outputs(), 1, False)]
+        self.model_ = elemnet(
+            format_arch(blocks),
+            dropout=s["dropout"],
+            activation=s["activation"],
+            input_dim=X.shape[1],
+            output_activation=self._output_activation(),
+            kernel_initializer=s["kernel_initializer"],
+            dtype=s["dtype"],
+            seed=int(init_seed),
+        )
+        total_steps = s["epochs"] * math.ceil(len(X_train) / s["batch_size"])
+        optimizer = optimizers.get(
+            {
+                "name": s["optimizer"],
+                "learning_rate": _learning_rate(s, total_steps),
+                "weight_decay": s["weight_decay"],
+            }
+        )
+        self.model_.compile(optimizer=optimizer, loss=s["loss"] or self._default_loss())
+        callbacks = []
+        if X_val is not None and s["patience"] is not None:
+            callbacks.append(
+                EarlyStopping(monitor="val_loss", patience=s["patience"], restore_best_weights=True)
+            )
+        budget = None
+        if s["max_minutes"] is not None:
+            budget = TimeBudget(60.0 * s["max_minutes"])
+            callbacks.append(budget)
+        self.history_ = self.model_.fit(
+            X_train,
+            y_train,
+            epochs=s["epochs"],
+            batch_size=s["batch_size"],
+            validation_data=None if X_val is None else (X_val, y_val),
+            callbacks=callbacks,
+            verbose=int(s["verbose"]),
+            seed=int(fit_seed),
+        )
+        self.n_epochs_ = len(self.history_.history["loss"])
+        self.stopped_by_budget_ = bool(budget and budget.stopped)
+        self.settings_ = s
+        return self
+
+    def _forward(self, X) -> np.ndarray:
+        """(n_samples, n_outputs) network outputs; averaged over ``mc_samples`` passes with
+        dropout on when ``inference_dropout`` is "mc"."""
+        check_is_fitted(self, "model_")
+        X = self._prepare_X(X, reset=False)
+        s = self.settings_
+        if s["inference_dropout"] == "mc":
+            # the same masks on every call, so predictions are reproducible
+            self.model_._set_rng(np.random.default_rng(self._predict_seed))
+            return self.model_.predict(X, mc_samples=s["mc_samples"])
+        return self.model_.predict(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class NeuralNetRegressor(RegressorMixin, _NeuralNet):
+    """A fully connected network regressor on numeric features, trained by stoichnet.nn.
+
+    Args:
+        arch: ElemNet-syntax architecture ending in the output layer ``1``, e.g.
+            ``"64x2-1"`` (two hidden layers of 64) or ``"256x2D-64-1"``.
+        dropout: drop rate per ``D`` block, a single rate for all, or 0 for none.
+        activation: hidden-layer activation name.
+        kernel_initializer: weight initializer name.
+        loss: training loss name; None: "mae" (regression), cross-entropy (classification).
+        optimizer: one of ``stoichnet.nn.optimizers`` ("adam", "sgd", ...).
+        learning_rate: (peak) learning rate.
+        weight_decay: the optimizer's weight decay.
+        schedule: None/"constant", "cosine", "warmup_cosine" (linear warm-up over
+            ``warmup_fraction`` of the steps) or "onecycle".
+        warmup_fraction: fraction of all steps spent warming up (warmup_cosine).
+        epochs: maximum passes over the training rows.
+        batch_size: rows per mini-batch.
+        patience: early-stopping patience in epochs on the validation loss (best weights
+            restored); None trains all epochs.
+        validation_fraction: fraction of rows held out for validation when ``fit`` gets
+            no ``validation_data``.
+        inference_dropout: "off" (dropout is the identity in ``predict``) or "mc"
+            (average ``mc_samples`` passes with dropout on).
+        mc_samples: passes averaged by Monte-Carlo dropout.
+        max_minutes: wall-time budget of ``fit``; training stops after the first epoch
+            past it (``stopped_by_budget_``), keeping the best weights when early stopping.
+        dtype: "float32" or "float64" arithmetic.
+        random_state: seed of the validation split, the initial weights, the shuffling
+            and the dropout masks.
+        verbose: 0 silent, 1 progress bar per epoch.
+    """
+
+    def _prepare_y(self, y, n: int, fitting: bool) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        if len(y) != n:
+            raise ValueError(f"y must have shape ({n},), got {y.shape}")
+        try:
+            y = y.astype(np.float64 if self.dtype == "float64" else np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(f"y must be numeric for a regressor, got dtype {y.dtype}") from None
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y has NaN or infinite values")
+        return y[:, None]
+
+    def _n_outputs(self) -> int:
+        return 1
+
+    def _output_activation(self) -> str:
+        return "linear"
+
+    def _default_loss(self) -> str:
+        return "mae"
+
+    def predict(self, X) -> np.ndarray:
+        """(n_samples,) predictions in the target's unit."""
+        return self._forward(X)[:, 0].astype(np.float64)
+
+
+class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
+    """A fully connected network classifier; parameters as :class:`NeuralNetRegressor`.
+
+    Two classes: one sigmoid output and binary cross-entropy; more: one softmax unit per
+    class and categorical cross-entropy. ``classes_`` holds the labels in column order
+    of ``predict_proba``.
+    """
+
+    def _prepare_y(self, y, n: int, fitting: bool) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        if len(y) != n:
+            raise ValueError(f"y must have shape ({n},), got {y.shape}")
+        if fitting:
+            check_classification_targets(y)
+            self._encoder = LabelEncoder().fit(y)
+            self.classes_ = self._encoder.classes_
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"a classifier needs at least 2 classes in y, got 1 class: {self.classes_.tolist()}"
+                )
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"labels {unknown.tolist()} were not seen in fit: {self.classes_.tolist()}"
+            )
+        codes = self._encoder.transform(y)
+        dtype = np.float64 if self.dtype == "float64" else np.float32
+        if len(self.classes_) == 2:
+            return codes.astype(dtype)[:, None]
+        return np.eye(len(self.classes_), dtype=dtype)[codes]
+
+    def _n_outputs(self) -> int:
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _output_activation(self) -> str:
+        return "sigmoid" if len(self.classes_) == 2 else "softmax"
+
+    def _default_loss(self) -> str:
+        return "binary_crossentropy" if len(self.classes_) == 2 else "categorical_crossentropy"
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(n_samples, n_classes) class probabilities, columns in ``classes_`` order."""
+        out = self._forward(X).astype(np.float64)
+        if out.shape[1] == 1:
+            return np.column_stack([1.0 - out[:, 0], out[:, 0]])
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        """(n_samples,) most probable labels."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+
+class _ElemNet:
+    """Formula input and recipe defaults shared by the ElemNet estimators."""
+
+    def __init__(
+        self,
+        arch: str = ELEMNET_17,
+        *,
+        recipe=DEFAULT_RECIPE,
+        dropout=None,
+        activation: str = "relu",
+        kernel_initializer: str = "glorot_uniform",
+        loss: str | None = None,
+        optimizer: str | None = None,
+        learning_rate: float | None = None,
+        weight_decay: float | None = None,
+        schedule: str | None = None,
+        warmup_fraction: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        patience: int | None = None,
+        validation_fraction: float = 0.1,
+        inference_dropout: str | None = None,
+        mc_samples: int | None = None,
+        max_minutes: float | None = None,
+        dtype: str = "float32",
+        random_state: int | None = None,
+        verbose: int = 0,
+    ):
+        self.arch = arch
+        self.recipe = recipe
+        self.dropout = dropout
+        self.activation = activation
+        self.kernel_initializer = kernel_initializer
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.warmup_fraction = warmup_fraction
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.inference_dropout = inference_dropout
+        self.mc_samples = mc_samples
+        self.max_minutes = max_minutes
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _settings(self) -> dict:
+        params = self.get_params()
+        recipe = get_recipe(params.pop("recipe")).hyperparameters()
+        if isinstance(self, ClassifierMixin):
+            recipe.pop("loss")  # the recipes' "mae" is a regression loss
+        return {k: recipe[k] if v is None and k in recipe else v for k, v in params.items()}
+
+    def _prepare_X(self, X, *, reset: bool) -> np.ndarray:
+        dtype = np.float64 if self.dtype == "float64" else np.float32
+        if not _is_formulas(X):
+            X = validate_data(self, X, reset=reset, dtype=dtype)
+            if X.shape[1] != len(ELEMNET_ELEMENTS):
+                raise ValueError(
+                    f"X has {X.shape[1]} columns; an ElemNet estimator takes formulas or "
+                    f"{len(ELEMNET_ELEMENTS)} element fractions (columns ELEMNET_ELEMENTS)"
+                )
+            return X
+        if reset:
+            self.n_features_in_ = len(ELEMNET_ELEMENTS)
+        return np.asarray(ElementFractions().transform(np.asarray(X, dtype=object)), dtype=dtype)
+
+
+def _is_formulas(X) -> bool:
+    """True for a 1-D sequence (list, array, Series) of strings (or other objects, which
+    the formula parser then rejects by row)."""
+    if isinstance(X, str):
+        raise TypeError("X must be a sequence of formulas, not a single string; wrap it in a list")
+    array = np.asarray(X)
+    return array.ndim == 1 and array.dtype.kind in "OUS"
+
+
+class ElemNetRegressor(_ElemNet, NeuralNetRegressor):
+    """ElemNet: a deep fully connected network from element fractions to a property.
+
+    X is formulas (list, array or pandas Series of strings such as "Fe2O3") or an
+    (n_samples, 86) matrix of ElemNet element fractions. The architecture defaults to
+    ElemNet-17 and the training to the named ``recipe`` (see
+    ``stoichnet.models.recipes``; default :data:`~stoichnet.models.recipes.DEFAULT_RECIPE`);
+    every training hyper-parameter left at None takes the recipe's value, one given
+    explicitly overrides it. Other parameters as :class:`NeuralNetRegressor`.
+
+    >>> ElemNetRegressor(recipe="elemnet-original").fit(train.formula, train.target)  # doctest: +SKIP
+    """
+
+
+class ElemNetClassifier(_ElemNet, NeuralNetClassifier):
+    """ElemNet with a sigmoid/softmax output and cross-entropy loss; X as
+    :class:`ElemNetRegressor`, outputs as :class:`NeuralNetClassifier`."""
