@@ -138,3 +138,20 @@ def test_bad_classification_input():
         metrics.classification_report([0, 1, 0], np.ones((3, 3)) / 3)
     with pytest.raises(ValueError, match="not in classes"):
         metrics.classification_report([0, 1, 2], np.ones((3, 2)) / 2, classes=[0, 1])
+
+
+def test_error_by_element_counts_each_formula_for_each_of_its_elements():
+    table = metrics.error_by_element(["Fe2O3", "FeO", "NaCl"], [1.0, 2.0, 3.0], [1.5, 1.0, 3.25])
+    assert list(table.index) == ["O", "Na", "Cl", "Fe"]  # atomic number order
+    assert table.loc["Fe", "mae"] == pytest.approx((0.5 + 1.0) / 2)
+    assert table.loc["O", "n_formulas"] == 2
+    assert table.loc["Na", "mae"] == pytest.approx(0.25)
+
+
+def test_error_by_element_rejects_bad_rows():
+    from stoichnet.chem import FormulaError
+
+    with pytest.raises(FormulaError):
+        metrics.error_by_element(["Fe2O3", "Xx"], [1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="2 rows but y_true has 3"):
+        metrics.error_by_element(["Fe2O3", "NaCl"], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])

@@ -95,6 +95,15 @@ def test_periodic_table_positions_match_pymatgen():
     assert plots._table_position(103) == (9, 16)
 
 
+def test_periodic_table_heatmap_takes_error_by_element():
+    from stoichnet.evaluate.metrics import error_by_element
+
+    table = error_by_element(["Fe2O3", "NaCl"], [1.0, 2.0], [1.5, 2.0])
+    fig = plots.periodic_table_heatmap(table["mae"])
+    grey = (0.88, 0.88, 0.88, 1.0)
+    assert sum(tuple(p.get_facecolor()) != grey for p in fig.axes[0].patches) == 4
+
+
 def test_periodic_table_heatmap_colours_given_elements():
     fig = plots.periodic_table_heatmap({"Fe": 0.1, "O": 0.05, "U": 0.3}, label="MAE (eV/atom)")
     ax, colorbar = fig.axes

@@ -15,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
+
+from ..chem import ATOMIC_NUMBERS, parse_formulas
 
 
 @dataclass(frozen=True)
@@ -258,3 +261,34 @@ def classification_report(
         )
         for name, f in scorers.items()
     }
+
+
+def error_by_element(formulas, y_true, y_pred) -> pd.DataFrame:
+    """Mean absolute error of the formulas that contain each element.
+
+    A formula counts once for every element in it (Fe2O3 counts for Fe and for O).
+
+    Args:
+        formulas: (n_samples,) formula strings (a bad one raises FormulaError naming its row).
+        y_true, y_pred: (n_samples,) targets and predictions.
+    Returns:
+        DataFrame indexed by element symbol (in order of atomic number) with columns
+        ``mae`` (target unit) and ``n_formulas``; ``df["mae"]`` feeds
+        :func:`stoichnet.evaluate.plots.periodic_table_heatmap`.
+    """
+    t, p = _check_pair(y_true, y_pred)
+    parsed = parse_formulas(formulas, errors="raise")
+    if len(parsed.inverse) != len(t):
+        raise ValueError(f"formulas has {len(parsed.inverse)} rows but y_true has {len(t)}")
+    elements_of = [c.elements for c in parsed.compositions]
+    errors = np.abs(p - t)
+    pairs = pd.DataFrame(
+        [
+            (symbol, e)
+            for k, e in zip(parsed.inverse, errors, strict=True)
+            for symbol in elements_of[k]
+        ],
+        columns=["element", "abs_error"],
+    )
+    table = pairs.groupby("element")["abs_error"].agg(mae="mean", n_formulas="size")
+    return table.sort_index(key=lambda index: index.map(ATOMIC_NUMBERS))

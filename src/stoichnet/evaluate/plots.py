@@ -211,11 +211,12 @@ def periodic_table_heatmap(
     contain it); elements without a value are grey.
 
     Args:
-        values: {element symbol: value}, symbols as in ``stoichnet.chem.periodic_table``.
+        values: {element symbol: value} (a dict, or a pandas Series indexed by symbol
+            such as ``metrics.error_by_element(...)["mae"]``).
         label: colour-bar label, e.g. "MAE (eV/atom)".
         cmap: matplotlib colour-map name.
     """
-    if not isinstance(values, Mapping) or not values:
+    if not hasattr(values, "items") or len(values) == 0:
         raise TypeError("values must be a non-empty mapping {element symbol: value}")
     numbers = {atomic_number(symbol): float(v) for symbol, v in values.items()}
     finite = [v for v in numbers.values() if np.isfinite(v)]
