@@ -1,1 +1,45 @@
-"""models"""
+"""Models: the ElemNet family, scikit-learn compatible network estimators, named training
+recipes and the classical baselines (random forest / Ridge on Magpie features, mean and
+majority predictors)."""
+
+from .baselines import (
+    CLASSIFICATION_BASELINES,
+    REGRESSION_BASELINES,
+    majority_class,
+    mean_predictor,
+    rf_magpie,
+    rf_magpie_classifier,
+    ridge_magpie,
+)
+from .elemnet import ELEMNET_17, ELEMNET_DROPOUT, Block, depth_arch, elemnet, parse_arch
+from .estimators import (
+    ElemNetClassifier,
+    ElemNetRegressor,
+    NeuralNetClassifier,
+    NeuralNetRegressor,
+)
+from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
+
+__all__ = [
+    "CLASSIFICATION_BASELINES",
+    "DEFAULT_RECIPE",
+    "ELEMNET_17",
+    "ELEMNET_DROPOUT",
+    "RECIPES",
+    "REGRESSION_BASELINES",
+    "Block",
+    "ElemNetClassifier",
+    "ElemNetRegressor",
+    "NeuralNetClassifier",
+    "NeuralNetRegressor",
+    "Recipe",
+    "depth_arch",
+    "elemnet",
+    "get_recipe",
+    "majority_class",
+    "mean_predictor",
+    "parse_arch",
+    "rf_magpie",
+    "rf_magpie_classifier",
+    "ridge_magpie",
+]
