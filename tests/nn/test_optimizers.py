@@ -374,3 +374,22 @@ def test_unserialisable_schedule_is_reported():
     with pytest.raises(TypeError, match="has no get_config"):
         SGD(lambda step: 0.1).get_config()
     assert SGD(lambda step: 0.1 / (1 + step)).current_learning_rate == pytest.approx(0.1)
+
+
+@pytest.mark.slow
+def test_threaded_step_works_in_a_forked_child():
+    """A child forked after the thread pool exists must not wait on the parent's threads."""
+    import multiprocessing
+
+    p = np.zeros(300_000)
+    Adam(num_threads=2).step([p], [np.ones_like(p)])  # creates the pool in this process
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        result = pool.apply_async(_threaded_adam_step).get(timeout=30)
+    np.testing.assert_allclose(result, -0.001)
+
+
+def _threaded_adam_step():
+    p = np.zeros(300_000)
+    Adam(num_threads=2).step([p], [np.ones_like(p)])
+    return p[:3]

@@ -39,6 +39,10 @@ def _thread_pool(n_threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="stoichnet-optimizer")
 
 
+# a forked child inherits the pool object but not its threads: give it a fresh one
+os.register_at_fork(after_in_child=_thread_pool.cache_clear)
+
+
 def _default_num_threads() -> int:
     try:
         available = len(os.sched_getaffinity(0))
