@@ -1,5 +1,12 @@
 """Chemistry: the periodic table, formulas -> Composition, feature vectors, datasets."""
 
+from stoichnet.chem.element_tables import PRESETS, ElementTable, element_table
+from stoichnet.chem.featurizers import (
+    STATS,
+    CompositionFeaturizer,
+    FeaturizationReport,
+    MissingPropertyError,
+)
 from stoichnet.chem.formula import (
     MAX_FORMULA_LENGTH,
     Composition,
@@ -32,4 +39,11 @@ __all__ = [
     "fraction_matrix",
     "parse_formula",
     "parse_formulas",
+    "PRESETS",
+    "STATS",
+    "CompositionFeaturizer",
+    "ElementTable",
+    "FeaturizationReport",
+    "MissingPropertyError",
+    "element_table",
 ]
