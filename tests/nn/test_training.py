@@ -26,7 +26,6 @@ def test_xor_with_sigmoid_units():
     assert np.array_equal(model.predict(X)[:, 0] > 0.5, y > 0.5)
 
 
-@pytest.mark.slow
 def test_sin_regressed_to_mse_below_1e_3():
     x = np.linspace(-np.pi, np.pi, 200).reshape(-1, 1)
     model = Sequential([Dense(32, "tanh", input_dim=1), Dense(32, "tanh"), Dense(1)], seed=0)
