@@ -3,22 +3,537 @@ decides where files go."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import click
+import numpy as np
+import pandas as pd
 
 from stoichnet import __version__
 
+EXIT_INTERRUPTED = 130
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="stoichnet")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """stoichnet: neural networks from first principles for materials properties
-    from composition, side by side with a random-forest baseline."""
+    from composition, side by side with a random-forest baseline.
+
+    \b
+    Datasets are read from the folder named by STOICHNET_DATA.
+    Run `stoichnet COMMAND --help` for a command's options and examples.
+    """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+
+
+# ---------------------------------------------------------------- data options
+@dataclass
+class Split:
+    """The rows a command trains and tests on, and what the user should be told."""
+
+    name: str
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame | None
+    unit: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [f"{len(self.train):,} train", f"{len(self.val):,} val"]
+        if self.test is not None:
+            parts.append(f"{len(self.test):,} test")
+        return f"{self.name}: {' / '.join(parts)} rows"
+
+
+def data_options(func):
+    """--dataset or --train/--val/--test, column names, --subset and --seed."""
+    options = [
+        click.option("--dataset", metavar="NAME",
+                     help="Registered dataset, e.g. CritExam__Ef, expt_is_metal "
+                          "(stoichnet.chem.list_datasets()); its train/val/test splits are used, "
+                          "or a seeded 70/15/15 split of a single-file set."),
+        click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False),
+                     help="Training table (.csv, .tsv, .xlsx, .parquet) instead of --dataset."),
+        click.option("--val", "val_path", type=click.Path(exists=True, dir_okay=False),
+                     help="Validation table for early stopping (default: a seeded 10% of --train)."),
+        click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False),
+                     help="Test table."),
+        click.option("--formula-col", default="formula", show_default=True,
+                     help="Formula column of the tables."),
+        click.option("--target-col", default="target", show_default=True,
+                     help="Target column of the tables."),
+        click.option("--duplicates", type=click.Choice(["raise", "mean", "first", "keep"]),
+                     default="raise", show_default=True,
+                     help="What to do with rows of the same composition in a table."),
+        click.option("--subset", type=click.IntRange(min=2), metavar="N",
+                     help="Use a seeded random N rows of each split (quick runs)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Seed of splits, subsets, weights, shuffling and bootstrap."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def load_split(opts: dict, need_test: bool = True) -> Split:
+    """The train/val/test tables named by the data options."""
+    from stoichnet.chem.datasets import get_dataset, load_dataset
+    from stoichnet.chem.splits import train_val_test_split
+    from stoichnet.chem.tables import read_table
+
+    dataset, train_path = opts["dataset"], opts["train_path"]
+    if (dataset is None) == (train_path is None):
+        raise click.UsageError("give either --dataset NAME or --train FILE (not both)")
+    seed, notes, unit = opts["seed"], [], ""
+    if dataset is not None:
+        if opts["val_path"] or opts["test_path"]:
+            raise click.UsageError("--val/--test go with --train, not with --dataset")
+        entry = get_dataset(dataset)
+        name, unit = entry.name, entry.unit
+        if {"train", "val", "test"} <= set(entry.splits):
+            train, val, test = (load_dataset(name, s, progress=False) for s in ("train", "val", "test"))
+        else:
+            frame = load_dataset(name, progress=False)
+            train, val, test = train_val_test_split(frame, seed=seed)
+            notes.append(f"{name} has one file: split 70/15/15 at random (seed {seed})")
+    else:
+        def read(path):
+            return read_table(path, opts["formula_col"], opts["target_col"],
+                              duplicates=opts["duplicates"])
+
+        name = Path(train_path).name
+        train = read(train_path)
+        test = read(opts["test_path"]) if opts["test_path"] else None
+        if need_test and test is None:
+            raise click.UsageError("--train needs --test (the rows the models are scored on)")
+        if opts["val_path"]:
+            val = read(opts["val_path"])
+        else:
+            train, val = train_val_test_split(train, (0.9, 0.1), seed=seed)
+            notes.append(f"no --val: early stopping on a random 10% of --train (seed {seed})")
+    if opts["subset"]:
+        n = opts["subset"]
+        train, val, test = (
+            None if t is None else t.sample(n=min(n, len(t)), random_state=seed).sort_index()
+            for t in (train, val, test)
+        )
+        notes.append(f"--subset {n}: a random {n} rows of each split (seed {seed})")
+    return Split(name, *(None if t is None else t.reset_index(drop=True)
+                         for t in (train, val, test)), unit=unit, notes=notes)
+
+
+@contextmanager
+def stop_on_sigint(stop):
+    """While active, the first Ctrl-C calls ``stop.request()`` (the network stops after
+    its current batch); a second one aborts at once."""
+
+    def handler(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.request()
+        click.echo("\nCtrl-C: stopping after the current batch (Ctrl-C again to abort now)",
+                   err=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def echo_notes(split: Split) -> None:
+    click.echo(split.describe(), err=True)
+    for note in split.notes:
+        click.echo(f"note: {note}", err=True)
+
+
+def parse_models(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+# ---------------------------------------------------------------- compare
+@cli.command()
+@data_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Output folder (default: compare-<dataset>).")
+@click.option("--models", metavar="LIST",
+              help="Comma-separated models (default regression: elemnet,rf,ridge,mean; "
+                   "classification: elemnet,rf,majority).")
+@click.option("--task", type=click.Choice(["auto", "regression", "classification"]),
+              default="auto", show_default=True,
+              help="auto: classification for a 0/1 or text target.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs of the network "
+              "(default: the recipe's).")
+@click.option("--recipe", help="Network training recipe (default: stoichnet); see "
+              "stoichnet.models.recipes.")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
+              help="Cap on the network's training time; best weights so far are kept.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+def compare(out_dir, models, task, epochs, recipe, max_minutes, overwrite, **opts):
+    """Train the network and the baselines on one split and compare them on the test rows.
+
+    Prints test MAE with a 95% bootstrap interval, RMSE, R2, fit and predict seconds
+    (accuracy, ROC-AUC and F1 for classification) and one sentence on how much the network
+    improves on the random forest. Writes DIR/metrics.json, DIR/predictions.csv and PNG
+    figures (parity, residuals, learning curves, periodic-table MAE map; ROC and confusion
+    matrices for classification).
+
+    \b
+    Examples:
+      stoichnet compare --dataset CritExam__Ef --out runs/ef
+      stoichnet compare --dataset CritExam__Ef --subset 2000 --epochs 20 --out runs/quick
+      stoichnet compare --train a.csv --val v.csv --test b.csv --target-col Ef --out runs/mine
+      stoichnet compare --dataset expt_is_metal --models elemnet,rf --out runs/metal
+    """
+    from stoichnet.evaluate.compare import StopRequest, write_comparison
+    from stoichnet.evaluate.compare import compare as run_compare
+    from stoichnet.evaluate.report import check_output_dir
+
+    split = load_split(opts)
+    out = Path(out_dir or f"compare-{split.name}")
+    check_output_dir(out, overwrite)
+    echo_notes(split)
+    with stop_on_sigint(StopRequest()) as stop:
+        result = run_compare(
+            split.train, split.val, split.test, models=parse_models(models), task=task,
+            epochs=epochs, recipe=recipe, seed=opts["seed"], max_minutes=max_minutes,
+            unit=split.unit, stop=stop,
+        )
+    if not result.runs:
+        click.echo("Interrupted before any model finished; nothing written.", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    paths = write_comparison(result, out, overwrite=overwrite)
+    click.echo(result.table())
+    sentence = result.verdict()
+    if sentence:
+        click.echo(sentence)
+    for name, run in result.runs.items():
+        if run.stopped_by == "budget":
+            click.echo(f"{name}: the --max-minutes budget stopped training after {run.epochs} "
+                       "epochs; the best weights so far were kept.")
+    click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/")
+    if result.interrupted:
+        skipped = f"; not trained: {', '.join(result.skipped)}" if result.skipped else ""
+        click.echo(
+            f"Interrupted: results so far are in {out}/ (metrics.json says interrupted){skipped}. "
+            "To finish, run the same command again with --overwrite.", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+# ---------------------------------------------------------------- studies
+def _study_data(split: Split):
+    from stoichnet.chem import ElementFractions
+    from stoichnet.evaluate.study import StudyData
+
+    fractions = ElementFractions()
+    return StudyData(
+        *(a for t in (split.train, split.val, split.test)
+          for a in (fractions.transform(t["formula"]), t["target"].to_numpy(dtype=np.float64))),
+        formulas_train=tuple(split.train["formula"]),
+        formulas_test=tuple(split.test["formula"]),
+    )
+
+
+STUDY_FILES = ("study.csv", "val_mae_curves.png", "test_mae_vs_value.png")
+
+
+def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, opts):
+    from stoichnet.evaluate.compare import detect_task
+    from stoichnet.evaluate.report import atomic_dir
+    from stoichnet.evaluate.study import NetworkConfig, parse_values, run_study
+
+    values = parse_values(knob, values)
+    split = load_split(opts)
+    out = Path(out_dir or f"study-{knob}-{split.name}")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"output folder {str(out)!r} is a file")
+    finished = [n for n in STUDY_FILES if (out / n).exists()]
+    if finished and not overwrite:
+        raise FileExistsError(f"{out}/ already holds {', '.join(finished)}; pass --overwrite to "
+                              "replace them (finished values are reused from its cache/)")
+    echo_notes(split)
+    if split.test is None:
+        raise click.UsageError("a study needs test rows")
+    if detect_task(split.train["target"]) == "classification":
+        raise click.UsageError("studies are for regression targets; this one holds class labels")
+    base = NetworkConfig(recipe=recipe or NetworkConfig.recipe, epochs=epochs, seed=opts["seed"],
+                         max_minutes=max_minutes)
+    cache = out / "cache"
+    start = time.perf_counter()
+    try:
+        result = run_study(knob, values, _study_data(split), base=base, cache_dir=cache,
+                           jobs=jobs, unit=split.unit)
+    except KeyboardInterrupt:
+        click.echo(f"\nInterrupted: finished values are kept in {cache}/; run the same command "
+                   "again to compute only the missing ones.", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    table = result.table()
+    with atomic_dir(out, overwrite=True) as tmp:
+        table.to_csv(tmp / STUDY_FILES[0], index=False)
+        result.curves_figure().savefig(tmp / STUDY_FILES[1], dpi=110)
+        result.score_figure().savefig(tmp / STUDY_FILES[2], dpi=110)
+    shown = table.drop(columns=["rf_test_mae"]).to_string(index=False, float_format="{:.4g}".format)
+    click.echo(shown)
+    unit = f" {split.unit}" if split.unit else ""
+    n_cached = int(table["cached"].sum())
+    click.echo(f"random forest (Magpie) test MAE: {result.rf_test_mae:.4g}{unit}")
+    click.echo(f"{len(table) - n_cached} value(s) trained, {n_cached} reused from {cache}/ "
+               f"in {time.perf_counter() - start:.0f} s")
+    click.echo(f"Wrote {', '.join(STUDY_FILES)} to {out}/")
+
+
+def study_options(func):
+    options = [
+        click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+                     help="Output folder; its cache/ keeps every finished value."),
+        click.option("--epochs", type=click.IntRange(min=1),
+                     help="Maximum epochs per network (default: the recipe's)."),
+        click.option("--recipe", help="Base training recipe (default: stoichnet)."),
+        click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
+                     help="Cap on each network's training time."),
+        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Values trained in parallel processes."),
+        click.option("--overwrite", is_flag=True, help="Replace the study's CSV and figures."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@click.option("--vary", "knob", required=True,
+              type=click.Choice(["depth", "learning_rate", "optimizer", "activation",
+                                 "batch_size", "epochs", "dropout"]),
+              help="The knob to vary.")
+@click.option("--values", required=True, metavar="LIST",
+              help="Comma-separated values of the knob.")
+@data_options
+@study_options
+def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, **opts):
+    """Train one network per value of one knob on the same split.
+
+    Everything but the knob follows the recipe. Writes DIR/study.csv (test MAE, best
+    validation MAE, epochs, wall seconds per value), DIR/val_mae_curves.png and
+    DIR/test_mae_vs_value.png (with the random forest's MAE as a line). Finished values
+    are cached in DIR/cache/ and not recomputed when the study is run again.
+
+    \b
+    Examples:
+      stoichnet study --vary learning_rate --values 1e-4,3e-4,1e-3,3e-3 --dataset CritExam__Ef
+      stoichnet study --vary optimizer --values sgd,rmsprop,adagrad,adadelta,adam,adamax,nadam \\
+          --dataset CritExam__Ef --subset 5000 --epochs 30 --jobs 2
+      stoichnet study --vary activation --values relu,elu,tanh --train a.csv --test b.csv
+    """
+    run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, opts)
+
+
+@cli.command("depth-study")
+@click.option("--depths", default="1,2,3,5,8,12,17", show_default=True, metavar="LIST",
+              help="Comma-separated numbers of Dense layers.")
+@data_options
+@study_options
+def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, **opts):
+    """Test MAE against network depth, the ElemNet paper's Figure 2.
+
+    A depth-d network has d Dense layers: the 16 hidden widths of ElemNet-17
+    (1024x4, 512x3, 256x3, 128x3, 64x2, 32) sampled at d - 1 evenly spaced positions, then
+    one output unit (stoichnet.models.elemnet.depth_arch). Same files as `study`.
+
+    \b
+    Examples:
+      stoichnet depth-study --dataset CritExam__Ef --subset 5000 --epochs 30 --jobs 2
+      stoichnet depth-study --depths 2,4,8,17 --train a.csv --test b.csv --out runs/depth
+    """
+    run_study_command("depth", depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, opts)
+
+
+# ---------------------------------------------------------------- train / predict
+@cli.command()
+@data_options
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="Model file to write (e.g. model.npz); its model card goes "
+                                   "next to it as FILE with suffix .json.")
+@click.option("--task", type=click.Choice(["auto", "regression", "classification"]),
+              default="auto", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs (default: recipe's).")
+@click.option("--recipe", help="Training recipe (default: stoichnet).")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
+              help="Cap on training time; best weights so far are kept.")
+@click.option("--overwrite", is_flag=True, help="Replace existing model files.")
+def train(out_path, task, epochs, recipe, max_minutes, overwrite, **opts):
+    """Train an ElemNet network and save it for `stoichnet predict`.
+
+    Early stopping watches the validation rows; the test rows, when given, are scored.
+
+    \b
+    Examples:
+      stoichnet train --dataset CritExam__Ef --out ef.npz
+      stoichnet train --train mine.csv --target-col band_gap --epochs 50 --out gap.npz
+    """
+    from stoichnet.evaluate.compare import NETWORKS, StopRequest, as_labels, detect_task
+    from stoichnet.evaluate.metrics import mae, roc_auc
+    from stoichnet.evaluate.report import card_path, check_output_file, save_network
+
+    check_output_file(out_path, overwrite)
+    check_output_file(card_path(out_path), overwrite)
+    split = load_split(opts, need_test=False)
+    echo_notes(split)
+    task = detect_task(split.train["target"]) if task == "auto" else task
+    if task == "classification":
+        split.train, split.val, split.test = (
+            None if t is None else as_labels(t) for t in (split.train, split.val, split.test))
+    net = NETWORKS[task]["elemnet"](recipe=recipe, epochs=epochs, max_minutes=max_minutes,
+                                    random_state=opts["seed"], verbose=1)
+    with stop_on_sigint(StopRequest()) as stop:
+        stop.current = net
+        net.fit(split.train["formula"], split.train["target"].to_numpy(),
+                validation_data=(split.val["formula"], split.val["target"].to_numpy()))
+    info = {"data": split.describe(), "unit": split.unit, "epochs_trained": net.n_epochs_,
+            "stopped_by_budget": net.stopped_by_budget_, "interrupted": stop.requested}
+    if split.test is not None:
+        y = split.test["target"].to_numpy()
+        if task == "regression":
+            info["test_mae"] = mae(y, net.predict(split.test["formula"]))
+        else:
+            info["test_roc_auc"] = roc_auc(y, net.predict_proba(split.test["formula"]),
+                                           classes=net.classes_)
+    save_network(net, out_path, info, overwrite=overwrite)
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in info.items() if k.startswith("test_"))
+    click.echo(f"Trained {net.n_epochs_} epochs{'; ' + scores if scores else ''}. "
+               f"Wrote {out_path} and {card_path(out_path)}")
+    if stop.requested:
+        click.echo("Interrupted: the model holds the best weights reached so far. To train in "
+                   "full, run the same command again with --overwrite.", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@click.argument("formulas", nargs=-1)
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
+              help="Table of formulas (.csv, .tsv, .xlsx, .parquet) instead of arguments.")
+@click.option("--formula-col", default="formula", show_default=True)
+@click.option("--output", "output_path", type=click.Path(dir_okay=False),
+              help="Write predictions here (.csv or .parquet) instead of printing them.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
+def predict(model_path, formulas, input_path, formula_col, output_path, overwrite):
+    """Predict with a model written by `stoichnet train`.
+
+    A formula that cannot be predicted (unparseable, or an element the network was not
+    trained on) is reported with its row; the others are still predicted. The output's
+    `row` column is the input row (CSV: the header is row 1) or argument position (from 1).
+    Exits 1 only when no formula could be predicted.
+
+    \b
+    Examples:
+      stoichnet predict ef.npz Fe2O3 NaCl
+      stoichnet predict ef.npz --input formulas.csv --output predictions.csv
+    """
+    from stoichnet.chem.tables import read_table
+    from stoichnet.evaluate.report import atomic_file, check_output_file, load_network
+    from stoichnet.evaluate.report import predict_formulas as run_predict
+
+    if bool(formulas) == bool(input_path):
+        raise click.UsageError("give formulas as arguments or --input FILE (one of them)")
+    if output_path:
+        check_output_file(output_path, overwrite)
+    model, info = load_network(model_path)
+    errors: dict = {}
+    if input_path:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table, report = read_table(input_path, formula_col, None, errors="drop",
+                                       duplicates="keep", return_report=True)
+        for problem in report.problems:
+            errors[problem.row] = f"{problem.value!r}: {problem.problem}"
+        rows, values = table.index.to_list(), table["formula"].to_list()
+    else:
+        rows, values = list(range(1, len(formulas) + 1)), list(formulas)
+    frame, failed = run_predict(model, info, values)
+    errors.update({rows[i]: f"{values[i]!r}: {why}" for i, why in failed.items()})
+    frame.insert(0, "row", [rows[i] for i in frame.pop("position")])
+    for row in sorted(errors, key=str):
+        click.echo(f"row {row}: {errors[row]}", err=True)
+    if output_path:
+        suffix = Path(output_path).suffix.lower()
+        if suffix not in (".csv", ".parquet"):
+            raise click.BadParameter(f"{output_path!r} must end in .csv or .parquet",
+                                     param_hint="--output")
+        with atomic_file(output_path, overwrite) as tmp:
+            frame.to_csv(tmp, index=False) if suffix == ".csv" else frame.to_parquet(tmp)
+        click.echo(f"Wrote {len(frame)} prediction(s) to {output_path}", err=True)
+    else:
+        unit = f" ({info['unit']})" if info.get("unit") else ""
+        click.echo(frame.drop(columns="row").rename(columns={"prediction": f"prediction{unit}"})
+                   .to_string(index=False, float_format="{:.4g}".format))
+    if errors:
+        click.echo(f"{len(errors)} formula(s) could not be predicted, {len(frame)} were.",
+                   err=True)
+    if frame.empty:
+        raise click.exceptions.Exit(1)
+
+
+# ---------------------------------------------------------------- featurize
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="Features file: .csv or .parquet.")
+@click.option("--preset", default="magpie", show_default=True,
+              type=click.Choice(["magpie", "oliynyk", "mat2vec", "jarvis", "onehot"]),
+              help="Element property table.")
+@click.option("--formula-col", default="formula", show_default=True)
+@click.option("--target-col", default=None, help="Target column to copy next to the features.")
+@click.option("--impute", type=click.Choice(["mean", "median", "zero"]),
+              help="Fill missing element properties this way (default: refuse).")
+@click.option("--drop-unsupported", is_flag=True,
+              help="Drop (and report) formulas with elements the table lacks (default: refuse).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def featurize(input_path, output_path, preset, formula_col, target_col, impute,
+              drop_unsupported, overwrite):
+    """Composition features (CBFV statistics of an element table) of every formula.
+
+    Output: formula (and target) columns, then one column per feature, e.g.
+    "magpie avg Number".
+
+    \b
+    Examples:
+      stoichnet featurize in.csv --preset magpie --output features.parquet
+      stoichnet featurize data.xlsx --target-col Ef --preset oliynyk --output features.csv
+    """
+    from stoichnet.chem.featurizers import CompositionFeaturizer
+    from stoichnet.chem.tables import read_table
+    from stoichnet.evaluate.report import atomic_file, check_output_file
+
+    suffix = Path(output_path).suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise click.BadParameter(f"{output_path!r} must end in .csv or .parquet",
+                                 param_hint="--output")
+    check_output_file(output_path, overwrite)
+    table = read_table(input_path, formula_col, target_col, duplicates="keep")
+    featurizer = CompositionFeaturizer(
+        preset, impute=impute, on_unsupported="drop" if drop_unsupported else "raise")
+    features = featurizer.transform(table["formula"], as_frame=True)
+    frame = pd.concat([table.loc[features.index, [c for c in table.columns
+                                                   if c != "target" or target_col]], features],
+                      axis=1)
+    frame.index.name = "row"
+    with atomic_file(output_path, overwrite) as tmp:
+        frame.to_csv(tmp) if suffix == ".csv" else frame.to_parquet(tmp)
+    click.echo(str(featurizer.report_), err=True)
+    click.echo(f"Wrote {frame.shape[0]} rows x {features.shape[1]} features to {output_path}",
+               err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,21 +541,23 @@ def main(argv: list[str] | None = None) -> int:
     the traceback only with ``--debug``."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(args=args, prog_name="stoichnet", standalone_mode=False)
+        code = cli.main(args=args, prog_name="stoichnet", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except (ValueError, TypeError, OSError, KeyError) as exc:
+    except (ValueError, TypeError, OSError, KeyError, FloatingPointError) as exc:
         if "--debug" in args:
             raise
-        click.echo(f"Error: {exc}", err=True)
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        click.echo(f"Error: {'; '.join(lines) or type(exc).__name__}", err=True)
         return 1
-    return 0
+    # without standalone mode click returns an Exit's code instead of raising it
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

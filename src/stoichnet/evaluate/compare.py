@@ -50,6 +50,15 @@ def detect_task(y) -> str:
     return "classification" if values.isin([0, 1]).all() else "regression"
 
 
+def as_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a float target of whole numbers (0.0/1.0 read from a CSV) turned into
+    int64 class labels; other targets unchanged."""
+    target = frame["target"]
+    if pd.api.types.is_float_dtype(target) and np.all(np.mod(target.to_numpy(), 1) == 0):
+        return frame.assign(target=target.astype(np.int64))
+    return frame
+
+
 def _check_frame(name: str, frame, task: str | None = None) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{name} must be a DataFrame with columns formula, target; "
@@ -251,9 +260,10 @@ def compare(
         raise ValueError(f"task must be 'auto', 'regression' or 'classification', got {task!r}")
     train = _check_frame("train", train)
     task = detect_task(train["target"]) if task == "auto" else task
-    train = _check_frame("train", train, task)
-    val = _check_frame("val", val, task)
-    test = _check_frame("test", test, task)
+    train, val, test = (_check_frame(name, frame, task) for name, frame in
+                        (("train", train), ("val", val), ("test", test)))
+    if task == "classification":
+        train, val, test = as_labels(train), as_labels(val), as_labels(test)
     available = {**BASELINES[task], **NETWORKS[task]}
     models = list(DEFAULT_MODELS[task] if models is None else models)
     unknown = [m for m in models if m not in available]
