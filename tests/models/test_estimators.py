@@ -183,6 +183,11 @@ def test_monte_carlo_dropout_averages_and_is_reproducible():
     gap_single = np.abs(single.predict(X) - off.predict(X)).mean()
     gap_many = np.abs(many.predict(X) - off.predict(X)).mean()
     assert gap_many < gap_single / 4
+    # one network, every inference mode: overrides per call
+    assert np.array_equal(single.predict(X, inference_dropout="off"), off.predict(X))
+    assert np.array_equal(single.predict(X, mc_samples=200), many.predict(X))
+    with pytest.raises(ValueError, match="inference_dropout"):
+        single.predict(X, inference_dropout="on")
 
 
 def test_elemnet_classifier_uses_cross_entropy_not_the_recipe_loss():

@@ -259,17 +259,23 @@ class _NeuralNet(BaseEstimator):
         self.settings_ = s
         return self
 
-    def _forward(self, X) -> np.ndarray:
+    def _forward(self, X, inference_dropout=None, mc_samples=None) -> np.ndarray:
         """(n_samples, n_outputs) network outputs; averaged over ``mc_samples`` passes with
-        dropout on when ``inference_dropout`` is "mc"."""
+        dropout on when ``inference_dropout`` is "mc" (None: the fitted settings)."""
         check_is_fitted(self, "model_")
         X = self._prepare_X(X, reset=False)
-        s = self.settings_
-        if s["inference_dropout"] == "mc":
-            # the same masks on every call, so predictions are reproducible
-            self.model_._set_rng(np.random.default_rng(self._predict_seed))
-            return self.model_.predict(X, mc_samples=s["mc_samples"])
-        return self.model_.predict(X)
+        mode = (
+            self.settings_["inference_dropout"] if inference_dropout is None else inference_dropout
+        )
+        if mode not in INFERENCE_DROPOUT:
+            raise ValueError(f"inference_dropout must be one of {INFERENCE_DROPOUT}, got {mode!r}")
+        if mode == "off":
+            return self.model_.predict(X)
+        samples = self.settings_["mc_samples"] if mc_samples is None else mc_samples
+        samples = _check_int("mc_samples", samples, 1)
+        # the same masks on every call, so predictions are reproducible
+        self.model_._set_rng(np.random.default_rng(self._predict_seed))
+        return self.model_.predict(X, mc_samples=samples)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -331,9 +337,13 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     def _default_loss(self) -> str:
         return "mae"
 
-    def predict(self, X) -> np.ndarray:
-        """(n_samples,) predictions in the target's unit."""
-        return self._forward(X)[:, 0].astype(np.float64)
+    def predict(self, X, *, inference_dropout=None, mc_samples=None) -> np.ndarray:
+        """(n_samples,) predictions in the target's unit.
+
+        ``inference_dropout`` / ``mc_samples`` override the fitted settings for this call,
+        so one trained network can be scored with dropout off and with MC averaging.
+        """
+        return self._forward(X, inference_dropout, mc_samples)[:, 0].astype(np.float64)
 
 
 class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
@@ -376,9 +386,10 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def _default_loss(self) -> str:
         return "binary_crossentropy" if len(self.classes_) == 2 else "categorical_crossentropy"
 
-    def predict_proba(self, X) -> np.ndarray:
-        """(n_samples, n_classes) class probabilities, columns in ``classes_`` order."""
-        out = self._forward(X).astype(np.float64)
+    def predict_proba(self, X, *, inference_dropout=None, mc_samples=None) -> np.ndarray:
+        """(n_samples, n_classes) class probabilities, columns in ``classes_`` order;
+        keyword overrides as ``NeuralNetRegressor.predict``."""
+        out = self._forward(X, inference_dropout, mc_samples).astype(np.float64)
         if out.shape[1] == 1:
             return np.column_stack([1.0 - out[:, 0], out[:, 0]])
         return out
