@@ -46,7 +46,7 @@ _INF = math.inf
 _SIMPLE_FORMULA = re.compile(r"(?:[A-Z][a-z]?+(?:[0-9]++(?:\.[0-9]++)?+)?+)++")
 _SIMPLE_TOKEN = re.compile(r"([A-Z][a-z]?)([0-9.]*)")
 # General path.
-_LOWERCASE_RUN = re.compile(r"[a-z]*+")
+_AMOUNT_START = frozenset("0123456789.")
 _AMOUNT = re.compile(r"(?:[0-9]++(?:\.[0-9]++)?+|\.[0-9]++)(?:e[+-]?+[0-9]++)?+")
 _NONZERO_DIGIT = re.compile(r"[1-9]")
 _SUGGEST_MAX_LENGTH = 200
@@ -317,80 +317,110 @@ def _parse_general(text: str) -> tuple[dict[str, float], float]:
         problem = "empty formula" if n == 0 else "blank formula"
         raise FormulaError(text, 0, "a formula such as 'Fe2O3'", problem)
 
-    # Tokens: [kind, position, symbol, amount]; kinds: element "e", open "(", close ")",
-    # hydrate dot "." (its amount multiplies the part after it). An open token's amount
-    # is set when its closing bracket is read.
-    tokens: list[list] = []
-    open_stack: list[tuple[int, str]] = []  # (token index, opening character)
+    # Tokens in three parallel lists of scalars (no per-token containers, so no garbage
+    # collector work on long input): what (an element symbol, or "(" ")" "." for an
+    # opening bracket, a closing bracket, a hydrate dot), where, and the amount: the
+    # element's, the one written after an opening bracket's closing bracket, or the
+    # multiplier of the hydrate part after a dot.
+    what: list[str] = []
+    where: list[int] = []
+    amount: list[float] = []
+    unclosed: list[int] = []  # token indices of the opening brackets not yet closed
     part_is_empty = True
     while i < end:
         c = text[i]
         if "A" <= c <= "Z":
-            j = _LOWERCASE_RUN.match(text, i + 1).end()
+            j = i + 1
+            while j < end and "a" <= text[j] <= "z":
+                j += 1
             symbol = text[i:j]
             if symbol not in ATOMIC_NUMBERS:
                 raise _unknown_symbol(text, i, symbol)
-            amount, j = _read_amount(text, j)
-            tokens.append(["e", i, symbol, amount])
-            i = j
+            what.append(symbol)
+            where.append(i)
+            if j < end and text[j] in _AMOUNT_START:
+                value, i = _read_amount(text, j)
+                amount.append(value)
+            else:
+                amount.append(1.0)
+                i = j
             part_is_empty = False
         elif c in _CLOSER:
-            open_stack.append((len(tokens), c))
-            tokens.append(["(", i, None, 1.0])
+            unclosed.append(len(what))
+            what.append("(")
+            where.append(i)
+            amount.append(1.0)
             i += 1
         elif c in _CLOSERS:
-            if not open_stack:
+            if not unclosed:
                 raise FormulaError(
                     text, i, "an element symbol or an opening bracket",
                     f"closing {c!r} without an opening bracket",
                 )  # fmt: skip
-            index, opener = open_stack.pop()
+            index = unclosed.pop()
+            opener = text[where[index]]
             if c != _CLOSER[opener]:
                 raise FormulaError(
                     text, i, f"{_CLOSER[opener]!r} to close the {opener!r} at position "
-                    f"{tokens[index][1]}", f"{c!r}",
+                    f"{where[index]}", f"{c!r}",
                 )  # fmt: skip
-            if index == len(tokens) - 1:
+            if index == len(what) - 1:
                 raise FormulaError(
                     text, i, "an element symbol inside the brackets", f"empty brackets {opener}{c}"
                 )
-            tokens[index][3], i = _read_amount(text, i + 1)
-            tokens.append([")", i, None, None])
+            what.append(")")
+            where.append(i)
+            amount.append(1.0)
+            if i + 1 < end and text[i + 1] in _AMOUNT_START:
+                amount[index], i = _read_amount(text, i + 1)
+            else:
+                i += 1
         elif c in HYDRATE_DOTS:
-            if open_stack:
-                index, opener = open_stack[-1]
+            if unclosed:
+                opening = where[unclosed[-1]]
                 raise FormulaError(
-                    text, i, f"{_CLOSER[opener]!r} to close the {opener!r} at position "
-                    f"{tokens[index][1]} before a hydrate dot", f"hydrate dot {c!r}",
+                    text, i, f"{_CLOSER[text[opening]]!r} to close the {text[opening]!r} at "
+                    f"position {opening} before a hydrate dot", f"hydrate dot {c!r}",
                 )  # fmt: skip
             if part_is_empty:
                 raise FormulaError(
                     text, i, "an element symbol before the hydrate dot", f"hydrate dot {c!r}"
                 )
+            what.append(".")
+            where.append(i)
             i += 1
             while i < end and text[i].isspace():
                 i += 1
-            amount, i = _read_amount(text, i)
-            tokens.append([".", i, None, amount])
+            if i < end and text[i] in _AMOUNT_START:
+                value, i = _read_amount(text, i)
+                amount.append(value)
+            else:
+                amount.append(1.0)
             part_is_empty = True
         elif c.isspace():
             i += 1
         else:
             raise _stray_character(text, i, c)
-    if open_stack:
-        index, opener = open_stack[-1]
+    if unclosed:
+        opening = where[unclosed[-1]]
         raise FormulaError(
-            text, end, f"{_CLOSER[opener]!r} to close the {opener!r} at position "
-            f"{tokens[index][1]}", "end of formula",
+            text, end, f"{_CLOSER[text[opening]]!r} to close the {text[opening]!r} at position "
+            f"{opening}", "end of formula",
         )  # fmt: skip
     if part_is_empty:
         raise FormulaError(text, end, "an element symbol after the hydrate dot", "end of formula")
 
     amounts: dict[str, float] = {}
     multipliers = [1.0]
-    for kind, position, symbol, amount in tokens:
-        if kind == "e":
-            value = amount * multipliers[-1]
+    for symbol, position, value in zip(what, where, amount, strict=True):
+        if symbol == "(":
+            multipliers.append(multipliers[-1] * value)
+        elif symbol == ")":
+            multipliers.pop()
+        elif symbol == ".":
+            multipliers[0] = value
+        else:
+            value *= multipliers[-1]
             total = amounts.get(symbol, 0.0) + value
             if value == 0.0 or total == _INF:
                 problem = "underflows to zero" if value == 0.0 else "overflows"
@@ -399,12 +429,6 @@ def _parse_general(text: str) -> tuple[dict[str, float], float]:
                     f"the amount of {symbol} {problem} once multiplied out",
                 )  # fmt: skip
             amounts[symbol] = total
-        elif kind == "(":
-            multipliers.append(multipliers[-1] * amount)
-        elif kind == ")":
-            multipliers.pop()
-        else:
-            multipliers[0] = amount
     num_atoms = sum(amounts.values())
     if num_atoms == _INF:
         raise FormulaError(
@@ -414,7 +438,7 @@ def _parse_general(text: str) -> tuple[dict[str, float], float]:
 
 
 def _read_amount(text: str, i: int) -> tuple[float, int]:
-    """The amount starting at text[i] (1.0 if none) and the index after it."""
+    """The amount starting at text[i] (1.0 if there is none) and the index after it."""
     match = _AMOUNT.match(text, i)
     if match is None:
         return 1.0, i
