@@ -1,0 +1,102 @@
+"""Magpie features: stoichnet's CompositionFeaturizer against CBFV 1.1.0's generate_features.
+
+Both featurise the 59,509 CritExam__Ef training formulas. CBFV runs in its pinned
+environment (tests/oracles/, built on first use) as a subprocess that times its own
+generate_features call; stoichnet is timed in this process. The outputs must agree to
+1e-6 relative. Then stoichnet alone featurises 100,000 matbench_mp_e_form formulas.
+
+    STOICHNET_DATA=../shared/data python benchmarks/featurize_vs_cbfv.py [--repeats 5]
+
+Times are wall-clock seconds (process CPU seconds in brackets), stoichnet's the median
+of --repeats runs after one warm-up, CBFV's one run (it takes seconds).
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stoichnet.chem.datasets import load_dataset
+from stoichnet.chem.featurizers import CompositionFeaturizer
+
+ORACLES = Path(__file__).resolve().parents[1] / "tests" / "oracles"
+
+
+def cbfv_magpie(formulas: list[str]) -> tuple[np.ndarray, dict]:
+    """CBFV's magpie features of ``formulas`` and its bookkeeping (seconds, skipped...)."""
+    spec = importlib.util.spec_from_file_location("cbfv_oracle", ORACLES / "cbfv_oracle.py")
+    oracle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(oracle)
+    python = oracle.cbfv_python()
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "formulas.txt"
+        listing.write_text("\n".join(formulas), encoding="utf-8")
+        subprocess.run(
+            [python, "-W", "ignore::UserWarning", oracle.REFERENCE_SCRIPT, "run",
+             "--formulas", listing, "--preset", "magpie", "--out", tmp],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        meta = json.loads((Path(tmp) / "magpie.json").read_text())
+        return np.load(Path(tmp) / "magpie.features.npy"), meta
+
+
+def time_stoichnet(formulas: list[str], repeats: int) -> tuple[np.ndarray, float, float]:
+    """Features and the median wall and CPU seconds of ``repeats`` runs after a warm-up."""
+    featurizer = CompositionFeaturizer("magpie")
+    features = featurizer.transform(formulas)
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        featurizer.transform(formulas)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return features, statistics.median(walls), statistics.median(cpus)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    formulas = load_dataset("CritExam__Ef", split="train", progress=False)["formula"].tolist()
+    n = len(formulas)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"{n:,} CritExam__Ef training formulas, magpie preset (132 features)")
+
+    cbfv, meta = cbfv_magpie(formulas)
+    ours, wall, cpu = time_stoichnet(formulas, args.repeats)
+    if meta["rows_kept"] != list(range(n)) or meta["skipped"]:
+        raise SystemExit(f"CBFV dropped or zero-filled rows: {len(meta['skipped'])} skipped")
+    # Exact zeros come out of CBFV as round-off ~1e-17 times the column's scale.
+    err = np.abs(ours.astype(np.float64) - cbfv)
+    floor = 1e-12 * np.abs(cbfv).max(axis=0)
+    bad = err > 1e-6 * np.abs(cbfv) + floor
+    rel = (err / np.maximum(np.abs(cbfv), floor)).max()
+    print(f"outputs agree: {not bad.any()} (max relative difference {rel:.1e}, {bad.sum()} "
+          f"values beyond 1e-6)")  # fmt: skip
+
+    cbfv_wall, cbfv_cpu = meta["seconds"], meta["cpu_seconds"]
+    print(f"CBFV 1.1.0 generate_features: {cbfv_wall:7.3f} s [{cbfv_cpu:.3f}] "
+          f"{n / cbfv_wall:>12,.0f} formulas/s")  # fmt: skip
+    print(f"stoichnet transform:          {wall:7.3f} s [{cpu:.3f}] {n / wall:>12,.0f} formulas/s")
+    print(f"speed-up: {cbfv_wall / wall:.1f}x wall, {cbfv_cpu / cpu:.1f}x CPU (target >= 20x)")
+
+    many = load_dataset("matbench_mp_e_form", duplicates="keep", progress=False)["formula"]
+    many = many.iloc[:100_000].tolist()
+    _, wall, cpu = time_stoichnet(many, args.repeats)
+    print(f"stoichnet, {len(many):,} matbench_mp_e_form formulas: {wall:.3f} s [{cpu:.3f}]")
+    if bad.any():
+        raise SystemExit("stoichnet and CBFV disagree")
+
+
+if __name__ == "__main__":
+    main()
