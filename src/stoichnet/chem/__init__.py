@@ -1,5 +1,14 @@
 """Chemistry: the periodic table, formulas -> Composition, feature vectors, datasets."""
 
+from stoichnet.chem.datasets import (
+    DATASETS,
+    ChecksumError,
+    DatasetNotAvailableError,
+    get_dataset,
+    list_datasets,
+    load_dataset,
+    load_mnist,
+)
 from stoichnet.chem.element_tables import PRESETS, ElementTable, element_table
 from stoichnet.chem.featurizers import (
     STATS,
@@ -22,7 +31,21 @@ from stoichnet.chem.fractions import (
     UnsupportedElementError,
     fraction_matrix,
 )
+from stoichnet.chem.idx import IDXFormatError, read_idx
 from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS, atomic_number
+from stoichnet.chem.splits import (
+    chemical_system_kfold,
+    chemical_system_split,
+    chemical_systems,
+    kfold_indices,
+    train_val_test_split,
+)
+from stoichnet.chem.tables import (
+    DuplicateFormulaError,
+    TableError,
+    TableReport,
+    read_table,
+)
 
 __all__ = [
     "ATOMIC_NUMBERS",
@@ -46,4 +69,22 @@ __all__ = [
     "FeaturizationReport",
     "MissingPropertyError",
     "element_table",
+    "DATASETS",
+    "ChecksumError",
+    "DatasetNotAvailableError",
+    "DuplicateFormulaError",
+    "IDXFormatError",
+    "TableError",
+    "TableReport",
+    "chemical_system_kfold",
+    "chemical_system_split",
+    "chemical_systems",
+    "get_dataset",
+    "kfold_indices",
+    "list_datasets",
+    "load_dataset",
+    "load_mnist",
+    "read_idx",
+    "read_table",
+    "train_val_test_split",
 ]
