@@ -370,6 +370,20 @@ def test_load_state_dict_errors():
                                 "exp_avg.0": np.zeros(3)})
 
 
+def test_negative_or_nan_scheduled_rate_stops_the_step():
+    opt = SGD(lambda step: 0.1 - 0.1 * step)
+    p = np.zeros(2)
+    opt.step([p], [np.ones(2)])
+    opt.step([p], [np.ones(2)])
+    with pytest.raises(ValueError, match="learning rate at step 2 is -0.1"):
+        opt.step([p], [np.ones(2)])
+    np.testing.assert_allclose(p, -0.1)
+    opt = Adam()
+    opt.lr_multiplier = float("nan")
+    with pytest.raises(ValueError, match="learning rate at step 0 is nan"):
+        opt.step([p], [np.ones(2)])
+
+
 def test_unserialisable_schedule_is_reported():
     with pytest.raises(TypeError, match="has no get_config"):
         SGD(lambda step: 0.1).get_config()

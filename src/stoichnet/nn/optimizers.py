@@ -154,7 +154,12 @@ class Optimizer:
         if self._state is None:
             self._state = [{name: np.full(p.size, value, dtype=p.dtype)
                             for name, value in self._slots().items()} for p in params]
-        k = self._step_constants(self.iterations + 1, self.current_learning_rate)
+        lr = self.current_learning_rate
+        if not math.isfinite(lr) or lr < 0:
+            raise ValueError(f"learning rate at step {self.iterations} is {lr!r} (schedule "
+                             f"{self.learning_rate!r} times lr_multiplier {self.lr_multiplier!r}); "
+                             "it must be finite and >= 0")
+        k = self._step_constants(self.iterations + 1, lr)
         tasks = []
         for p, g, state in zip(params, grads, self._state, strict=True):
             chunk = _CHUNK_BYTES // p.itemsize
