@@ -1,0 +1,81 @@
+"""Formula parsing throughput: stoichnet against pymatgen's Composition, in one process.
+
+Both read the 59,509 CritExam__Ef training formulas (benchmark/CritExam__Ef/train.csv
+under $STOICHNET_DATA). Three comparisons, formulas per second each, with the ratio
+stoichnet / pymatgen (> 1: stoichnet is faster):
+
+1. parse one string at a time: ``parse_formula(f)`` vs ``Composition(f)``;
+2. parse and take atomic fractions: ``parse_formula(f).fractions()`` vs
+   ``Composition(f).fractional_composition``;
+3. the batch path a featurizer takes: ``ElementFractions().transform(formulas)``
+   (each distinct string parsed once, a float32 (n, 86) matrix) and
+   ``fraction_matrix(formulas, SYMBOLS)`` (sparse), against pymatgen's loop of 2.
+
+stoichnet's figure is the best of --repeats runs; pymatgen's one run (it takes seconds).
+
+    STOICHNET_DATA=../shared/data python benchmarks/parse_vs_pymatgen.py [--repeats 5]
+"""
+
+import argparse
+import os
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+from pymatgen.core import Composition
+
+from stoichnet.chem import SYMBOLS, ElementFractions, fraction_matrix, parse_formula
+
+
+def formulas_per_second(function, formulas, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function(formulas)
+        best = min(best, time.perf_counter() - start)
+    return len(formulas) / best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="stoichnet runs (best is kept)")
+    args = parser.parse_args()
+    data = os.environ.get("STOICHNET_DATA")
+    if not data:
+        raise SystemExit("set STOICHNET_DATA to the shared data folder (../shared/data)")
+    path = Path(data) / "benchmark" / "CritExam__Ef" / "train.csv"
+    formulas = pd.read_csv(path, dtype={"formula": str}, keep_default_na=False)["formula"].tolist()
+    print(f"{len(formulas):,} formulas from {path} ({len(set(formulas)):,} distinct)")
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}\n")  # fmt: skip
+
+    rows = []
+    warnings.simplefilter("ignore")  # pymatgen's warnings about unusual oxidation states
+
+    ours = formulas_per_second(lambda fs: [parse_formula(f) for f in fs], formulas, args.repeats)
+    theirs = formulas_per_second(lambda fs: [Composition(f) for f in fs], formulas, 1)
+    rows.append(("parse, one at a time", ours, theirs))
+
+    ours = formulas_per_second(
+        lambda fs: [parse_formula(f).fractions() for f in fs], formulas, args.repeats
+    )
+    theirs = formulas_per_second(
+        lambda fs: [Composition(f).fractional_composition for f in fs], formulas, 1
+    )
+    rows.append(("parse + fractions, one at a time", ours, theirs))
+
+    featurizer = ElementFractions()
+    ours = formulas_per_second(featurizer.transform, formulas, args.repeats)
+    rows.append(("ElementFractions.transform (batch)", ours, theirs))
+    ours = formulas_per_second(lambda fs: fraction_matrix(fs, SYMBOLS), formulas, args.repeats)
+    rows.append(("fraction_matrix (batch, sparse)", ours, theirs))
+
+    print(f"{'':36s} {'stoichnet f/s':>14s} {'pymatgen f/s':>14s} {'ratio':>7s}")
+    for name, ours, theirs in rows:
+        print(f"{name:36s} {ours:14,.0f} {theirs:14,.0f} {ours / theirs:6.1f}x")
+
+
+if __name__ == "__main__":
+    main()
