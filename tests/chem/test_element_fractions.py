@@ -143,3 +143,18 @@ def test_fraction_matrix_rejects_elements_outside_the_columns():
     with pytest.raises(UnsupportedElementError, match="row 1 'NaCl' has Na, Cl") as info:
         fraction_matrix(["Fe2O3", "NaCl"], ["O", "Fe"])
     assert info.value.rows.tolist() == [1]
+
+
+def test_is_a_scikit_learn_transformer_and_handles_empty_input():
+    from sklearn.base import clone
+    from sklearn.dummy import DummyRegressor
+    from sklearn.pipeline import make_pipeline
+
+    featurizer = clone(ElementFractions(elements=["O", "Fe"], on_unsupported="drop"))
+    assert featurizer.get_params() == {"elements": ["O", "Fe"], "on_unsupported": "drop"}
+    assert featurizer.transform([]).shape == (0, 2) and len(featurizer.dropped_) == 0
+    assert fraction_matrix([], ["O"]).shape == (0, 1)
+    pipeline = make_pipeline(ElementFractions(), DummyRegressor()).fit(
+        ["Fe2O3", "NaCl"], [1.0, 3.0]
+    )
+    assert pipeline.predict(["FeO"]).tolist() == [2.0]

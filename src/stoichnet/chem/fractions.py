@@ -9,6 +9,7 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 import scipy.sparse
+from sklearn.base import BaseEstimator
 
 from stoichnet.chem.formula import Composition, ParsedFormulas, _shorten, parse_formulas
 from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS
@@ -165,7 +166,7 @@ def fraction_matrix(
     return unique[parsed.inverse]
 
 
-class ElementFractions:
+class ElementFractions(BaseEstimator):
     """ElemNet's input vector: the atomic fraction of each of a fixed list of elements.
 
     elements: the columns, by default ``ELEMNET_ELEMENTS`` (86, ElemNet's order).
@@ -173,6 +174,8 @@ class ElementFractions:
         ``elements``: "raise" (default) raises UnsupportedElementError naming the rows,
         formulas and elements; "drop" leaves those rows out, warns, and records them in
         ``dropped_`` (a DroppedRows whose ``kept`` aligns targets: ``y[fe.dropped_.kept]``).
+
+    A scikit-learn estimator (``get_params``, ``clone``, usable in a Pipeline).
 
     >>> ElementFractions().transform(["Fe2O3"])[0, ELEMNET_ELEMENTS.index("O")]
     np.float32(0.6)
