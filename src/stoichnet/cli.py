@@ -59,7 +59,7 @@ def data_options(func):
     """--dataset or --train/--val/--test, column names, --subset and --seed."""
     options = [
         click.option("--dataset", metavar="NAME",
-                     help="Registered dataset, e.g. CritExam__Ef, expt_is_metal "
+                     help="Registered dataset, e.g. CritExam__Ef, matbench_expt_is_metal "
                           "(stoichnet.chem.list_datasets()); its train/val/test splits are used, "
                           "or a seeded 70/15/15 split of a single-file set."),
         click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False),
@@ -167,7 +167,7 @@ def parse_models(text: str | None) -> list[str] | None:
 @cli.command()
 @data_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
-              help="Output folder (default: compare-<dataset>).")
+              help="Output folder (default: compare-<dataset or train file name>).")
 @click.option("--models", metavar="LIST",
               help="Comma-separated models (default regression: elemnet,rf,ridge,mean; "
                    "classification: elemnet,rf,majority).")
@@ -195,15 +195,15 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, overwrite, **opt
       stoichnet compare --dataset CritExam__Ef --out runs/ef
       stoichnet compare --dataset CritExam__Ef --subset 2000 --epochs 20 --out runs/quick
       stoichnet compare --train a.csv --val v.csv --test b.csv --target-col Ef --out runs/mine
-      stoichnet compare --dataset expt_is_metal --models elemnet,rf --out runs/metal
+      stoichnet compare --dataset matbench_expt_is_metal --models elemnet,rf --out runs/metal
     """
     from stoichnet.evaluate.compare import StopRequest, write_comparison
     from stoichnet.evaluate.compare import compare as run_compare
     from stoichnet.evaluate.report import check_output_dir
 
-    split = load_split(opts)
-    out = Path(out_dir or f"compare-{split.name}")
+    out = Path(out_dir or f"compare-{opts['dataset'] or Path(opts['train_path'] or '').stem}")
     check_output_dir(out, overwrite)
+    split = load_split(opts)
     echo_notes(split)
     with stop_on_sigint(StopRequest()) as stop:
         result = run_compare(
@@ -457,7 +457,9 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
             table, report = read_table(input_path, formula_col, None, errors="drop",
                                        duplicates="keep", return_report=True)
         for problem in report.problems:
-            errors[problem.row] = f"{problem.value!r}: {problem.problem}"
+            errors[problem.row] = f"{problem.value!r}: {problem.problem.splitlines()[0]}"
+        for row in report.blank_rows:
+            errors[row] = "blank row"
         rows, values = table.index.to_list(), table["formula"].to_list()
     else:
         rows, values = list(range(1, len(formulas) + 1)), list(formulas)

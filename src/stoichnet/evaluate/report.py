@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -193,16 +194,20 @@ def predict_formulas(
     """
     formulas = list(formulas)
     parsed = parse_formulas(formulas, errors="collect")
-    errors = {row: message.split(": ", 1)[-1] for row, message in parsed.errors.items()}
+    errors = {row: message.splitlines()[0].split(": ", 1)[-1]
+              for row, message in parsed.errors.items()}
     good = np.flatnonzero(parsed.inverse >= 0)
-    fractions = ElementFractions(on_unsupported="drop")
-    X = fractions.transform([parsed.compositions[k] for k in parsed.inverse[good]]) if len(
-        good) else np.zeros((0, model.input_shape[0]), dtype=np.float32)
+    X = np.zeros((0, model.input_shape[0]), dtype=np.float32)
     if len(good):
+        fractions = ElementFractions(on_unsupported="drop")
+        with warnings.catch_warnings():  # the dropped rows are returned in ``errors``
+            warnings.simplefilter("ignore")
+            X = fractions.transform([parsed.compositions[k] for k in parsed.inverse[good]])
         dropped = fractions.dropped_
         for position, symbols in zip(dropped.rows, dropped.unsupported, strict=True):
             errors[int(good[position])] = (
-                f"element(s) {', '.join(symbols)} outside the network's {model.input_shape[0]}"
+                f"element(s) {', '.join(symbols)} not among the network's "
+                f"{model.input_shape[0]} input elements"
             )
         good = good[dropped.kept]
     frame = pd.DataFrame({"position": good, "formula": [formulas[i] for i in good]})

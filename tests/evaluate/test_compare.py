@@ -1,0 +1,178 @@
+"""compare(): the network and the baselines side by side; safe output helpers; verdict text."""
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stoichnet.evaluate.compare import (
+    StopRequest,
+    as_labels,
+    compare,
+    detect_task,
+    mae_by_element,
+    write_comparison,
+)
+from stoichnet.evaluate.metrics import Estimate
+from stoichnet.evaluate.report import atomic_dir, atomic_file, format_table, verdict
+
+FORMULAS = ["Fe2O3", "NaCl", "FeCl3", "MgO", "Al2O3", "SiO2", "CuO", "ZnS", "TiO2", "CaF2",
+            "LiF", "KBr", "Fe3O4", "MnO2", "NiO", "CoO", "Cr2O3", "V2O5", "BaTiO3", "SrTiO3"]
+
+
+def _frame(rng, n, classification=False):
+    formulas = rng.choice(FORMULAS, size=n)
+    fe = np.array([f.count("Fe") + f.count("O") * 0.5 for f in formulas])
+    target = (fe > 0.6).astype(np.int64) if classification else fe + rng.normal(0, 0.1, n)
+    return pd.DataFrame({"formula": formulas, "target": target})
+
+
+@pytest.mark.parametrize(
+    ("y", "task"),
+    [([0, 1, 1, 0], "classification"), ([0.0, 1.0], "classification"), ([True, False], "classification"),
+     (["metal", "insulator"], "classification"), ([0.0, 0.5, 1.0], "regression"), ([2, 3, 4], "regression")],
+)
+def test_detect_task(y, task):
+    assert detect_task(y) == task
+
+
+def test_as_labels_turns_whole_floats_into_ints_only():
+    assert as_labels(pd.DataFrame({"target": [0.0, 1.0]}))["target"].dtype == np.int64
+    assert as_labels(pd.DataFrame({"target": [0.5, 1.0]}))["target"].dtype == np.float64
+
+
+def test_mae_by_element_hand_checked():
+    got = mae_by_element(["Fe2O3", "NaCl", "FeCl3"], [0.0, 0.0, 0.0], [1.0, -2.0, 3.0])
+    assert got == pytest.approx({"Fe": 2.0, "O": 1.0, "Na": 2.0, "Cl": 2.5})
+
+
+def test_verdict_improvement_numbers():
+    net, rf = Estimate(0.08, 0.07, 0.09, 0.95), Estimate(0.10, 0.095, 0.105, 0.95)
+    text = verdict("elemnet", net, "rf", rf, "MAE", True, "eV/atom")
+    assert "improves on the forest (rf) by 0.02 eV/atom in MAE" in text
+    assert "(0.08 vs 0.1 eV/atom, 20.0% better)" in text
+    assert text.endswith("their 95% confidence intervals do not overlap.")
+
+
+def test_verdict_worse_and_overlapping_higher_is_better():
+    net, rf = Estimate(0.90, 0.85, 0.95, 0.95), Estimate(0.92, 0.88, 0.96, 0.95)
+    text = verdict("elemnet", net, "rf", rf, "ROC-AUC", False)
+    assert "is worse than the forest (rf) by 0.02 in ROC-AUC" in text
+    assert "2.2% worse" in text and text.endswith("intervals overlap.")
+
+
+def test_format_table_aligns_columns():
+    text = format_table({"a": {"x": Estimate(1.0, 0.5, 1.5, 0.95), "y": None},
+                         "long name": {"x": 0.123456, "y": 3}}, ["x", "y"])
+    lines = text.splitlines()
+    assert lines[0].split() == ["model", "x", "y"]
+    assert lines[2].startswith("a          1 [0.5, 1.5]")
+    assert lines[3].split() == ["long", "name", "0.1235", "3"]
+
+
+def test_compare_baselines_against_numpy_oracle():
+    rng = np.random.default_rng(1)
+    train, val, test = _frame(rng, 80), _frame(rng, 20), _frame(rng, 30)
+    result = compare(train, val, test, models=("mean", "ridge"), n_resamples=50, progress=False)
+    assert result.task == "regression" and list(result.runs) == ["mean", "ridge"]
+    expected = np.mean(np.abs(test["target"] - train["target"].mean()))
+    mae = result.runs["mean"].metrics["MAE"]
+    assert mae.value == pytest.approx(expected)
+    assert mae.low <= mae.value <= mae.high
+    assert result.verdict() is None  # no network and forest to compare
+    assert not result.interrupted
+
+
+def test_compare_classification_majority_oracle():
+    rng = np.random.default_rng(2)
+    train, val, test = _frame(rng, 80, True), _frame(rng, 20, True), _frame(rng, 40, True)
+    train["target"] = train["target"].astype(float)  # 0.0/1.0 as read from a CSV
+    result = compare(train, val, test, models=("majority",), n_resamples=50, progress=False)
+    assert result.task == "classification"
+    majority = np.bincount(train["target"].astype(int)).argmax()
+    run = result.runs["majority"]
+    assert run.metrics["accuracy"].value == pytest.approx(np.mean(test["target"] == majority))
+    assert run.metrics["ROC-AUC"].value == pytest.approx(0.5)
+    assert run.probabilities.shape == (40, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"models": ("elemnet", "svm")}, "svm"), ({"models": ("rf", "rf")}, "no repeats"),
+     ({"task": "clustering"}, "clustering"), ({"models": ("ridge",), "task": "classification"}, "ridge")],
+)
+def test_compare_rejects_bad_arguments(kwargs, message):
+    rng = np.random.default_rng(0)
+    frames = _frame(rng, 10), _frame(rng, 5), _frame(rng, 5)
+    with pytest.raises(ValueError, match=message):
+        compare(*frames, progress=False, **kwargs)
+
+
+def test_compare_rejects_frames_without_columns():
+    good = pd.DataFrame({"formula": ["NaCl"], "target": [1.0]})
+    with pytest.raises(ValueError, match=r"val lacks column\(s\) \['target'\]"):
+        compare(good, good[["formula"]], good, models=("mean",), progress=False)
+    with pytest.raises(TypeError, match="DataFrame"):
+        compare(good, good, [1, 2], models=("mean",), progress=False)
+
+
+def test_stop_request_reaches_the_running_network():
+    class Fake:
+        class model_:  # noqa: N801 - stands for the estimator's network attribute
+            stop_training = False
+
+    stop = StopRequest()
+    stop.current = Fake
+    stop.request()
+    assert stop.requested and Fake.model_.stop_training
+
+
+def test_write_comparison_files_and_refusal(tmp_path):
+    rng = np.random.default_rng(3)
+    train, val, test = _frame(rng, 60), _frame(rng, 20), _frame(rng, 25)
+    result = compare(train, val, test, models=("ridge", "mean"), n_resamples=20, unit="eV",
+                     progress=False)
+    out = tmp_path / "run"
+    paths = write_comparison(result, out)
+    assert sorted(p.name for p in paths) == sorted(
+        ["metrics.json", "predictions.csv", "parity.png", "residuals.png"])
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert list(predictions.columns) == ["formula", "target", "ridge", "mean"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    recomputed = np.mean(np.abs(predictions["target"] - predictions["ridge"]))
+    assert metrics["models"]["ridge"]["metrics"]["MAE"]["value"] == pytest.approx(recomputed)
+    assert not (tmp_path / "run.partial").exists()
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        write_comparison(result, out)
+    write_comparison(result, out, overwrite=True)
+
+
+def test_atomic_dir_keeps_target_untouched_on_failure(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("user data")
+    with pytest.raises(RuntimeError), atomic_dir(out, overwrite=True) as tmp:
+        (tmp / "metrics.json").write_text("{}")
+        raise RuntimeError("crash mid-write")
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+    assert (tmp_path / "out.partial" / "metrics.json").exists()  # what was written survives
+    with atomic_dir(out, overwrite=True) as tmp:
+        (tmp / "metrics.json").write_text("{}")
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "mine.txt"]
+    assert not (tmp_path / "out.partial").exists()
+
+
+def test_atomic_file_refuses_and_cleans_up(tmp_path):
+    path = tmp_path / "p.csv"
+    with pytest.raises(ValueError), atomic_file(path) as tmp:
+        tmp.write_text("half")
+        raise ValueError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_file(path) as tmp:
+        tmp.write_text("done")
+    assert path.read_text() == "done"
+    with pytest.raises(FileExistsError, match=re.escape("pass --overwrite")), atomic_file(path):
+        pass
+    assert path.read_text() == "done"
