@@ -46,22 +46,23 @@ def ours(name: str, threads: int) -> optimizers.Optimizer:
     return optimizers.get({"name": name, "num_threads": threads})
 
 
-def median_ms(times: list[float]) -> float:
-    return 1e3 * statistics.median(times)
-
-
-def time_steps(steppers: dict, repeats: int) -> dict[str, float]:
-    """Median ms per call of each zero-argument stepper, calls interleaved round-robin."""
+def time_steps(steppers: dict, repeats: int) -> dict[str, tuple[float, float]]:
+    """(wall ms, CPU ms) per call of each zero-argument stepper: medians over ``repeats``
+    calls made round-robin. CPU time (all threads of the process) is the steadier figure on
+    a shared machine; torch's worker threads may spin, which inflates its CPU time."""
     for step in steppers.values():
         for _ in range(3):
             step()
-    times = {key: [] for key in steppers}
+    wall = {key: [] for key in steppers}
+    cpu = {key: [] for key in steppers}
     for _ in range(repeats):
         for key, step in steppers.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             step()
-            times[key].append(time.perf_counter() - start)
-    return {key: median_ms(t) for key, t in times.items()}
+            cpu[key].append(time.process_time() - start_cpu)
+            wall[key].append(time.perf_counter() - start)
+    return {key: (1e3 * statistics.median(wall[key]), 1e3 * statistics.median(cpu[key]))
+            for key in steppers}
 
 
 def torch_train_step_ms(batch: int, repeats: int) -> float:
@@ -81,7 +82,7 @@ def torch_train_step_ms(batch: int, repeats: int) -> float:
         torch.nn.functional.l1_loss(model(X), y).backward()
         opt.step()
 
-    return time_steps({"train": step}, repeats)["train"]
+    return time_steps({"train": step}, repeats)["train"][0]
 
 
 def main() -> None:
@@ -92,8 +93,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     print(f"{N_PARAMS:,} float32 parameters, {args.threads} threads (stoichnet and torch), "
-          f"median of {args.repeats} steps; ratio = torch ms / stoichnet ms")
-    print(f"{'optimizer':<13}{'stoichnet':>10}{'torch':>9}{'fused':>9}{'ratio':>8}{'ratio fused':>13}")
+          f"median of {args.repeats} steps, wall ms (CPU ms); ratio = torch / stoichnet wall")
+    print(f"{'optimizer':<13}{'stoichnet':>17}{'torch':>17}{'torch fused':>17}{'ratio':>7}"
+          f"{'fused':>7}")
     results = {}
     for name, (torch_cls, kwargs) in PAIRS.items():
         params = rng.standard_normal(N_PARAMS, dtype=np.float32)
@@ -109,11 +111,14 @@ def main() -> None:
             pass
         ms = time_steps(steppers, args.repeats)
         results[name] = ms
-        fused = ms.get("fused", float("nan"))
-        print(f"{name:<13}{ms['stoichnet']:>10.2f}{ms['torch']:>9.2f}{fused:>9.2f}"
-              f"{ms['torch'] / ms['stoichnet']:>8.2f}{fused / ms['stoichnet']:>13.2f}")
+        nan = (float("nan"), float("nan"))
+        cells = "".join(f"{wall:>9.2f} ({cpu:5.2f})"
+                        for wall, cpu in (ms["stoichnet"], ms["torch"], ms.get("fused", nan)))
+        ours_wall = ms["stoichnet"][0]
+        print(f"{name:<13}{cells}{ms['torch'][0] / ours_wall:>7.2f}"
+              f"{ms.get('fused', nan)[0] / ours_wall:>7.2f}")
     train_ms = torch_train_step_ms(256, max(5, args.repeats // 3))
-    adam = results["adam"]["stoichnet"]
+    adam = results["adam"]["stoichnet"][0]
     print(f"PyTorch ElemNet-17 training step, batch 256: {train_ms:.1f} ms; stoichnet's Adam step "
           f"is {100 * adam / train_ms:.1f}% of it (target < 10%)")
 

@@ -333,9 +333,9 @@ class SGD(Optimizer):
             if self.nesterov:
                 np.multiply(b, self.momentum, out=s)
                 s += g
+                s *= -k["lr"]
             else:
-                np.copyto(s, b)
-            s *= -k["lr"]
+                np.multiply(b, -k["lr"], out=s)
         else:
             np.multiply(g, -k["lr"], out=s)
         p += s
