@@ -60,6 +60,7 @@ def test_elemnet_17_has_the_published_parameter_count():
     # 86*1024+1024 + 3*(1024^2+1024) + 1024*512+512 + 2*(512^2+512) + 512*256+256
     # + 2*(256^2+256) + 256*128+128 + 2*(128^2+128) + 128*64+64 + 64*64+64 + 64*32+32 + 33
     assert model.count_params() == 4_631_361
+    assert "Total params: 4,631,361" in model.summary(print_fn=lambda text: None)
     dense = [layer for layer in model.layers if isinstance(layer, Dense)]
     assert len(dense) == 17
     drops = [(i, layer.rate) for i, layer in enumerate(model.layers) if isinstance(layer, Dropout)]

@@ -58,6 +58,16 @@ def test_works_in_pipeline_cross_val_and_grid_search():
     assert grid.best_params_ == {"learning_rate": 1e-2}
 
 
+def test_elemnet_on_formulas_in_cross_val_and_grid_search():
+    y = np.linspace(-3, 0, len(FORMULAS))
+    model = ElemNetRegressor(arch="8-1", epochs=3, random_state=0)
+    scores = cross_val_score(model, pd.Series(FORMULAS), y, cv=KFold(2))
+    assert scores.shape == (2,)
+    grid = GridSearchCV(model, {"batch_size": [2, 4]}, cv=KFold(2)).fit(FORMULAS, y)
+    assert grid.best_estimator_.settings_["batch_size"] in (2, 4)
+    assert grid.predict(["CuO"]).shape == (1,)
+
+
 def test_same_seed_same_predictions_and_different_seed_differs():
     X, y = _regression(60)
     a = NeuralNetRegressor(**TINY).fit(X, y).predict(X)
@@ -79,8 +89,9 @@ def test_validation_data_is_used_for_early_stopping():
 
 def test_time_budget_stops_training():
     X, y = _regression(80)
-    model = NeuralNetRegressor(arch="8-1", epochs=50, max_minutes=0.0, random_state=0).fit(X, y)
-    assert model.n_epochs_ == 1
+    model = NeuralNetRegressor(arch="8-1", epochs=50, batch_size=8, max_minutes=0.0)
+    model.fit(X, y)
+    assert model.n_epochs_ == 1  # stopped after its first mini-batch
     assert model.stopped_by_budget_
 
 

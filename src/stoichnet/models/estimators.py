@@ -32,8 +32,8 @@ from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, SCHEDULES, get_recipe
 
 
 class TimeBudget(Callback):
-    """Stops ``fit`` at the end of the first epoch that finishes after ``seconds`` of
-    training; ``stopped`` tells whether it did."""
+    """Stops ``fit`` after the first mini-batch that ends past ``seconds`` of training;
+    ``stopped`` tells whether it did."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
@@ -42,7 +42,7 @@ class TimeBudget(Callback):
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_batch_end(self, batch, logs=None):
         if time.perf_counter() - self._start > self.seconds:
             self.stopped = True
             self.model.stop_training = True
@@ -308,8 +308,9 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         inference_dropout: "off" (dropout is the identity in ``predict``) or "mc"
             (average ``mc_samples`` passes with dropout on).
         mc_samples: passes averaged by Monte-Carlo dropout.
-        max_minutes: wall-time budget of ``fit``; training stops after the first epoch
-            past it (``stopped_by_budget_``), keeping the best weights when early stopping.
+        max_minutes: wall-time budget of ``fit``; training stops after the first
+            mini-batch past it (``stopped_by_budget_``); with early stopping the best
+            weights so far are kept.
         dtype: "float32" or "float64" arithmetic.
         random_state: seed of the validation split, the initial weights, the shuffling
             and the dropout masks.
