@@ -164,16 +164,23 @@ class CompositionFeaturizer:
         table = element_table(self.preset)
         fractions = fraction_matrix(parsed.compositions, SYMBOLS)  # (n_distinct, 118)
         keep, dropped = self._supported(parsed, fractions, table)
-        values, imputed = self._fill_missing(fractions, table, parsed.inverse, keep)
+        distinct_kept = np.flatnonzero(keep)
+        if len(distinct_kept) < len(keep):
+            fractions = fractions[distinct_kept]
+        rows_per_distinct = np.bincount(parsed.inverse, minlength=len(keep))[distinct_kept]
+        values, imputed = self._fill_missing(fractions, rows_per_distinct, table)
         self.report_ = FeaturizationReport(dropped, imputed)
         if len(dropped) or len(imputed):
             warnings.warn(str(self.report_), UserWarning, stacklevel=2)
 
         # Features are computed once per distinct composition, then spread to the rows.
-        distinct_kept = np.flatnonzero(keep)
-        num_atoms = np.array([parsed.compositions[i].num_atoms for i in distinct_kept])
-        features, order = _statistics(fractions[keep], num_atoms, values, self._all_stats)
-        position = np.empty(len(parsed.compositions), dtype=np.int64)
+        num_atoms = (
+            np.array([parsed.compositions[i].num_atoms for i in distinct_kept])
+            if self.extended
+            else None
+        )
+        features, order = _statistics(fractions, num_atoms, values, self._all_stats)
+        position = np.empty(len(keep), dtype=np.int64)
         position[distinct_kept[order]] = np.arange(len(distinct_kept))
         features = features[position[parsed.inverse[dropped.kept]]]
         if not as_frame:
@@ -200,19 +207,18 @@ class CompositionFeaturizer:
         return ~bad, DroppedRows(kept, rows, formulas, unsupported)
 
     def _fill_missing(
-        self, fractions: scipy.sparse.csr_matrix, table: ElementTable, inverse, keep
+        self, fractions: scipy.sparse.csr_matrix, rows_per_composition, table: ElementTable
     ) -> tuple[np.ndarray, pd.DataFrame]:
-        """The (118, n_properties) table with the missing values that the kept rows use
+        """The (118, n_properties) table with the missing values that ``fractions`` (the
+        kept compositions, each standing for ``rows_per_composition`` input rows) use
         filled by the impute policy, and the report of what was filled."""
         present = np.zeros(len(SYMBOLS), dtype=bool)
-        present[fractions[keep].indices] = True
+        present[fractions.indices] = True
         holes = np.isnan(table.values) & (present & table.supported)[:, None]
         if not holes.any():
             empty = pd.DataFrame({"element": [], "property": [], "value": [], "rows": []})
             return table.values, empty
-        # Number of kept input rows containing each element.
-        rows_per_distinct = np.bincount(inverse, minlength=fractions.shape[0])[keep]
-        rows_with = (fractions[keep] != 0).T @ rows_per_distinct
+        rows_with = fractions.astype(bool).T @ rows_per_composition  # (118,) input rows
         hole_elements, hole_properties = np.nonzero(holes)
         if self.impute is None:
             listing = "; ".join(
@@ -246,12 +252,12 @@ class CompositionFeaturizer:
 
 
 def _statistics(
-    fractions: scipy.sparse.csr_matrix, num_atoms: np.ndarray, values: np.ndarray, stats
+    fractions: scipy.sparse.csr_matrix, num_atoms: np.ndarray | None, values: np.ndarray, stats
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features of each row of ``fractions``, computed without a loop over formulas.
 
     fractions: (n, 118) CSR atomic fractions, every row with at least one nonzero.
-    num_atoms: (n,) atoms per formula unit (for ``sum``).
+    num_atoms: (n,) atoms per formula unit; needed only for ``sum``.
     values: (118, n_properties) float64 element table, no NaN in the rows used.
 
     Rows are sorted by their number of elements k, so that each group's nonzeros form
@@ -264,7 +270,8 @@ def _statistics(
     n, n_properties = fractions.shape[0], values.shape[1]
     order = np.argsort(np.diff(fractions.indptr), kind="stable")
     fractions = fractions[order]
-    num_atoms = num_atoms[order]
+    if num_atoms is not None:
+        num_atoms = num_atoms[order]
     counts = np.diff(fractions.indptr)
     group_starts = np.flatnonzero(np.diff(counts, prepend=-1, append=-1))
     out = np.empty((n, len(stats) * n_properties), dtype=np.float32)
@@ -277,32 +284,32 @@ def _statistics(
             f = fractions.data[nonzeros].reshape(-1, k, 1)
             p = values[fractions.indices[nonzeros]].reshape(-1, k, n_properties)
             avg = fractions[a:b] @ values
+            block = _block_statistics(
+                set(stats), f, p, avg, None if num_atoms is None else num_atoms[a:b]
+            )
             for j, stat in enumerate(stats):
-                out[a:b, j * n_properties : (j + 1) * n_properties] = _statistic(
-                    stat, f, p, avg, num_atoms[a:b]
-                )
+                out[a:b, j * n_properties : (j + 1) * n_properties] = block[stat]
     return out, order
 
 
-def _statistic(stat: str, f, p, avg, num_atoms) -> np.ndarray:
-    """(m, n_properties) one statistic of a block of m formulas with k elements each.
+def _block_statistics(stats: set[str], f, p, avg, num_atoms) -> dict[str, np.ndarray]:
+    """The requested statistics of a block of m formulas with k elements each.
 
     f: (m, k, 1) fractions; p: (m, k, n_properties) property values; avg: (m,
-    n_properties) fraction-weighted means; num_atoms: (m,).
+    n_properties) fraction-weighted means; num_atoms: (m,) or None (no ``sum``).
+    Returns stat -> (m, n_properties) float64.
     """
-    if stat == "avg":
-        return avg
-    if stat == "dev":
-        return (f * np.abs(p - avg[:, None, :])).sum(axis=1)
-    if stat == "range":
-        return p.max(axis=1) - p.min(axis=1)
-    if stat == "max":
-        return p.max(axis=1)
-    if stat == "min":
-        return p.min(axis=1)
-    if stat == "mode":
+    block = {"avg": avg}
+    if "dev" in stats:
+        block["dev"] = np.einsum("mkq,mkp->mp", f, np.abs(p - avg[:, None, :]))
+    if stats & {"range", "max", "min"}:
+        block["max"], block["min"] = p.max(axis=1), p.min(axis=1)
+        block["range"] = block["max"] - block["min"]
+    if "mode" in stats:
         # "Most abundant" is np.isclose to the largest fraction, as in CBFV; among
         # tied elements (AlNi) the smaller value is taken.
         prominent = np.isclose(f, f.max(axis=1, keepdims=True))
-        return np.where(prominent, p, np.inf).min(axis=1)
-    return num_atoms[:, None] * avg  # "sum"
+        block["mode"] = np.where(prominent, p, np.inf).min(axis=1)
+    if "sum" in stats:
+        block["sum"] = num_atoms[:, None] * avg
+    return block
