@@ -596,7 +596,11 @@ def parse_formulas(values: Iterable[object], errors: str = "raise") -> ParsedFor
     failures: dict[int, FormulaError] = {}
     for k, value in enumerate(uniques):
         try:
-            composition = value if isinstance(value, Composition) else parse_formula(value)
+            # `type(value) is str` first: isinstance against an ABC subclass is slow.
+            if type(value) is not str and isinstance(value, Composition):
+                composition = value
+            else:
+                composition = parse_formula(value)
         except FormulaError as error:
             failures[k] = error
             continue
