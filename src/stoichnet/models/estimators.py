@@ -277,11 +277,6 @@ class _NeuralNet(BaseEstimator):
         self.model_._set_rng(np.random.default_rng(self._predict_seed))
         return self.model_.predict(X, mc_samples=samples)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        return tags
-
 
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     """A fully connected network regressor on numeric features, trained by stoichnet.nn.
@@ -453,10 +448,12 @@ class _ElemNet:
 
     def _settings(self) -> dict:
         params = self.get_params()
-        recipe = get_recipe(params.pop("recipe")).hyperparameters()
+        recipe = get_recipe(params["recipe"])
+        defaults = recipe.hyperparameters()
         if isinstance(self, ClassifierMixin):
-            recipe.pop("loss")  # the recipes' "mae" is a regression loss
-        return {k: recipe[k] if v is None and k in recipe else v for k, v in params.items()}
+            defaults.pop("loss")  # the recipes' "mae" is a regression loss
+        settings = {k: defaults[k] if v is None and k in defaults else v for k, v in params.items()}
+        return settings | {"recipe": recipe.name}
 
     def _prepare_X(self, X, *, reset: bool) -> np.ndarray:
         dtype = np.float64 if self.dtype == "float64" else np.float32
