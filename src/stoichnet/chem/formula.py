@@ -15,7 +15,7 @@ between a symbol and its amount. A "." is always a decimal point: write hydrates
 with "·" or "*" ("CuSO4·5H2O"), since "CuSO4.5H2O" reads as O4.5.
 
 Parsing is linear in the length of the text: an explicit stack instead of
-recursion, and regular expressions with possessive quantifiers only.
+recursion, and regular expressions that cannot backtrack (possessive quantifiers).
 """
 
 import math
