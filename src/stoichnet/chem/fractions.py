@@ -57,7 +57,8 @@ class UnsupportedElementError(ValueError):
 
 @dataclass(frozen=True)
 class DroppedRows:
-    """What ``ElementFractions(on_unsupported="drop").transform`` left out.
+    """Rows a featurizer left out because they contain elements outside its element set
+    (``ElementFractions(on_unsupported="drop").transform`` sets one as ``dropped_``).
 
     kept: (n_kept,) int64 input positions of the rows in the output (use
         ``y[report.kept]`` to align targets).
