@@ -77,6 +77,19 @@ def _elements_with_missing_values(preset: str) -> set[str]:
     return set(table.index[table.isna().any(axis=1)])
 
 
+def test_a_failed_reference_build_is_an_error_with_the_command_to_rerun(tmp_path, monkeypatch):
+    """What the fixture turns into a test failure: here the data folder has no CSVs."""
+    oracle = _load_oracle_module()
+    oracle.cbfv_python()  # the environment itself is shared with the real reference
+    monkeypatch.setattr(oracle, "CACHE_DIR", tmp_path / "cache")
+    (tmp_path / "cache").mkdir()
+    with pytest.raises(oracle.CBFVOracleError) as raised:
+        oracle.reference_dir(tmp_path / "no-data")
+    message = str(raised.value)
+    assert "no composition CSVs" in message and oracle.BUILD_BY_HAND in message
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
 def test_sample_is_large_and_distinct(sample):
     assert len(sample) >= 10_000
     assert len(set(sample)) == len(sample)

@@ -73,11 +73,15 @@ def reference_dir(data_dir: Path) -> Path:
         return out
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    _run(
-        [python, "-W", "ignore::UserWarning", REFERENCE_SCRIPT, "sample",
-         "--data", Path(data_dir), "--out", partial],
-        "writing the CBFV reference features",
-    )  # fmt: skip
+    try:
+        _run(
+            [python, "-W", "ignore::UserWarning", REFERENCE_SCRIPT, "sample",
+             "--data", Path(data_dir), "--out", partial],
+            "writing the CBFV reference features",
+        )  # fmt: skip
+    except CBFVOracleError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     (partial / "complete").write_text("")
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
