@@ -11,6 +11,8 @@ By hand (from the repository root, with the dev environment active):
 """
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -47,8 +49,22 @@ def _run(command: list, what: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _exclusive():
+    """Serialise builds between processes (several test runs may share this tree)."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_DIR / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def cbfv_python() -> Path:
     """The pinned environment's Python, building the environment if missing or stale."""
+    with _exclusive():
+        return _cbfv_python()
+
+
+def _cbfv_python() -> Path:
     bin_dir = VENV_DIR / ("Scripts" if os.name == "nt" else "bin")
     python = bin_dir / "python"
     stamp = VENV_DIR / "stoichnet-requirements.sha256"
@@ -67,7 +83,12 @@ def cbfv_python() -> Path:
 
 def reference_dir(data_dir: Path) -> Path:
     """The folder of CBFV reference features for the shared data, built if missing or stale."""
-    python = cbfv_python()
+    with _exclusive():
+        return _reference_dir(Path(data_dir))
+
+
+def _reference_dir(data_dir: Path) -> Path:
+    python = _cbfv_python()
     out = CACHE_DIR / f"cbfv-reference-{_digest(REFERENCE_SCRIPT, REQUIREMENTS)}"
     if (out / "complete").is_file():
         return out
@@ -76,7 +97,7 @@ def reference_dir(data_dir: Path) -> Path:
     try:
         _run(
             [python, "-W", "ignore::UserWarning", REFERENCE_SCRIPT, "sample",
-             "--data", Path(data_dir), "--out", partial],
+             "--data", data_dir, "--out", partial],
             "writing the CBFV reference features",
         )  # fmt: skip
     except CBFVOracleError:
