@@ -7,7 +7,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from stoichnet.chem import ElementFractions
+from stoichnet.chem import ElementFractions, fraction_matrix
+from stoichnet.chem.fractions import ELEMNET_ELEMENTS
 from stoichnet.evaluate.metrics import mae, roc_auc
 from stoichnet.models.estimators import (
     ElemNetClassifier,
@@ -148,6 +149,8 @@ def test_elemnet_accepts_formulas_series_and_fraction_matrix():
     expected = from_list.predict(FORMULAS)
     assert np.array_equal(from_series.predict(pd.Series(FORMULAS)), expected)
     assert np.array_equal(from_matrix.predict(matrix), expected)
+    sparse_fractions = fraction_matrix(FORMULAS, ELEMNET_ELEMENTS)
+    assert np.array_equal(from_matrix.predict(sparse_fractions), expected)
     assert from_list.n_features_in_ == 86
     with pytest.raises(ValueError, match="86 element fractions"):
         ElemNetRegressor(**params).fit(np.ones((8, 5)), y)

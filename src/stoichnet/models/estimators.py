@@ -19,6 +19,7 @@ import numbers
 import time
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
@@ -458,7 +459,9 @@ class _ElemNet:
     def _prepare_X(self, X, *, reset: bool) -> np.ndarray:
         dtype = np.float64 if self.dtype == "float64" else np.float32
         if not _is_formulas(X):
-            X = validate_data(self, X, reset=reset, dtype=dtype)
+            X = validate_data(self, X, reset=reset, dtype=dtype, accept_sparse="csr")
+            if sparse.issparse(X):  # e.g. chem.fraction_matrix output
+                X = X.toarray()
             if X.shape[1] != len(ELEMNET_ELEMENTS):
                 raise ValueError(
                     f"X has {X.shape[1]} columns; an ElemNet estimator takes formulas or "
