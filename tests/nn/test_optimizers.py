@@ -247,6 +247,26 @@ def test_state_dict_resume_is_bit_identical(case):
     assert resumed.iterations == opt.iterations == 8
 
 
+def test_pickled_optimizer_continues_identically():
+    """joblib and sklearn.clone copy optimizers: the copy must carry its state."""
+    import copy
+    import pickle
+
+    X, y, params = make_problem()
+    opt = Nadam(0.01, num_threads=2)
+    for _ in range(3):
+        opt.step(params, numpy_grads(params, X, y))
+    twins = [pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)]
+    results = []
+    for o in [opt, *twins]:
+        p = [a.copy() for a in params]
+        o.step(p, numpy_grads(p, X, y))
+        results.append(p)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_state_dict_is_a_copy_and_names_slots():
     opt = Adam(0.1)
     p = np.ones(3)

@@ -94,7 +94,8 @@ class Optimizer:
         weight_decay: L2 penalty coefficient added to the gradient (PyTorch's
             ``weight_decay``: g <- g + weight_decay * theta).
         num_threads: threads sharing the update of large arrays (default: the
-            CPUs available to this process, at most 4). Results do not depend on it.
+            CPUs available to this process, at most 4). Results do not depend on it, so
+            it is an execution setting, not part of ``get_config``.
     Attributes:
         iterations: number of steps taken so far.
         lr_multiplier: factor applied on top of the (scheduled) rate; plateau
