@@ -20,6 +20,7 @@ recursion, and regular expressions that cannot backtrack (possessive quantifiers
 
 import math
 import re
+import unicodedata
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from fractions import Fraction
 from typing import NamedTuple
@@ -62,7 +63,8 @@ class FormulaError(ValueError):
             missing or non-string value.
         expected: what the parser expected at ``position``.
         problem: what it found instead.
-        suggestion: a corrected formula for case slips ("fe2o3" -> "Fe2O3"), or None.
+        suggestion: a corrected formula for case slips ("fe2o3" -> "Fe2O3") and
+            non-ASCII digits or letters ("Fe₂O₃" -> "Fe2O3"), or None.
         row: 0-based row number when raised from a batch (``parse_formulas``), else None.
     """
 
@@ -468,7 +470,7 @@ def _shorten(text: object) -> str:
 def _unknown_symbol(text: str, i: int, symbol: str) -> FormulaError:
     return FormulaError(
         text, i, "an element symbol H..Og", f"unknown element symbol {_shorten(symbol)}",
-        _suggest_case_fix(text),
+        _suggest_fix(text),
     )  # fmt: skip
 
 
@@ -484,7 +486,7 @@ def _stray_character(text: str, i: int, c: str) -> FormulaError:
     if "a" <= c <= "z":
         return FormulaError(
             text, i, "an element symbol starting with a capital letter",
-            f"lowercase letter {c!r}", _suggest_case_fix(text),
+            f"lowercase letter {c!r}", _suggest_fix(text),
         )  # fmt: skip
     if c == "-":
         return FormulaError(
@@ -492,14 +494,17 @@ def _stray_character(text: str, i: int, c: str) -> FormulaError:
             "'-' (negative amounts and ranges such as 'Zr1.05-1.08' are not formulas)",
         )  # fmt: skip
     if c.isdigit() or c.isnumeric():
-        return FormulaError(text, i, "ASCII digits 0-9", f"non-ASCII digit {c!r} ({code})")
+        return FormulaError(
+            text, i, "ASCII digits 0-9", f"non-ASCII digit {c!r} ({code})", _suggest_fix(text)
+        )
     if c.isalpha():
         return FormulaError(
-            text, i, "an element symbol in ASCII letters", f"non-ASCII letter {c!r} ({code})"
-        )
+            text, i, "an element symbol in ASCII letters", f"non-ASCII letter {c!r} ({code})",
+            _suggest_fix(text),
+        )  # fmt: skip
     return FormulaError(
         text, i, "an element symbol, a bracket, an amount or a hydrate dot",
-        f"unexpected character {c!r} ({code})",
+        f"unexpected character {c!r} ({code})", _suggest_fix(text),
     )  # fmt: skip
 
 
@@ -507,14 +512,20 @@ _LETTER_RUN = re.compile(r"[A-Za-z]++")
 _SYMBOL_BY_LOWERCASE = {symbol.lower(): symbol for symbol in ATOMIC_NUMBERS}
 
 
-def _suggest_case_fix(text: str) -> str | None:
-    """A parseable formula that differs from ``text`` only in letter case, or None.
+def _suggest_fix(text: str) -> str | None:
+    """A parseable formula that differs from ``text`` only in letter case or in how its
+    digits and letters are encoded, or None.
 
-    Each run of letters is re-read case-insensitively as element symbols, preferring
-    two-letter symbols ("fe2o3" -> "Fe2O3", "NACL" -> "NaCl", "Cuo" -> "CuO").
+    Non-ASCII digits and compatibility characters become ASCII ("Fe₂O₃", "H𝟐O",
+    full-width letters), then each run of letters is re-read case-insensitively as
+    element symbols, two-letter symbols first ("fe2o3" -> "Fe2O3", "NACL" -> "NaCl").
     """
     if len(text) > _SUGGEST_MAX_LENGTH:
         return None
+    original = text
+    text = unicodedata.normalize(
+        "NFKC", "".join(_ascii_digit(c) if not c.isascii() else c for c in text)
+    )
     pieces: list[str] = []
     last = 0
     for match in _LETTER_RUN.finditer(text):
@@ -525,13 +536,18 @@ def _suggest_case_fix(text: str) -> str | None:
         last = match.end()
     pieces.append(text[last:])
     candidate = "".join(pieces)
-    if candidate == text:
+    if candidate == original:
         return None
     try:
         parse_formula(candidate)
     except FormulaError:
         return None
     return candidate
+
+
+def _ascii_digit(c: str) -> str:
+    value = unicodedata.decimal(c, None)
+    return c if value is None else str(value)
 
 
 def _segment_symbols(letters: str) -> list[str] | None:
