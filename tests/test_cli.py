@@ -1,8 +1,22 @@
+import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 
 import stoichnet
+from stoichnet.chem import ElementFractions
 from stoichnet.cli import main
+from stoichnet.nn import load_model
 
 
 def test_version(capsys):
@@ -24,3 +38,258 @@ def test_console_script_installed():
 
 def test_unknown_command_fails(capsys):
     assert main(["no-such-command"]) != 0
+
+
+# ---------------------------------------------------------------- commands end to end
+
+SMALL = ["Fe2O3", "NaCl", "FeCl3", "MgO", "Al2O3", "SiO2", "CuO", "ZnS", "TiO2", "CaF2",
+         "LiF", "KBr", "Fe3O4", "MnO2", "NiO", "CoO", "Cr2O3", "V2O5", "BaTiO3", "SrTiO3"]
+
+
+def _csv(path: Path, formulas, seed=0) -> Path:
+    rng = np.random.default_rng(seed)
+    pd.DataFrame({"formula": formulas, "target": rng.normal(size=len(formulas))}).to_csv(
+        path, index=False)
+    return path
+
+
+def _run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _assert_png(path: Path):
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width = imread(path).shape[:2]
+    assert height > 200 and width > 200
+
+
+@pytest.mark.slow
+def test_compare_regression_end_to_end(data_dir, tmp_path, capsys):
+    out = tmp_path / "ef"
+    code, stdout, _ = _run(capsys, "compare", "--dataset", "CritExam__Ef", "--subset", 250,
+                           "--epochs", 2, "--out", out)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([
+        "metrics.json", "predictions.csv", "parity.png", "residuals.png",
+        "periodic_table_mae.png", "learning_curves.png"])
+    for png in out.glob("*.png"):
+        _assert_png(png)
+    test = pd.read_csv(data_dir / "benchmark" / "CritExam__Ef" / "test.csv")
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert list(predictions.columns) == ["formula", "target", "elemnet", "rf", "ridge", "mean"]
+    assert len(predictions) == 250
+    truth = test.drop_duplicates("formula").set_index("formula")["target"]
+    assert np.allclose(predictions["target"], truth.loc[predictions["formula"]].to_numpy())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["task"], metrics["unit"], metrics["n_test"]) == ("regression", "eV/atom", 250)
+    assert metrics["models"]["elemnet"]["epochs"] == 2
+    for model in ("elemnet", "rf", "ridge", "mean"):
+        mae = metrics["models"][model]["metrics"]["MAE"]
+        assert mae["value"] == pytest.approx(
+            mean_absolute_error(predictions["target"], predictions[model]))
+        assert mae["low"] <= mae["value"] <= mae["high"]
+        assert re.search(rf"^{model} +{mae['value']:.4g} \[", stdout, re.M), stdout
+    assert "test MAE (eV/atom) [95% CI]" in stdout.splitlines()[0]
+    sentence = stdout.splitlines()[6]
+    rf = metrics["models"]["rf"]["metrics"]["MAE"]["value"]
+    assert re.fullmatch(
+        rf"The network \(elemnet\) (improves on|is worse than) the forest \(rf\) by [0-9.e-]+ "
+        rf"eV/atom in MAE \([0-9.e-]+ vs {rf:.4g} eV/atom, [0-9.]+% (better|worse)\); their 95% "
+        r"confidence intervals (overlap|do not overlap)\.", sentence), sentence
+    assert metrics["verdict"] == sentence
+
+
+@pytest.mark.slow
+def test_compare_classification_end_to_end(data_dir, tmp_path, capsys):
+    out = tmp_path / "metal"
+    code, stdout, _ = _run(capsys, "compare", "--dataset", "matbench_expt_is_metal",
+                           "--subset", 250, "--epochs", 1, "--out", out)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([
+        "metrics.json", "predictions.csv", "roc.png", "confusion.png", "learning_curves.png"])
+    predictions = pd.read_csv(out / "predictions.csv")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "classification"
+    assert set(predictions["target"]) <= {0, 1}
+    for model in ("elemnet", "rf", "majority"):
+        got = metrics["models"][model]["metrics"]
+        assert got["accuracy"]["value"] == pytest.approx(
+            accuracy_score(predictions["target"], predictions[model]))
+        assert got["ROC-AUC"]["value"] == pytest.approx(
+            roc_auc_score(predictions["target"], predictions[f"{model} p(1)"]))
+    assert "ROC-AUC [95% CI]" in stdout.splitlines()[0]
+    assert "in ROC-AUC" in metrics["verdict"]
+
+
+def test_compare_refuses_a_non_empty_folder(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    train = _csv(tmp_path / "a.csv", SMALL)
+    code, _, err = _run(capsys, "compare", "--train", train, "--test", train, "--out", out)
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"Error: output folder {str(out)!r} is not empty; pass --overwrite to write into it"]
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["compare", "--dataset", "no_such_set", "--out", "{tmp}/x"], "unknown dataset 'no_such_set'"),
+     (["compare", "--train", "{csv}", "--test", "{csv}", "--models", "elemnet,svm", "--out",
+       "{tmp}/x"], "svm"),
+     (["train", "--train", "{bad}", "--out", "{tmp}/m.npz"], "Qq"),
+     (["predict", "{csv}", "NaCl"], "{csv}"),
+     (["study", "--vary", "depth", "--values", "1,x", "--train", "{csv}", "--test", "{csv}"],
+      "'x' for depth is not a valid int"),
+     (["featurize", "{csv}", "--output", "{tmp}/f.txt"], ".csv or .parquet")],
+)
+def test_bad_input_gives_a_one_line_error(tmp_path, capsys, args, message):
+    csv = _csv(tmp_path / "a.csv", SMALL)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("formula,target\nNaCl,1\nQq2,2\n")
+    fill = {"{tmp}": str(tmp_path), "{csv}": str(csv), "{bad}": str(bad)}
+    argv = [next((a.replace(k, v) for k, v in fill.items() if k in a), a) for a in args]
+    code, _, err = _run(capsys, *argv)
+    assert code != 0
+    errors = [line for line in err.strip().splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and err.strip().endswith(errors[0]), err  # after any progress notes
+    assert "Traceback" not in err
+    assert message.replace("{csv}", str(csv)) in errors[0]
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown dataset"):
+        main(["--debug", "compare", "--dataset", "no_such_set", "--out", str(tmp_path / "x")])
+
+
+def test_usage_errors(tmp_path, capsys):
+    csv = _csv(tmp_path / "a.csv", SMALL)
+    code, _, err = _run(capsys, "compare", "--train", csv, "--out", tmp_path / "x")
+    assert code == 2 and "--train needs --test" in err
+    code, _, err = _run(capsys, "compare", "--dataset", "CritExam__Ef", "--train", csv)
+    assert code == 2 and "either --dataset NAME or --train FILE" in err
+
+
+@pytest.mark.parametrize("command", ["compare", "study", "depth-study", "train", "predict",
+                                     "featurize"])
+def test_every_command_has_help_with_examples(capsys, command):
+    code, out, _ = _run(capsys, command, "--help")
+    assert code == 0 and "Examples:" in out and f"stoichnet {command} " in out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A 2-epoch ElemNet trained through `stoichnet train` on 60 rows."""
+    folder = tmp_path_factory.mktemp("model")
+    rows = (SMALL * 3)[:60]
+    train = _csv(folder / "train.csv", rows, seed=1)
+    test = _csv(folder / "test.csv", SMALL[:10], seed=2)
+    model = folder / "m.npz"
+    code = main(["train", "--train", str(train), "--test", str(test), "--epochs", "2",
+                 "--duplicates", "keep", "--out", str(model)])
+    assert code == 0
+    return model
+
+
+def _oracle_predictions(model_path, formulas):
+    return load_model(model_path).predict(ElementFractions().transform(formulas))[:, 0]
+
+
+@pytest.mark.slow
+def test_train_writes_model_and_card_and_refuses_overwrite(tiny_model, tmp_path, capsys):
+    card = json.loads(tiny_model.with_suffix(".json").read_text())
+    assert card["task"] == "regression" and card["epochs_trained"] == 2
+    assert np.isfinite(card["test_mae"])
+    before = tiny_model.read_bytes()
+    code, _, err = _run(capsys, "train", "--train", tiny_model.parent / "train.csv",
+                        "--duplicates", "keep", "--out", tiny_model)
+    assert code == 1 and "pass --overwrite" in err
+    assert tiny_model.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_predict_arguments_reports_bad_formula_and_predicts_the_rest(tiny_model, capsys):
+    code, out, err = _run(capsys, "predict", tiny_model, "Fe2O3", "Qq", "NaCl")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["formula", "prediction"]
+    expected = _oracle_predictions(tiny_model, ["Fe2O3", "NaCl"])
+    assert [line.split()[0] for line in lines[1:]] == ["Fe2O3", "NaCl"]
+    assert np.allclose([float(line.split()[1]) for line in lines[1:]], expected, rtol=1e-3)
+    assert "row 2: 'Qq': cannot parse formula 'Qq'" in err
+    assert "1 formula(s) could not be predicted, 2 were." in err
+
+
+@pytest.mark.slow
+def test_predict_table_to_file(tiny_model, tmp_path, capsys):
+    table = tmp_path / "in.csv"
+    table.write_text("formula\nFe2O3\nXx2O3\nNaCl\n\nHe2\n")
+    output = tmp_path / "pred.csv"
+    code, _, err = _run(capsys, "predict", tiny_model, "--input", table, "--output", output)
+    assert code == 0
+    frame = pd.read_csv(output)
+    assert list(frame.columns) == ["row", "formula", "prediction"]
+    assert frame["row"].tolist() == [2, 4] and frame["formula"].tolist() == ["Fe2O3", "NaCl"]
+    assert np.allclose(frame["prediction"], _oracle_predictions(tiny_model, ["Fe2O3", "NaCl"]),
+                       rtol=1e-5)
+    assert "row 3: 'Xx2O3'" in err and "row 5: blank row" in err
+    assert "row 6: 'He2': element(s) He not among the network's 86 input elements" in err
+    code, _, err = _run(capsys, "predict", tiny_model, "--input", table, "--output", output)
+    assert code == 1 and "pass --overwrite" in err
+
+
+def test_featurize_magpie_hand_checked(tmp_path, capsys):
+    table = tmp_path / "in.csv"
+    table.write_text("formula,Ef\nFe2O3,-1.5\nNaCl,-2.0\n")
+    output = tmp_path / "features.parquet"
+    code, _, _ = _run(capsys, "featurize", table, "--target-col", "Ef", "--output", output)
+    assert code == 0
+    frame = pd.read_parquet(output)
+    assert list(frame.columns[:2]) == ["formula", "target"] and frame.shape == (2, 134)
+    # mean atomic number: Fe2O3 (2*26 + 3*8)/5 = 15.2, NaCl (11 + 17)/2 = 14
+    assert frame["magpie avg Number"].tolist() == pytest.approx([15.2, 14.0])
+    assert frame["target"].tolist() == [-1.5, -2.0]
+
+
+@pytest.mark.slow
+def test_depth_study_cli_reuses_cached_values(data_dir, tmp_path, capsys):
+    out = tmp_path / "depth"
+    args = ["depth-study", "--dataset", "CritExam__Ef", "--subset", 120, "--epochs", 1,
+            "--out", out]
+    code, stdout, _ = _run(capsys, *args, "--depths", "1,2")
+    assert code == 0 and "2 value(s) trained, 0 reused" in stdout
+    assert {"study.csv", "val_mae_curves.png", "test_mae_vs_value.png", "cache"} == {
+        p.name for p in out.iterdir()}
+    first = pd.read_csv(out / "study.csv")
+    code, _, err = _run(capsys, *args, "--depths", "1,2")
+    assert code == 1 and "pass --overwrite" in err
+    code, stdout, _ = _run(capsys, *args, "--depths", "1,2,3", "--overwrite")
+    assert code == 0 and "1 value(s) trained, 2 reused" in stdout
+    again = pd.read_csv(out / "study.csv")
+    assert again["cached"].tolist() == [True, True, False]
+    assert np.array_equal(again["test_mae"][:2], first["test_mae"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_training_keeps_the_model_and_exits_130(tmp_path):
+    train = _csv(tmp_path / "train.csv", (SMALL * 15)[:300], seed=3)
+    model = tmp_path / "m.npz"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stoichnet.cli", "train", "--train", str(train), "--duplicates",
+         "keep", "--epochs", "500", "--out", str(model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    seen = ""
+    while "Epoch 2/" not in seen and time.monotonic() < deadline and proc.poll() is None:
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "stopping after the current batch" in stderr
+    assert "Interrupted: the model holds the best weights reached so far" in stderr
+    card = json.loads(model.with_suffix(".json").read_text())
+    assert card["interrupted"] is True and card["epochs_trained"] < 500
+    assert load_model(model).predict(ElementFractions().transform(["NaCl"])).shape == (1, 1)
