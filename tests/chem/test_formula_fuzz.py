@@ -102,6 +102,7 @@ def valid_formulas(draw):
     return "".join(texts), expected
 
 
+@pytest.mark.slow
 @fuzz
 @given(valid_formulas())
 def test_generated_formulas_parse_to_their_amounts(case):
@@ -114,6 +115,7 @@ def test_generated_formulas_parse_to_their_amounts(case):
     assert parse_formula(composition.formula) == composition
 
 
+@pytest.mark.slow
 @fuzz
 @given(valid_formulas(), st.integers(0, 200), st.sampled_from(PIECES))
 def test_one_insertion_into_a_valid_formula(case, position, piece):
