@@ -135,6 +135,23 @@ def test_compare_refuses_a_non_empty_folder(tmp_path, capsys):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
+@pytest.mark.slow
+def test_compare_time_budget_stops_the_network_and_says_so(tmp_path, capsys):
+    train = _csv(tmp_path / "a.csv", (SMALL * 3)[:60], seed=4)
+    test = _csv(tmp_path / "b.csv", SMALL, seed=5)
+    out = tmp_path / "run"
+    code, stdout, _ = _run(capsys, "compare", "--train", train, "--test", test, "--duplicates",
+                           "keep", "--models", "elemnet,mean", "--epochs", 50,
+                           "--max-minutes", 1e-5, "--out", out)
+    assert code == 0
+    run = json.loads((out / "metrics.json").read_text())["models"]["elemnet"]
+    assert (run["epochs"], run["stopped_by"]) == (1, "budget")
+    assert re.search(r"^elemnet .* 1 \(budget\)$", stdout, re.M), stdout
+    assert ("elemnet: the --max-minutes budget stopped training after 1 epochs; the best weights "
+            "so far were kept.") in stdout
+    assert "The network" not in stdout  # no forest, no verdict sentence
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["compare", "--dataset", "no_such_set", "--out", "{tmp}/x"], "unknown dataset 'no_such_set'"),
