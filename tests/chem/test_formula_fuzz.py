@@ -113,6 +113,10 @@ def test_generated_formulas_parse_to_their_amounts(case):
     for symbol, amount in expected.items():
         assert math.isclose(composition[symbol], amount, rel_tol=1e-12), symbol
     assert parse_formula(composition.formula) == composition
+    reduced = parse_formula(composition.reduced_formula()).fractions()
+    assert reduced.keys() == composition.keys()
+    for symbol, fraction in composition.fractions().items():
+        assert math.isclose(reduced[symbol], fraction, rel_tol=1e-9), symbol
 
 
 @pytest.mark.slow
