@@ -242,13 +242,12 @@ def read_table(
                          columns=tuple(map(str, raw.columns)))
     wanted = [formula_col] if target_col is None else [formula_col, target_col]
     _check_columns(raw, wanted, name)
-    raw = raw[wanted]
     report.n_rows = len(raw)
     if report.n_rows == 0:
         raise TableError(f"{name}: no data rows under the header {list(report.columns)}")
     blank = raw.map(_is_blank).all(axis=1).to_numpy()
     report.blank_rows = tuple(raw.index[blank].tolist())
-    raw = raw[~blank]
+    raw = raw.loc[~blank, wanted]
 
     formulas = raw[formula_col].to_numpy(dtype=object)
     problems: dict[int, list[RowProblem]] = {}
