@@ -261,3 +261,14 @@ def test_parse_formulas_rejects_bad_arguments():
         parse_formulas(pd.DataFrame({"formula": ["Fe2O3"]}))
     with pytest.raises(ValueError, match="one-dimensional"):
         parse_formulas(np.array([["Fe2O3"]]))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shown"), [("str", "NaN"), ("string", "<NA>"), ("category", "NaN")]
+)
+def test_parse_formulas_reports_missing_values_of_typed_series(dtype, shown):
+    values = pd.Series(["Fe2O3", None, "NaN"], dtype=dtype)
+    parsed = parse_formulas(values, errors="collect")
+    assert parsed.inverse.tolist() == [0, -1, 1]
+    assert [str(c) for c in parsed.compositions] == ["Fe2O3", "NaN"]
+    assert parsed.errors == {1: f"row 1: missing formula ({shown}): expected a formula string"}
