@@ -8,7 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from stoichnet.chem.datasets import load_mnist
+from stoichnet.nn import Dense, Dropout, Sequential, gradcheck, load_model
 from stoichnet.nn.layers.conv import Conv2D, Flatten, MaxPool2D, same_padding
+from stoichnet.nn.optimizers import Adam
 
 TOL = 1e-10
 
@@ -297,3 +300,74 @@ def test_bad_inputs_raise():
     pool = built(MaxPool2D(), (4, 4, 1))
     with pytest.raises(ValueError, match="4-D batch"):
         pool.forward(rng.normal(size=(2, 16)))
+
+
+def small_cnn(dtype="float64", seed=0):
+    return Sequential(
+        [
+            Conv2D(3, 3, strides=2, padding="same", activation="tanh", input_shape=(9, 8, 2)),
+            MaxPool2D(2, strides=1),
+            Conv2D(2, (2, 3), activation="relu"),
+            Flatten(),
+            Dense(3, activation="softmax"),
+        ],
+        dtype=dtype,
+        seed=seed,
+    )
+
+
+def test_cnn_model_gradients_match_finite_differences():
+    rng = np.random.default_rng(11)
+    model = small_cnn()
+    model.compile("sgd", "categorical_crossentropy")
+    X = rng.normal(size=(4, 9, 8, 2))
+    y = np.eye(3)[rng.integers(0, 3, size=4)]
+    errors = gradcheck(model, X, y, details=True)
+    assert len(errors) == 7  # X and W, b of the two convolutions and the dense layer
+    assert max(errors.values()) < 1e-7, errors
+
+
+def test_cnn_get_weights_are_keras_shaped_and_survive_a_save(tmp_path):
+    model = Sequential(
+        [
+            Conv2D(64, 3, activation="relu", input_shape=(28, 28, 1)),
+            Conv2D(32, 3, activation="relu"),
+            Dropout(0.5),
+            Flatten(),
+            Dense(10, activation="softmax"),
+        ],
+        seed=0,
+    )
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    shapes = [w.shape for w in model.get_weights()]
+    assert shapes == [(3, 3, 1, 64), (64,), (3, 3, 64, 32), (32,), (18432, 10), (10,)]
+
+    x = np.random.default_rng(12).random((3, 28, 28, 1), dtype=np.float32)
+    model.train_on_batch(x, np.eye(10, dtype=np.float32)[[1, 2, 3]])
+    model.save(tmp_path / "cnn.npz")
+    loaded = load_model(tmp_path / "cnn.npz")
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    assert loaded.layers[0].get_config() == model.layers[0].get_config()
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+@pytest.mark.slow
+def test_small_cnn_learns_mnist_digits_in_one_epoch(data_dir):
+    images, labels = load_mnist(data_dir=data_dir, download=False, progress=False)
+    X = (images[:800].astype(np.float32) / 255.0)[..., np.newaxis]
+    y = labels[:800]
+    model = Sequential(
+        [
+            Conv2D(8, 3, activation="relu", input_shape=(28, 28, 1)),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(10, activation="softmax"),
+        ],
+        seed=0,
+    )
+    model.compile(Adam(learning_rate=0.003), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(X[:600], y[:600], epochs=1, batch_size=16, seed=0, verbose=0)
+    _, accuracy = model.evaluate(X[600:], y[600:])
+    assert accuracy > 0.5  # chance is 0.1
