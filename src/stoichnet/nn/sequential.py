@@ -14,6 +14,7 @@ in ``flat_grads``): each layer's ``params``/``grads`` entries are views into the
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 import numpy as np
@@ -51,17 +52,16 @@ def _check_int(name: str, value, minimum: int) -> int:
 
 def _as_numeric(value, name: str, dtype) -> np.ndarray:
     """``value`` as a non-empty, finite array of ``dtype``; TypeError/ValueError naming ``name``."""
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError as err:
+        raise ValueError(f"{name} is not a rectangular array of numbers: {err}") from None
+    # an object array (e.g. from a pandas object column) is accepted only if it holds numbers
+    if arr.dtype.kind == "O" and all(isinstance(v, numbers.Real) for v in arr.flat):
+        arr = arr.astype(dtype)
     if arr.dtype.kind not in "biuf":
-        try:
-            if arr.dtype.kind != "O":
-                raise ValueError
-            arr = arr.astype(dtype)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{name} must be numeric, got an array of dtype {arr.dtype} "
-                f"(first value {arr.flat[0]!r})" if arr.size else f"{name} must be numeric"
-            ) from None
+        first = f" (first value {arr.flat[0]!r})" if arr.size else ""
+        raise TypeError(f"{name} must be numeric, got an array of dtype {arr.dtype}{first}")
     if arr.ndim == 0 or arr.shape[0] == 0 or arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one sample")
     with np.errstate(over="ignore"):  # values beyond the dtype's range become inf, reported below
