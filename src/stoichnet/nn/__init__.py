@@ -10,7 +10,18 @@ from .callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, Prog
 from .errors import ModelFileError, TrainingDivergedError
 from .gradcheck import gradcheck
 from .io import load_model, save_model
-from .layers import L2, LAYERS, Activation, Dense, Dropout, Layer, register_layer
+from .layers import (
+    L2,
+    LAYERS,
+    Activation,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    register_layer,
+)
 from .sequential import History, Sequential
 
 __all__ = [
@@ -38,3 +49,4 @@ __all__ = [
     "register_layer",
     "save_model",
 ]
+__all__ += ["Conv2D", "Flatten", "MaxPool2D"]
