@@ -4,15 +4,17 @@ impute and drop reports. Equality with CBFV itself is in test_cbfv_oracle.py."""
 import warnings
 from importlib.resources import files
 
+import hypothesis.strategies as st
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
 
 import stoichnet.chem.featurizers as featurizers
 import stoichnet.chem.formula as formula_module
 from stoichnet.chem.element_tables import PRESETS, element_table
-from stoichnet.chem.featurizers import CompositionFeaturizer, MissingPropertyError
-from stoichnet.chem.formula import FormulaError, parse_formula
+from stoichnet.chem.featurizers import STATS, CompositionFeaturizer, MissingPropertyError
+from stoichnet.chem.formula import Composition, FormulaError, parse_formula
 from stoichnet.chem.fractions import UnsupportedElementError
 from stoichnet.chem.periodic_table import SYMBOLS
 
@@ -147,14 +149,14 @@ def test_accepts_list_array_series_and_compositions():
     formulas = ["Fe2O3", "NaCl"]
     expected = CompositionFeaturizer().transform(formulas)
     featurizer = CompositionFeaturizer()
-    for given in (
+    for values in (
         tuple(formulas),
         np.array(formulas, dtype=object),
         pd.Series(formulas),
         [parse_formula(f) for f in formulas],
         [parse_formula("Fe2O3"), "NaCl"],
     ):
-        np.testing.assert_array_equal(featurizer.transform(given), expected)
+        np.testing.assert_array_equal(featurizer.transform(values), expected)
 
 
 def test_frame_keeps_the_series_index():
@@ -297,3 +299,51 @@ def test_impute_fills_from_the_table_and_reports(impute, fill):
         frame[f"oliynyk avg {column}"], [value, (na + value) / 2, (2 * value + o) / 3], rtol=1e-6
     )
     np.testing.assert_allclose(frame[f"oliynyk range {column}"][0], 0.0)
+
+
+# --- properties over random compositions --------------------------------------------------
+
+_MAGPIE_ELEMENTS = element_table("magpie").elements
+_compositions = st.dictionaries(
+    st.sampled_from(_MAGPIE_ELEMENTS),
+    st.floats(min_value=0.01, max_value=100, allow_nan=False),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_compositions, st.randoms(use_true_random=False))
+def test_features_depend_on_fractions_not_order_or_scale(amounts, rng):
+    shuffled = list(amounts.items())
+    rng.shuffle(shuffled)
+    scaled = Composition({e: 3 * a for e, a in shuffled})
+    featurizer = CompositionFeaturizer(extended=True)
+    X = featurizer.transform([Composition(amounts), scaled]).astype(np.float64)
+    n = len(element_table("magpie").properties)
+    np.testing.assert_allclose(X[1, n:], X[0, n:], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(X[1, :n], 3 * X[0, :n], rtol=1e-5, atol=1e-9)  # sum block
+
+
+@settings(max_examples=60, deadline=None)
+@given(_compositions)
+def test_statistics_are_ordered(amounts):
+    frame = CompositionFeaturizer().transform([Composition(amounts)], as_frame=True)
+    stat = {s: frame.filter(like=f"magpie {s} ").to_numpy()[0] for s in STATS}
+    slack = 1e-5 * np.abs(stat["max"]) + 1e-6
+    assert (stat["min"] <= stat["avg"] + slack).all() and (stat["avg"] <= stat["max"] + slack).all()
+    assert (stat["min"] <= stat["mode"]).all() and (stat["mode"] <= stat["max"]).all()
+    assert (stat["dev"] >= 0).all() and (stat["dev"] <= stat["range"] + slack).all()
+    assert (np.abs(stat["range"] - (stat["max"] - stat["min"])) <= slack).all()  # float32
+
+
+@settings(max_examples=60, deadline=None)
+@given(_compositions)
+def test_onehot_average_is_the_fraction_vector(amounts):
+    composition = Composition(amounts)
+    avg = CompositionFeaturizer("onehot", stats=("avg", "max")).transform([composition])[0]
+    expected = np.zeros(119)
+    for element, fraction in composition.fractions().items():
+        expected[SYMBOLS.index(element) + 1] = fraction  # column 0 is onehot's "Dummy"
+    np.testing.assert_allclose(avg[:119], expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(avg[119:], expected > 0)  # max: which elements occur

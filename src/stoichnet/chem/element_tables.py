@@ -38,7 +38,7 @@ class ElementTable:
     @property
     def elements(self) -> tuple[str, ...]:
         """Symbols of the elements the table has a row for, in order of Z."""
-        return tuple(np.asarray(SYMBOLS)[self.supported])
+        return tuple(s for s, known in zip(SYMBOLS, self.supported, strict=True) if known)
 
     def to_frame(self) -> pd.DataFrame:
         """The table as a DataFrame: index = supported element symbols, columns = properties."""
