@@ -90,6 +90,7 @@ def test_formula_round_trips_exactly():
     for text in ["Li0.05Fe0.95PO4", "H1e-3O2.5e+1", "(H0.1)3", "C6H12O6", "H123456789012345678O"]:
         composition = parse_formula(text)
         assert parse_formula(composition.formula) == composition
+    assert parse_formula("H1e20O999").formula == "H1e+20O999"
 
 
 def test_composition_constructor_validates():
@@ -103,6 +104,10 @@ def test_composition_constructor_validates():
         Composition({"Fe": 1, "O": math.inf})
     with pytest.raises(ValueError, match="amount of O is nan"):
         Composition({"Fe": 1, "O": math.nan})
+    with pytest.raises(ValueError, match="amount of O is 'two'"):
+        Composition({"Fe": 1, "O": "two"})
+    with pytest.raises(ValueError, match="amount of O is None"):
+        Composition({"Fe": 1, "O": None})
     with pytest.raises(ValueError, match="given twice"):
         Composition([("O", 1), ("O", 2)])
     with pytest.raises(ValueError, match="at least one element"):

@@ -142,7 +142,10 @@ class Composition(Mapping[str, float]):
                 raise ValueError(f"unknown element symbol {symbol!r}: expected one of H..Og")
             if symbol in checked:
                 raise ValueError(f"element {symbol!r} is given twice")
-            value = float(amount)
+            try:
+                value = float(amount)
+            except (TypeError, ValueError):
+                value = math.nan
             if not 0.0 < value < _INF:
                 raise ValueError(f"amount of {symbol} is {amount!r}: expected a finite number > 0")
             checked[symbol] = value
@@ -254,7 +257,7 @@ class Composition(Mapping[str, float]):
 def _format_amount(amount: float) -> str:
     if amount == 1.0:
         return ""
-    if amount.is_integer():
+    if amount.is_integer() and amount < 1e16:  # larger ones read better as 1e+20
         return str(int(amount))
     return repr(amount)
 
