@@ -120,3 +120,10 @@ def test_lazy_build_from_the_first_input():
     assert not model.built
     model.fit(X, Y, verbose=0)
     assert model.input_shape == (3,) and model.count_params() == 3 * 4 + 4 + 4 + 1
+
+
+def test_declared_input_dim_must_match_what_the_layer_receives():
+    with pytest.raises(ValueError, match=r"dense_1 declares input shape \(5,\) but receives \(4,\)"):
+        Sequential([Dense(4, input_dim=3), Dense(2, input_dim=5)])
+    with pytest.raises(ValueError, match=r"X has per-sample shape \(2,\) but the model was built for \(3,\)"):
+        compiled(input_dim=3).predict(np.ones((1, 2)))

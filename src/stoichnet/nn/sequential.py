@@ -136,7 +136,7 @@ class Sequential:
             layer.name = name
         self.layers.append(layer)
         if self.built:
-            layer.build(self.output_shape, self.rng, self.dtype)
+            self._build_layer(layer, self.output_shape)
             self.output_shape = tuple(layer.output_shape(self.output_shape))
             self._assemble()
         elif len(self.layers) == 1 and layer.declared_input_shape is not None:
@@ -150,10 +150,19 @@ class Sequential:
         self.input_shape = shape
         for layer in self.layers:
             if not layer.built:
-                layer.build(shape, self.rng, self.dtype)
+                self._build_layer(layer, shape)
             shape = tuple(layer.output_shape(shape))
         self.output_shape = shape
         self._assemble()
+
+    def _build_layer(self, layer: Layer, shape: tuple[int, ...]) -> None:
+        declared = layer.declared_input_shape
+        if declared is not None and tuple(declared) != tuple(shape):
+            raise ValueError(
+                f"{layer.name} declares input shape {tuple(declared)} but receives {tuple(shape)} "
+                "from the layer before it"
+            )
+        layer.build(shape, self.rng, self.dtype)
 
     def _assemble(self) -> None:
         """Move every parameter and gradient into the flat buffers; layers keep views."""
