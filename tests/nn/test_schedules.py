@@ -53,6 +53,9 @@ SCHEDULE_CASES = {
         lambda o: S.OneCycleLR(o, max_lr=0.2, total_steps=30, pct_start=0.2,
                                anneal_strategy="linear", div_factor=10, final_div_factor=100,
                                three_phase=True, cycle_momentum=False), 30),
+    "one_cycle_shorter_than_its_warmup": (
+        OneCycle(0.1, total_steps=3), 0.1,
+        lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=3, cycle_momentum=False), 3),
 }
 
 
@@ -116,7 +119,7 @@ def test_get_errors():
     (lambda: CosineDecay(0.1, 10, alpha=2.0), ValueError, "alpha"),
     (lambda: LinearWarmup(0.1, 5, start_factor=1.5), ValueError, "start_factor"),
     (lambda: OneCycle(0.1, 10, anneal_strategy="cosine"), ValueError, "anneal_strategy"),
-    (lambda: OneCycle(0.1, 10, pct_start=0.05), ValueError, "leaves a phase"),
+    (lambda: OneCycle(0.1, 10, pct_start=0.1), ValueError, "zero length"),
     (lambda: ReduceLROnPlateau(factor=1.0), ValueError, r"factor must be in \(0, 1\)"),
     (lambda: ReduceLROnPlateau(patience=-1), ValueError, "patience"),
     (lambda: ReduceLROnPlateau(mode="smallest"), ValueError, "mode"),

@@ -207,10 +207,12 @@ class OneCycle(LearningRateSchedule):
         else:
             self._phases = [(warm_end, initial, self.max_learning_rate),
                             (last, self.max_learning_rate, minimum)]
+        # as in PyTorch, a cycle too short for its warm-up (pct_start * total_steps < 1)
+        # starts in the annealing phase; only a phase of length zero cannot be interpolated
         ends = [end for end, _, _ in self._phases]
-        if any(b <= a for a, b in zip([0.0, *ends], ends, strict=False)):
-            raise ValueError(f"pct_start={pct_start!r} with total_steps={total_steps!r} leaves a "
-                             "phase of the cycle with no steps")
+        if any(b == a for a, b in zip([0.0, *ends], ends, strict=False)):
+            raise ValueError(f"pct_start={pct_start!r} with total_steps={total_steps!r} gives a "
+                             "phase of the cycle zero length")
 
     def __call__(self, step):
         step = min(_check_step(step), self.total_steps - 1)
