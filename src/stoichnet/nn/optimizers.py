@@ -92,7 +92,9 @@ class Optimizer:
         learning_rate: a float >= 0, or a schedule (callable: step -> learning
             rate, e.g. from ``stoichnet.nn.schedules``).
         weight_decay: L2 penalty coefficient added to the gradient (PyTorch's
-            ``weight_decay``: g <- g + weight_decay * theta).
+            ``weight_decay``: g <- g + weight_decay * theta). Keras' ``weight_decay``
+            is decoupled instead (theta <- theta - lr * weight_decay * theta, for every
+            optimizer): here that is ``decoupled_weight_decay=True`` of the Adam family.
         num_threads: threads sharing the update of large arrays (default: the
             CPUs available to this process, at most 4). Results do not depend on it, so
             it is an execution setting, not part of ``get_config``.
@@ -353,7 +355,8 @@ class RMSprop(Optimizer):
     also a <- rho*a + (1-rho)*g and v~ = v - a^2; d = sqrt(v~) + epsilon;
     with momentum b <- momentum*b + g/d and theta <- theta - lr*b, otherwise
     theta <- theta - lr*g/d. Epsilon is added outside the square root, as in PyTorch;
-    Keras adds it inside.
+    Keras adds it inside, and its momentum buffer accumulates lr*g/d (the same trajectory
+    only for a constant rate).
 
     Defaults (Keras): learning_rate=0.001, rho=0.9, epsilon=1e-7. PyTorch: lr=0.01,
     alpha=0.99 (its name for rho), eps=1e-8.
