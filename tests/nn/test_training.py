@@ -95,6 +95,17 @@ def test_same_seed_gives_bit_identical_weights():
     assert not np.array_equal(runs[0], other.flat_params)
 
 
+def test_fit_seed_alone_makes_a_lazily_built_model_reproducible():
+    X, y = data()
+    runs = []
+    for _ in range(2):
+        model = Sequential([Dense(8, "relu"), Dropout(0.5), Dense(1)])  # no seed, no input_dim
+        model.compile("adam", "mse")
+        model.fit(X, y, epochs=2, verbose=0, seed=9)
+        runs.append(model.flat_params.copy())
+    assert np.array_equal(runs[0], runs[1])
+
+
 def test_float32_end_to_end():
     X, y = data()  # float64 inputs are cast once
     model = dropout_net()

@@ -370,8 +370,10 @@ class Sequential:
             shuffle: reshuffle the training samples before every epoch.
             callbacks: ``Callback`` instances (EarlyStopping, CSVLogger, ...).
             verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
-            seed: seeds a new generator ``self.rng`` for shuffling and dropout;
-                the same seed, data and machine give bit-identical weights.
+            seed: seeds a new generator ``self.rng`` for shuffling, dropout and,
+                if the model is not built yet, the initial weights (a model built
+                earlier drew them from ``Sequential(seed=...)``). The same seeds,
+                data and machine give bit-identical weights.
         Returns the ``History`` (also kept as ``self.history``). Raises
         ``TrainingDivergedError`` if the loss becomes NaN/inf.
         """
@@ -388,6 +390,8 @@ class Sequential:
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+        if seed is not None:  # before a lazy build, so that it draws from this generator too
+            self._set_rng(np.random.default_rng(seed))
         X, y = self._check_xy(X, y, build=True)
         val = None
         if validation_data is not None:
@@ -407,8 +411,6 @@ class Sequential:
                 )
             val = (X[-n_val:], y[-n_val:])
             X, y = X[:-n_val], y[:-n_val]
-        if seed is not None:
-            self._set_rng(np.random.default_rng(seed))
 
         n = X.shape[0]
         n_batches = -(-n // batch_size)
