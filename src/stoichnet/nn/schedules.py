@@ -1,9 +1,10 @@
 """Learning-rate schedules and the callbacks that change the rate during ``fit``.
 
 A schedule is a callable ``step -> learning rate`` (``step`` = optimizer steps taken
-so far, 0 on the first step); pass it as an optimizer's ``learning_rate``. Each
-matches a ``torch.optim.lr_scheduler`` counterpart stepped once per optimizer step
-(the docstrings name it) and has ``get_config()``; ``get(config)`` rebuilds it.
+so far, 0 on the first step); pass it as an optimizer's ``learning_rate``. Where
+``torch.optim.lr_scheduler`` has a counterpart (stepped once per optimizer step) the
+docstring names it and the tests compare the two. Each has ``get_config()``;
+``get(config)`` rebuilds it.
 
 Callbacks: ``ReduceLROnPlateau`` scales the rate through ``optimizer.lr_multiplier``
 when a monitored metric stops improving; ``LearningRateScheduler`` sets the rate at
