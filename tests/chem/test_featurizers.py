@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
+from sklearn.base import clone
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.pipeline import make_pipeline
 
 import stoichnet.chem.featurizers as featurizers
 import stoichnet.chem.formula as formula_module
@@ -185,6 +188,18 @@ def test_empty_input():
     assert X.shape == (0, 132) and X.dtype == np.float32
 
 
+def test_scikit_learn_clone_and_pipeline():
+    featurizer = CompositionFeaturizer("oliynyk", stats=("avg", "max"), impute="median")
+    copy = clone(featurizer)
+    assert copy is not featurizer and copy.get_params() == featurizer.get_params()
+    formulas = ["Fe2O3", "NaCl", "SiO2", "Al2O3", "MgO", "CaTiO3", "HCl", "LiF"]
+    y = np.arange(len(formulas), dtype=float)
+    model = make_pipeline(
+        CompositionFeaturizer(), RandomForestRegressor(n_estimators=5, random_state=0)
+    )
+    assert model.fit(formulas, y).predict(formulas).shape == (len(formulas),)
+
+
 def test_fit_is_a_no_op_for_pipelines():
     featurizer = CompositionFeaturizer()
     assert featurizer.fit(["Fe2O3"]) is featurizer
@@ -211,8 +226,11 @@ def test_fit_is_a_no_op_for_pipelines():
     ],
 )
 def test_bad_parameters(kwargs, error, match):
+    featurizer = CompositionFeaturizer(**kwargs)  # scikit-learn style: stored as given
     with pytest.raises(error, match=match):
-        CompositionFeaturizer(**kwargs)
+        featurizer.fit()
+    with pytest.raises(error, match=match):
+        featurizer.transform(["Fe2O3"])
 
 
 def test_single_string_is_refused():

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse
+from sklearn.base import BaseEstimator
 
 from stoichnet.chem.element_tables import PRESETS, ElementTable, element_table
 from stoichnet.chem.formula import ParsedFormulas, parse_formulas
@@ -69,7 +70,7 @@ class FeaturizationReport:
         return "; ".join(parts) or f"featurized all {len(self.dropped.kept)} rows"
 
 
-class CompositionFeaturizer:
+class CompositionFeaturizer(BaseEstimator):
     """CBFV-style composition feature vectors, e.g. the 132 Magpie features.
 
     Args:
@@ -85,7 +86,9 @@ class CompositionFeaturizer:
             with an element the table has no row for; "drop" leaves those rows out.
 
     ``transform`` warns when it drops rows or imputes values, and records what it did
-    in ``report_`` (a FeaturizationReport).
+    in ``report_`` (a FeaturizationReport). A scikit-learn estimator (``get_params``,
+    ``clone``, usable in a Pipeline); the parameters are checked by ``fit`` and
+    ``transform``.
 
     >>> X = CompositionFeaturizer("magpie").transform(["Fe2O3", "NaCl"])
     >>> X.shape, X.dtype
@@ -100,8 +103,17 @@ class CompositionFeaturizer:
         impute: str | None = None,
         on_unsupported: str = "raise",
     ):
-        if preset not in PRESETS:
-            raise ValueError(f"preset={preset!r}: expected one of {', '.join(PRESETS)}")
+        self.preset = preset
+        self.stats = stats
+        self.extended = extended
+        self.impute = impute
+        self.on_unsupported = on_unsupported
+
+    def _check_params(self) -> tuple[str, ...]:
+        """Validate the parameters; returns the statistics to compute, ``sum`` first."""
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset={self.preset!r}: expected one of {', '.join(PRESETS)}")
+        stats = self.stats
         if isinstance(stats, str) or not isinstance(stats, Iterable):
             raise TypeError(f"stats={stats!r}: expected a tuple of names from {STATS}")
         stats = tuple(stats)
@@ -110,33 +122,27 @@ class CompositionFeaturizer:
                 f"stats={stats!r}: expected distinct names from {STATS}, at least one "
                 "(the sum block is asked for with extended=True)"
             )
-        if not isinstance(extended, bool):
-            raise TypeError(f"extended={extended!r}: expected True or False")
-        if impute is not None and impute not in IMPUTE_POLICIES:
-            raise ValueError(f"impute={impute!r}: expected None or one of {IMPUTE_POLICIES}")
-        if on_unsupported not in ("raise", "drop"):
-            raise ValueError(f"on_unsupported={on_unsupported!r}: expected 'raise' or 'drop'")
-        self.preset = preset
-        self.stats = stats
-        self.extended = extended
-        self.impute = impute
-        self.on_unsupported = on_unsupported
-
-    @property
-    def _all_stats(self) -> tuple[str, ...]:
-        return ("sum", *self.stats) if self.extended else self.stats
+        if not isinstance(self.extended, bool):
+            raise TypeError(f"extended={self.extended!r}: expected True or False")
+        if self.impute is not None and self.impute not in IMPUTE_POLICIES:
+            raise ValueError(f"impute={self.impute!r}: expected None or one of {IMPUTE_POLICIES}")
+        if self.on_unsupported not in ("raise", "drop"):
+            raise ValueError(f"on_unsupported={self.on_unsupported!r}: expected 'raise' or 'drop'")
+        return ("sum", *stats) if self.extended else stats
 
     def feature_labels(self) -> list[str]:
         """Column names, e.g. ``"magpie avg Number"``: preset, statistic, property."""
+        stats = self._check_params()
         properties = element_table(self.preset).properties
-        return [f"{self.preset} {stat} {p}" for stat in self._all_stats for p in properties]
+        return [f"{self.preset} {stat} {p}" for stat in stats for p in properties]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``feature_labels()`` as an object array (scikit-learn's name for it)."""
         return np.asarray(self.feature_labels(), dtype=object)
 
     def fit(self, formulas=None, y=None) -> "CompositionFeaturizer":
-        """Nothing to learn (the tables are fixed); returns self for scikit-learn pipelines."""
+        """Nothing to learn (the tables are fixed); checks the parameters, returns self."""
+        self._check_params()
         return self
 
     def fit_transform(self, formulas, y=None, *, as_frame: bool = False):
@@ -160,6 +166,7 @@ class CompositionFeaturizer:
             FormulaError: a formula cannot be parsed or is missing (names the row).
             UnsupportedElementError, MissingPropertyError: see the class docstring.
         """
+        stats = self._check_params()
         parsed = parse_formulas(formulas)
         table = element_table(self.preset)
         fractions = fraction_matrix(parsed.compositions, SYMBOLS)  # (n_distinct, 118)
@@ -179,7 +186,7 @@ class CompositionFeaturizer:
             if self.extended
             else None
         )
-        features, order = _statistics(fractions, num_atoms, values, self._all_stats)
+        features, order = _statistics(fractions, num_atoms, values, stats)
         position = np.empty(len(keep), dtype=np.int64)
         position[distinct_kept[order]] = np.arange(len(distinct_kept))
         features = features[position[parsed.inverse[dropped.kept]]]
