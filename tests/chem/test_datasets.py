@@ -48,7 +48,9 @@ def test_registry_metadata_is_complete():
         assert d.property and d.unit and d.source and d.licence, d.name
     table = list_datasets()
     assert list(table.index) == list(DATASETS)
-    assert {"property", "unit", "task", "splits", "rows", "source", "licence"} <= set(table)
+    assert {"property", "unit", "task", "splits", "rows", "duplicate_rows", "source",
+            "licence"} <= set(table)
+    assert table.loc["matbench_mp_e_form", "duplicate_rows"] == 54369
     assert table.loc["matbench_mp_e_form", "rows"] == 132752
     assert table.loc["mnist", "rows"] == 10000
     assert table.loc["CritExam__Ef", "unit"] == "eV/atom"
@@ -148,11 +150,12 @@ def _file(url: str, content: bytes = CSV) -> DataFile:
     return DataFile("tiny/train.csv", hashlib.sha256(content).hexdigest(), (url,), 2)
 
 
-def test_download_verifies_and_caches(tmp_path):
+def test_download_verifies_and_caches(tmp_path, capsys):
     file = _file(_source(tmp_path))
     empty, cache = tmp_path / "data", tmp_path / "cache"
-    path = fetch_file(file, data_dir=empty, cache_dir=cache, progress=False)
+    path = fetch_file(file, data_dir=empty, cache_dir=cache)
     assert path == cache / "tiny/train.csv" and path.read_bytes() == CSV
+    assert "tiny/train.csv" in capsys.readouterr().err  # the progress bar names the file
     (tmp_path / "source" / "tiny.csv").unlink()  # the cached copy is used from now on
     assert fetch_file(file, data_dir=empty, cache_dir=cache, download=False) == path
     assert sorted(p.name for p in path.parent.iterdir()) == ["train.csv"]
@@ -188,6 +191,15 @@ def test_local_file_with_wrong_hash_is_an_error_not_a_fallback(tmp_path):
         fetch_file(file, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
     assert file.sha256 in str(info.value)
     assert not (tmp_path / "cache").exists()
+
+
+def test_corrupt_cached_file_is_an_error(tmp_path):
+    file = _file(_source(tmp_path))
+    cached = tmp_path / "cache/tiny/train.csv"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(CSV[:-3])  # e.g. an interrupted copy
+    with pytest.raises(ChecksumError, match=str(cached)):
+        fetch_file(file, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
 
 
 def test_offline_error_says_where_to_put_the_file(tmp_path):

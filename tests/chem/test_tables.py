@@ -227,6 +227,13 @@ def test_parquet_and_dataframe_inputs(tmp_path):
         read_table(frame.iloc[[0, 5]])
 
 
+def test_dataframe_with_non_string_labels_is_left_untouched():
+    frame = pd.DataFrame({0: ["NaCl", "KCl"], 1: [1.0, 2.0]})
+    kept = read_table(frame, formula_col="0", target_col="1")
+    assert kept["target"].tolist() == [1.0, 2.0]
+    assert list(frame.columns) == [0, 1]
+
+
 def test_resolve_duplicates_rejects_unknown_policy():
     with pytest.raises(ValueError, match="duplicates='avg'"):
         resolve_duplicates(pd.DataFrame({"formula": [], "target": []}), [], "avg")

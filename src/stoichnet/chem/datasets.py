@@ -293,7 +293,8 @@ def get_dataset(name: str) -> Dataset:
 
 
 def list_datasets() -> pd.DataFrame:
-    """The registry as a table indexed by name: property, unit, task, splits, rows, source,
+    """The registry as a table indexed by name: property, unit, task, splits, rows,
+    duplicate_rows (rows sharing their composition with another row of their split), source,
     licence."""
     return pd.DataFrame(
         [
@@ -304,6 +305,7 @@ def list_datasets() -> pd.DataFrame:
                 "task": d.task,
                 "splits": "/".join(d.splits),
                 "rows": d.n_rows,
+                "duplicate_rows": sum(f.duplicate_rows for f in d.files.values()),
                 "source": d.source,
                 "licence": d.licence,
             }
@@ -348,7 +350,7 @@ def _download(url: str, dest: Path, file: DataFile, progress: bool) -> None:
     tmp = Path(tmp_name)
     digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(handle, "wb") as out:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = response.headers.get("Content-Length")
             with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
                       desc=file.path, disable=not progress) as bar:

@@ -62,19 +62,19 @@ def _check_fractions(sizes: Sequence[float], names: Sequence[str]) -> np.ndarray
 
 
 def train_val_test_split(
-    data: int | pd.DataFrame,
+    data: int | pd.DataFrame | Sequence,
     sizes: Sequence[float] = (0.7, 0.15, 0.15),
     *,
     seed: Seed,
 ) -> tuple:
     """Random split into train, validation and test (or train and test for two sizes).
 
-    data: a number of rows n, or a DataFrame.
+    data: a number of rows n, a DataFrame, or any sequence (its positions are split).
     sizes: fractions (train, val, test) or (train, test), positive, summing to 1; the val
         and test counts are ``round(fraction * n)``, train takes the rest.
     seed: int or numpy Generator.
-    Returns sorted int64 index arrays (positions 0..n-1) for an int, or the DataFrame's
-    rows (``iloc``) for a DataFrame, one per split in the order of ``sizes``.
+    Returns the DataFrame's rows (``iloc``) for a DataFrame, else sorted int64 positions
+    0..n-1, one per split in the order of ``sizes``.
     """
     names = ("train", "val", "test") if len(sizes) == 3 else ("train", "test")
     fractions = _check_fractions(sizes, names)

@@ -356,7 +356,9 @@ def _check_columns(raw: pd.DataFrame, wanted: list[str], name: str) -> None:
 def _read_raw(source, encoding: str | None, sheet_name) -> tuple[pd.DataFrame, str, str]:
     """(table of raw cells indexed by row number, name for messages, row numbering)."""
     if isinstance(source, pd.DataFrame):
-        return source, "DataFrame", "rows are index labels"
+        # column labels as strings, like a file's header (a new frame: the user's is untouched)
+        named = source.set_axis([str(c) for c in source.columns], axis=1)
+        return named, "DataFrame", "rows are index labels"
     if not isinstance(source, str | os.PathLike):
         raise TypeError(
             f"source must be a path or a DataFrame, got {type(source).__name__}: {source!r}"
