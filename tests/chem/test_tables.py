@@ -245,3 +245,5 @@ def test_bad_arguments(tmp_path):
         read_table(path, errors="ignore")
     with pytest.raises(ValueError, match="duplicates='last'"):
         read_table(path, duplicates="last")
+    with pytest.raises(ValueError, match="both 'formula'"):
+        read_table(path, target_col="formula")

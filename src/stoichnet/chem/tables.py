@@ -237,6 +237,8 @@ def read_table(
         raise ValueError(f"errors={errors!r}: expected one of {ERRORS}")
     if duplicates not in DUPLICATES:
         raise ValueError(f"duplicates={duplicates!r}: expected one of {DUPLICATES}")
+    if formula_col == target_col:
+        raise ValueError(f"formula_col and target_col are both {formula_col!r}")
     raw, name, numbering = _read_raw(source, encoding, sheet_name)
     report = TableReport(source=name, row_numbering=numbering, duplicates=duplicates,
                          columns=tuple(map(str, raw.columns)))
@@ -249,26 +251,8 @@ def read_table(
     report.blank_rows = tuple(raw.index[blank].tolist())
     raw = raw.loc[~blank, wanted]
 
-    formulas = raw[formula_col].to_numpy(dtype=object)
-    problems: dict[int, list[RowProblem]] = {}
-    missing = np.fromiter((_is_blank(v) for v in formulas), dtype=bool, count=len(formulas))
-    for i in np.flatnonzero(missing).tolist():
-        problems.setdefault(i, []).append(
-            RowProblem(raw.index[i], formula_col, formulas[i], "missing formula"))
-    present = np.flatnonzero(~missing)
-    parsed = parse_formulas(formulas[present], errors="collect")
-    for k, message in parsed.errors.items():
-        i = int(present[k])
-        reason = message.removeprefix(f"row {k}: ").split("\n")[0]  # drop the caret lines
-        problems.setdefault(i, []).append(RowProblem(raw.index[i], formula_col, formulas[i], reason))
-    composition_of = np.full(len(raw), -1, dtype=np.int64)
-    composition_of[present] = parsed.inverse
-    targets = np.full(len(raw), np.nan)
-    if target_col is not None:
-        targets, target_problems = _parse_targets(raw[target_col].to_numpy(dtype=object))
-        for i, problem in target_problems.items():
-            problems.setdefault(i, []).append(
-                RowProblem(raw.index[i], target_col, raw[target_col].iat[i], problem))
+    formulas, targets, parsed, composition_of, problems = _validate_rows(
+        raw, formula_col, target_col)
     bad = np.zeros(len(raw), dtype=bool)
     bad[list(problems)] = True
     report.problems = tuple(p for i in sorted(problems) for p in problems[i])
@@ -300,6 +284,36 @@ def read_table(
     if report.n_invalid:
         warnings.warn(report.summary(), stacklevel=2)
     return (frame, report) if return_report else frame
+
+
+def _validate_rows(raw: pd.DataFrame, formula_col: str, target_col: str | None):
+    """Parse every row of ``raw`` (non-blank rows, wanted columns).
+
+    Returns (formulas (n,) object, targets (n,) float64 (NaN where invalid or absent),
+    the ``ParsedFormulas`` of the rows with a formula, composition index per row (-1 if
+    none), {row position: [RowProblem, ...]}).
+    """
+    formulas = raw[formula_col].to_numpy(dtype=object)
+    problems: dict[int, list[RowProblem]] = {}
+    missing = np.fromiter((_is_blank(v) for v in formulas), dtype=bool, count=len(formulas))
+    for i in np.flatnonzero(missing).tolist():
+        problems.setdefault(i, []).append(
+            RowProblem(raw.index[i], formula_col, formulas[i], "missing formula"))
+    present = np.flatnonzero(~missing)
+    parsed = parse_formulas(formulas[present], errors="collect")
+    for k, message in parsed.errors.items():
+        i = int(present[k])
+        reason = message.removeprefix(f"row {k}: ").split("\n")[0]  # drop the caret lines
+        problems.setdefault(i, []).append(RowProblem(raw.index[i], formula_col, formulas[i], reason))
+    composition_of = np.full(len(raw), -1, dtype=np.int64)
+    composition_of[present] = parsed.inverse
+    targets = np.full(len(raw), np.nan)
+    if target_col is not None:
+        targets, target_problems = _parse_targets(raw[target_col].to_numpy(dtype=object))
+        for i, problem in target_problems.items():
+            problems.setdefault(i, []).append(
+                RowProblem(raw.index[i], target_col, raw[target_col].iat[i], problem))
+    return formulas, targets, parsed, composition_of, problems
 
 
 def _is_blank(value: object) -> bool:
