@@ -407,7 +407,9 @@ def test_negative_or_nan_scheduled_rate_stops_the_step():
 def test_unserialisable_schedule_is_reported():
     with pytest.raises(TypeError, match="has no get_config"):
         SGD(lambda step: 0.1).get_config()
-    assert SGD(lambda step: 0.1 / (1 + step)).current_learning_rate == pytest.approx(0.1)
+    opt = SGD(lambda step: 0.1 / (1 + step), momentum=0.5)
+    assert opt.current_learning_rate == pytest.approx(0.1)
+    assert repr(opt).startswith("SGD(learning_rate=<function") and "momentum=0.5" in repr(opt)
 
 
 @pytest.mark.slow

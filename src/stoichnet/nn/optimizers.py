@@ -297,7 +297,9 @@ class Optimizer:
         self._state = [per_param[i] for i in range(len(per_param))] if per_param else None
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        config = {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
+                  **self._hyperparameters()}
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return f"{type(self).__name__}({args})"
 
 
