@@ -56,8 +56,8 @@ def test_transform_accepts_lists_arrays_series_and_compositions():
 
 def test_each_distinct_formula_is_parsed_once(monkeypatch):
     calls = []
-    real = formula_module.parse_formula
-    monkeypatch.setattr(formula_module, "parse_formula", lambda t: calls.append(t) or real(t))
+    real = formula_module._parse_amounts
+    monkeypatch.setattr(formula_module, "_parse_amounts", lambda t: calls.append(t) or real(t))
     features = ElementFractions().transform(["NaCl", "Fe2O3", "NaCl", "NaCl"])
     assert sorted(calls) == ["Fe2O3", "NaCl"]
     np.testing.assert_array_equal(features[0], features[2])

@@ -214,8 +214,8 @@ def test_non_strings_are_rejected(value):
 
 def test_parse_formulas_parses_each_distinct_string_once(monkeypatch):
     calls = []
-    real = formula_module.parse_formula
-    monkeypatch.setattr(formula_module, "parse_formula", lambda t: calls.append(t) or real(t))
+    real = formula_module._parse_amounts
+    monkeypatch.setattr(formula_module, "_parse_amounts", lambda t: calls.append(t) or real(t))
     values = ["Fe2O3", "NaCl", "Fe2O3", "NaN", "NaCl", "Fe2O3"]
     parsed = parse_formulas(values)
     assert sorted(calls) == ["Fe2O3", "NaCl", "NaN"]

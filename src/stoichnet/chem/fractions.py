@@ -4,14 +4,14 @@ an element table, and ``ElementFractions``, ElemNet's 86-column input."""
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 import pandas as pd
 import scipy.sparse
 from sklearn.base import BaseEstimator
 
-from stoichnet.chem.formula import Composition, ParsedFormulas, _shorten, parse_formulas
+from stoichnet.chem.formula import Composition, _DistinctAmounts, _parse_distinct, _shorten
 from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS
 
 _ELEMNET_LEFT_OUT = frozenset({"He", "Ne", "Ar", "Po", "At", "Rn", "Fr", "Ra"})
@@ -101,38 +101,39 @@ def _element_columns(elements: Sequence[str]) -> dict[str, int]:
 
 
 def _fraction_entries(
-    compositions: list[Composition], column_of: dict[str, int]
+    distinct: _DistinctAmounts, column_of: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Non-zero entries of the fraction matrix, row by row.
+    """Non-zero entries of the fraction matrix of the distinct formulas, row by row.
 
-    Returns (row, column, fraction), each (n_entries,): int64, int64 (-1 for an element
-    outside ``column_of``), float64 (amount / num_atoms).
+    Returns (row, column, fraction), each (n_entries,): int64 index into
+    ``distinct.amounts``, int64 column (-1 for an element outside ``column_of``),
+    float64 amount / num_atoms.
     """
-    lengths = np.fromiter(map(len, compositions), np.int64, len(compositions))
+    n = len(distinct.amounts)
+    lengths = np.fromiter(map(len, distinct.amounts), np.int64, n)
     n_entries = int(lengths.sum())
-    symbols = chain.from_iterable(c.keys() for c in compositions)
-    columns = np.fromiter(map(column_of.get, symbols, [-1] * n_entries), np.int64, n_entries)
-    amounts = chain.from_iterable(c.values() for c in compositions)
+    symbols = chain.from_iterable(distinct.amounts)
+    columns = np.fromiter(map(column_of.get, symbols, repeat(-1)), np.int64, n_entries)
+    amounts = chain.from_iterable(a.values() for a in distinct.amounts)
     fractions = np.fromiter(amounts, np.float64, n_entries)
-    num_atoms = np.fromiter((c.num_atoms for c in compositions), np.float64, len(compositions))
-    rows = np.repeat(np.arange(len(compositions)), lengths)
-    fractions /= num_atoms[rows]
+    rows = np.repeat(np.arange(n), lengths)
+    fractions /= np.asarray(distinct.num_atoms, dtype=np.float64)[rows]
     return rows, columns, fractions
 
 
 def _unsupported_rows(
-    parsed: ParsedFormulas, column_of: dict[str, int], rows: np.ndarray, columns: np.ndarray
+    distinct: _DistinctAmounts, column_of: dict[str, int], rows: np.ndarray, columns: np.ndarray
 ) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
-    """Input rows whose composition has elements outside ``column_of``.
+    """Input rows whose formula has elements outside ``column_of``.
 
-    rows, columns: from ``_fraction_entries`` over ``parsed.compositions``. Returns
-    ((k,) int64 input rows, composition index -> its symbols outside the set).
+    rows, columns: from ``_fraction_entries``. Returns ((k,) int64 input rows,
+    index into ``distinct.amounts`` -> its symbols outside the set).
     """
     outside = {
-        k: tuple(symbol for symbol in parsed.compositions[k] if symbol not in column_of)
+        k: tuple(symbol for symbol in distinct.amounts[k] if symbol not in column_of)
         for k in np.unique(rows[columns < 0]).tolist()
     }
-    failing = np.flatnonzero(np.isin(parsed.inverse, list(outside)))
+    failing = np.flatnonzero(np.isin(distinct.inverse, list(outside)))
     return failing, outside
 
 
@@ -151,8 +152,8 @@ def fraction_matrix(
     UnsupportedElementError naming the rows that contain elements not in ``elements``.
     """
     column_of = _element_columns(elements)
-    parsed = parse_formulas(compositions, errors="raise")
-    rows, columns, fractions = _fraction_entries(parsed.compositions, column_of)
+    parsed = _parse_distinct(compositions, errors="raise")
+    rows, columns, fractions = _fraction_entries(parsed, column_of)
     failing, outside = _unsupported_rows(parsed, column_of, rows, columns)
     if len(failing):
         raise UnsupportedElementError(
@@ -162,7 +163,7 @@ def fraction_matrix(
             len(column_of),
         )
     unique = scipy.sparse.csr_matrix(
-        (fractions, (rows, columns)), shape=(len(parsed.compositions), len(column_of))
+        (fractions, (rows, columns)), shape=(len(parsed.amounts), len(column_of))
     )
     return unique[parsed.inverse]
 
@@ -212,8 +213,8 @@ class ElementFractions(BaseEstimator):
         With on_unsupported="drop" the dropped rows are missing from the output.
         """
         column_of = self._check_params()
-        parsed = parse_formulas(formulas, errors="raise")
-        rows, columns, fractions = _fraction_entries(parsed.compositions, column_of)
+        parsed = _parse_distinct(formulas, errors="raise")
+        rows, columns, fractions = _fraction_entries(parsed, column_of)
         failing, outside = _unsupported_rows(parsed, column_of, rows, columns)
         unsupported = [outside[k] for k in parsed.inverse[failing].tolist()]
         if len(failing) and self.on_unsupported == "raise":
@@ -225,7 +226,7 @@ class ElementFractions(BaseEstimator):
         if len(failing):
             warnings.warn(str(self.dropped_), UserWarning, stacklevel=2)
         inside = columns >= 0
-        unique = np.zeros((len(parsed.compositions), len(column_of)), dtype=np.float32)
+        unique = np.zeros((len(parsed.amounts), len(column_of)), dtype=np.float32)
         unique[rows[inside], columns[inside]] = fractions[inside]
         features = unique[parsed.inverse[kept]]
         if not as_frame:
