@@ -229,12 +229,21 @@ def periodic_table_heatmap(
     fig.colorbar(mappable, ax=ax, label=label, shrink=0.7)
     for z in range(1, 119):
         row, col = _table_position(z)
-        y = row + (0.5 if row >= 8 else 0.0)
+        y = row - (0.5 if row >= 8 else 0.0)  # a half-row gap above the f-block
         value = numbers.get(z, np.nan)
         face = mappable.to_rgba(value) if np.isfinite(value) else (0.88, 0.88, 0.88, 1.0)
         ax.add_patch(Rectangle((col, y), 0.94, 0.94, facecolor=face, edgecolor="white"))
-        ax.text(col + 0.47, y + 0.47, SYMBOLS[z - 1], ha="center", va="center", fontsize=8)
-    ax.set(xlim=(-0.1, 18.0), ylim=(10.6, -0.1), aspect="equal")
+        dark = 0.299 * face[0] + 0.587 * face[1] + 0.114 * face[2] < 0.5
+        ax.text(
+            col + 0.47,
+            y + 0.47,
+            SYMBOLS[z - 1],
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if dark else "black",
+        )
+    ax.set(xlim=(-0.1, 18.0), ylim=(9.6, -0.1), aspect="equal")
     ax.set_axis_off()
     return fig
 
