@@ -83,6 +83,7 @@ def read_quietly(source, **kwargs):
         return read_table(source, return_report=True, **kwargs)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(rows=rows_strategy, bom=st.booleans())
 def test_every_row_is_kept_or_reported_exactly(tmp_path, rows, bom):
@@ -109,6 +110,7 @@ def test_every_row_is_kept_or_reported_exactly(tmp_path, rows, bom):
             read_table(path, duplicates="keep")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(rows=rows_strategy)
 def test_wrong_encodings_are_errors_not_guesses(tmp_path, rows):
