@@ -180,8 +180,10 @@ def parse_models(text: str | None) -> list[str] | None:
               "stoichnet.models.recipes.")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
               help="Cap on the network's training time; best weights so far are kept.")
+@click.option("--jobs", type=click.IntRange(min=-1), default=-1, show_default=True,
+              help="Processes of the random forest (-1: all cores).")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
-def compare(out_dir, models, task, epochs, recipe, max_minutes, overwrite, **opts):
+def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, overwrite, **opts):
     """Train the network and the baselines on one split and compare them on the test rows.
 
     Prints test MAE with a 95% bootstrap interval, RMSE, R2, fit and predict seconds
@@ -209,7 +211,7 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, overwrite, **opt
         result = run_compare(
             split.train, split.val, split.test, models=parse_models(models), task=task,
             epochs=epochs, recipe=recipe, seed=opts["seed"], max_minutes=max_minutes,
-            unit=split.unit, stop=stop,
+            unit=split.unit, n_jobs=jobs, stop=stop,
         )
     if not result.runs:
         click.echo("Interrupted before any model finished; nothing written.", err=True)

@@ -176,3 +176,17 @@ def test_atomic_file_refuses_and_cleans_up(tmp_path):
     with pytest.raises(FileExistsError, match=re.escape("pass --overwrite")), atomic_file(path):
         pass
     assert path.read_text() == "done"
+
+
+def test_seed_reaches_the_forest_inside_its_pipeline():
+    rng = np.random.default_rng(4)
+    train, val, test = _frame(rng, 60), _frame(rng, 10), _frame(rng, 20)
+
+    def forest(seed):
+        result = compare(train, val, test, models=("rf",), seed=seed, n_jobs=1, n_resamples=10,
+                         progress=False)
+        assert result.settings["seed"] == seed
+        return result.runs["rf"].predictions
+
+    assert np.array_equal(forest(0), forest(0))
+    assert not np.array_equal(forest(0), forest(1))

@@ -233,6 +233,7 @@ def compare(
     max_minutes: float | None = None,
     unit: str = "",
     n_resamples: int = 1000,
+    n_jobs: int | None = None,
     stop: StopRequest | None = None,
     progress: bool = True,
 ) -> Comparison:
@@ -252,6 +253,7 @@ def compare(
             are kept and the run is marked ``stopped_by="budget"``.
         unit: the target's unit, e.g. "eV/atom", for the table and the verdict.
         n_resamples: bootstrap resamples of each interval.
+        n_jobs: processes of the baselines that take them (the forest); None: one.
         stop: a :class:`StopRequest` a signal handler may trigger; the network being
             trained stops after its current batch and the remaining models are skipped.
         progress: show progress bars.
@@ -274,7 +276,7 @@ def compare(
         )
     stop = stop or StopRequest()
     settings = {"models": models, "epochs": epochs, "recipe": recipe, "seed": seed,
-                "max_minutes": max_minutes}
+                "max_minutes": max_minutes, "n_jobs": n_jobs}
     y_test = test["target"].to_numpy()
     classes = np.unique(train["target"].to_numpy()) if task == "classification" else None
     runs: dict[str, ModelRun] = {}
@@ -292,8 +294,12 @@ def compare(
             fit_args = {"validation_data": (val["formula"], val["target"].to_numpy())}
         else:
             estimator = BASELINES[task][name]()
-            if "random_state" in estimator.get_params():
-                estimator.set_params(random_state=seed)
+            # a Pipeline names its steps' parameters "<step>__random_state"
+            estimator.set_params(**{
+                key: value for key in estimator.get_params()
+                for suffix, value in (("random_state", seed), ("n_jobs", n_jobs))
+                if key == suffix or key.endswith(f"__{suffix}")
+            })
             fit_args = {}
         stop.current = estimator
         start = time.perf_counter()
