@@ -14,7 +14,6 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import make_pipeline
 
 import stoichnet.chem.featurizers as featurizers
-import stoichnet.chem.formula as formula_module
 from stoichnet.chem.element_tables import PRESETS, element_table
 from stoichnet.chem.featurizers import STATS, CompositionFeaturizer, MissingPropertyError
 from stoichnet.chem.formula import Composition, FormulaError, parse_formula
@@ -169,18 +168,28 @@ def test_frame_keeps_the_series_index():
     assert list(frame.columns) == CompositionFeaturizer().feature_labels()
 
 
-def test_parses_each_distinct_formula_once(monkeypatch):
+@pytest.mark.parametrize("extended", [False, True])
+def test_one_batch_parse_per_transform(monkeypatch, extended):
+    """Strings reach the project's batch parser once (parse_formulas, or fraction_matrix
+    which parses each distinct string once); it is never called per formula."""
     calls = []
-    real = formula_module.parse_formula
 
-    def counting(text):
-        calls.append(text)
-        return real(text)
+    def counting(function):
+        def wrapper(values, *args, **kwargs):
+            calls.append((function.__name__, [type(v).__name__ for v in values]))
+            return function(values, *args, **kwargs)
 
-    monkeypatch.setattr(formula_module, "parse_formula", counting)
-    X = CompositionFeaturizer().transform(["Fe2O3"] * 50 + ["NaCl"] * 50)
-    assert sorted(calls) == ["Fe2O3", "NaCl"]
-    np.testing.assert_array_equal(X[:50], np.broadcast_to(X[0], (50, 132)))
+        return wrapper
+
+    monkeypatch.setattr(featurizers, "parse_formulas", counting(featurizers.parse_formulas))
+    monkeypatch.setattr(featurizers, "fraction_matrix", counting(featurizers.fraction_matrix))
+    X = CompositionFeaturizer(extended=extended).transform(["Fe2O3"] * 50 + ["NaCl"] * 50)
+    string_calls = [name for name, types in calls if "str" in types]
+    assert string_calls == (["parse_formulas"] if extended else ["fraction_matrix"])
+    assert len(calls) == (2 if extended else 1)
+    assert X.shape == (100, 154 if extended else 132)
+    np.testing.assert_array_equal(X[:50], np.broadcast_to(X[0], X[:50].shape))
+    assert not np.array_equal(X[0], X[50])
 
 
 def test_empty_input():

@@ -29,7 +29,7 @@ import scipy.sparse
 from sklearn.base import BaseEstimator
 
 from stoichnet.chem.element_tables import PRESETS, ElementTable, element_table
-from stoichnet.chem.formula import ParsedFormulas, parse_formulas
+from stoichnet.chem.formula import Composition, parse_formulas
 from stoichnet.chem.fractions import DroppedRows, UnsupportedElementError, fraction_matrix
 from stoichnet.chem.periodic_table import SYMBOLS
 
@@ -167,65 +167,58 @@ class CompositionFeaturizer(BaseEstimator):
             UnsupportedElementError, MissingPropertyError: see the class docstring.
         """
         stats = self._check_params()
-        parsed = parse_formulas(formulas)
+        rows = _rows(formulas)
         table = element_table(self.preset)
-        fractions = fraction_matrix(parsed.compositions, SYMBOLS)  # (n_distinct, 118)
-        keep, dropped = self._supported(parsed, fractions, table)
-        distinct_kept = np.flatnonzero(keep)
-        if len(distinct_kept) < len(keep):
-            fractions = fractions[distinct_kept]
-        rows_per_distinct = np.bincount(parsed.inverse, minlength=len(keep))[distinct_kept]
-        values, imputed = self._fill_missing(fractions, rows_per_distinct, table)
+        fractions, num_atoms = _fractions(rows, with_num_atoms=self.extended)
+        dropped = self._supported(rows, fractions, table)
+        if len(dropped):
+            fractions = fractions[dropped.kept]
+            num_atoms = None if num_atoms is None else num_atoms[dropped.kept]
+        values, imputed = self._fill_missing(fractions, table)
         self.report_ = FeaturizationReport(dropped, imputed)
         if len(dropped) or len(imputed):
             warnings.warn(str(self.report_), UserWarning, stacklevel=2)
 
-        # Features are computed once per distinct composition, then spread to the rows.
-        num_atoms = (
-            np.array([parsed.compositions[i].num_atoms for i in distinct_kept])
-            if self.extended
-            else None
-        )
-        features, order = _statistics(fractions, num_atoms, values, stats)
-        position = np.empty(len(keep), dtype=np.int64)
-        position[distinct_kept[order]] = np.arange(len(distinct_kept))
-        features = features[position[parsed.inverse[dropped.kept]]]
+        sorted_features, order = _statistics(fractions, num_atoms, values, stats)
+        features = np.empty_like(sorted_features)
+        features[order] = sorted_features
         if not as_frame:
             return features
         index = formulas.index[dropped.kept] if isinstance(formulas, pd.Series) else dropped.kept
         return pd.DataFrame(features, index=index, columns=self.feature_labels())
 
     def _supported(
-        self, parsed: ParsedFormulas, fractions: scipy.sparse.csr_matrix, table: ElementTable
-    ) -> tuple[np.ndarray, DroppedRows]:
-        """(n_distinct,) mask of compositions whose elements are all in the table, and
-        the rows dropped for the others; raises unless on_unsupported="drop"."""
+        self, rows: list, fractions: scipy.sparse.csr_matrix, table: ElementTable
+    ) -> DroppedRows:
+        """The rows with elements the table lacks, as a report of dropped rows; raises
+        UnsupportedElementError for them unless on_unsupported="drop"."""
         lacks = ~table.supported[fractions.indices]
         bad = np.logical_or.reduceat(lacks, fractions.indptr[:-1]) if lacks.size else lacks
-        rows = np.flatnonzero(bad[parsed.inverse])
+        failing = np.flatnonzero(bad)
         unsupported = [
-            tuple(e for e in parsed.compositions[k] if not table.supported[SYMBOLS.index(e)])
-            for k in parsed.inverse[rows].tolist()
+            tuple(SYMBOLS[z] for z in fractions.indices[start:end] if not table.supported[z])
+            for start, end in zip(
+                fractions.indptr[failing], fractions.indptr[failing + 1], strict=True
+            )
         ]
-        formulas = parsed.values[rows].tolist()
-        if len(rows) and self.on_unsupported == "raise":
-            raise UnsupportedElementError(rows, formulas, unsupported, int(table.supported.sum()))
-        kept = np.flatnonzero(~bad[parsed.inverse])
-        return ~bad, DroppedRows(kept, rows, formulas, unsupported)
+        formulas = [rows[r] for r in failing]
+        if len(failing) and self.on_unsupported == "raise":
+            raise UnsupportedElementError(
+                failing, formulas, unsupported, int(table.supported.sum())
+            )
+        return DroppedRows(np.flatnonzero(~bad), failing, formulas, unsupported)
 
     def _fill_missing(
-        self, fractions: scipy.sparse.csr_matrix, rows_per_composition, table: ElementTable
+        self, fractions: scipy.sparse.csr_matrix, table: ElementTable
     ) -> tuple[np.ndarray, pd.DataFrame]:
-        """The (118, n_properties) table with the missing values that ``fractions`` (the
-        kept compositions, each standing for ``rows_per_composition`` input rows) use
-        filled by the impute policy, and the report of what was filled."""
-        present = np.zeros(len(SYMBOLS), dtype=bool)
-        present[fractions.indices] = True
+        """The (118, n_properties) table with the missing values that the rows of
+        ``fractions`` use filled by the impute policy, and the report of what was filled."""
+        rows_with = np.bincount(fractions.indices, minlength=len(SYMBOLS))  # rows per element
+        present = rows_with > 0
         holes = np.isnan(table.values) & (present & table.supported)[:, None]
         if not holes.any():
             empty = pd.DataFrame({"element": [], "property": [], "value": [], "rows": []})
             return table.values, empty
-        rows_with = fractions.astype(bool).T @ rows_per_composition  # (118,) input rows
         hole_elements, hole_properties = np.nonzero(holes)
         if self.impute is None:
             listing = "; ".join(
@@ -256,6 +249,30 @@ class CompositionFeaturizer(BaseEstimator):
             }
         )
         return values, imputed
+
+
+def _rows(formulas) -> list:
+    """The input rows as a list; a single formula or a DataFrame is refused, not iterated."""
+    if isinstance(formulas, str | Composition | pd.DataFrame):
+        raise TypeError(
+            f"formulas is a {type(formulas).__name__}: pass a list, array or Series of "
+            "formulas (a DataFrame's column, e.g. frame['formula'])"
+        )
+    return formulas.tolist() if isinstance(formulas, pd.Series | np.ndarray) else list(formulas)
+
+
+def _fractions(rows: list, with_num_atoms: bool) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
+    """(n_rows, 118) CSR atomic fractions, and (n_rows,) atoms per formula unit or None.
+
+    Each distinct formula is parsed once either way; the Composition objects that carry
+    the amounts are only built when the ``sum`` block needs them.
+    """
+    if not with_num_atoms:
+        return fraction_matrix(rows, SYMBOLS), None
+    parsed = parse_formulas(rows)
+    num_atoms = np.array([c.num_atoms for c in parsed.compositions])
+    fractions = fraction_matrix(parsed.compositions, SYMBOLS)[parsed.inverse]
+    return fractions, num_atoms[parsed.inverse]
 
 
 def _statistics(
