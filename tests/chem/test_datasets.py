@@ -1,4 +1,6 @@
 import hashlib
+import http.server
+import threading
 import warnings
 from pathlib import Path
 
@@ -162,6 +164,40 @@ def test_download_verifies_and_caches(tmp_path, capsys):
     (tmp_path / "source" / "tiny.csv").unlink()  # the cached copy is used from now on
     assert fetch_file(file, data_dir=empty, cache_dir=cache, download=False) == path
     assert sorted(p.name for p in path.parent.iterdir()) == ["train.csv"]
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A local HTTP server (no network) serving tmp_path/"served"; yields its base URL."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_download_falls_back_to_the_next_mirror(tmp_path, http_folder):
+    folder, base = http_folder
+    (folder / "tiny.csv").write_bytes(CSV)
+    file = DataFile("tiny/train.csv", hashlib.sha256(CSV).hexdigest(),
+                    (f"{base}/missing.csv", f"{base}/tiny.csv"), 2)
+    path = fetch_file(file, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
+                      progress=False)
+    assert path.read_bytes() == CSV
+    only_missing = DataFile(file.path, file.sha256, (f"{base}/missing.csv",), 2)
+    with pytest.raises(DatasetNotAvailableError, match="404"):
+        fetch_file(only_missing, data_dir=tmp_path / "data", cache_dir=tmp_path / "other")
 
 
 def test_data_dir_wins_over_cache(tmp_path):
