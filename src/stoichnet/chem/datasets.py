@@ -147,7 +147,10 @@ def _matbench(stem, prop, unit, task, digest, rows, duplicates=(0, 0)) -> Datase
             f"{CRABNET}, data/matbench/{stem}.csv; composition-only version of the Matbench v0.1 "
             "task (Dunn et al., npj Comput. Mater. 6, 138 (2020))"
         ),
-        licence="MIT (CrabNet repository); Matbench v0.1 data, MIT",
+        licence=(
+            "MIT (CrabNet repository); derived from Matbench v0.1, whose task pages name the "
+            "terms of the underlying data"
+        ),
         files={
             "all": DataFile(
                 path=f"matbench/{stem}.csv",
