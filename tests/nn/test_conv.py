@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from stoichnet.chem.datasets import load_mnist
 from stoichnet.nn import Dense, Dropout, Sequential, gradcheck, load_model
-from stoichnet.nn.layers.conv import Conv2D, Flatten, MaxPool2D, same_padding
+from stoichnet.nn.layers.conv import Conv2D, Flatten, MaxPool2D, col2im, im2col, same_padding
 from stoichnet.nn.optimizers import Adam
 
 TOL = 1e-10
@@ -59,6 +59,18 @@ CONV_CASES = [
     ((1, 9, 5, 2), 3, (4, 2), 2, "same", (1, 2, 0, 1)),
     ((2, 5, 5, 2), 3, (1, 1), 3, "same", (0, 0, 0, 0)),
 ]
+
+
+@pytest.mark.parametrize("kernel, strides", [((3, 3), (1, 1)), ((2, 3), (2, 1)), ((3, 2), (3, 3))])
+def test_col2im_is_the_adjoint_of_im2col(kernel, strides):
+    """<im2col(x), c> = <x, col2im(c)> for all x, c: backward is the transpose of forward."""
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(2, 8, 7, 3))
+    cols = im2col(x, kernel, strides)
+    c = rng.normal(size=cols.shape)
+    np.testing.assert_allclose(
+        np.vdot(cols, c), np.vdot(x, col2im(c, x.shape, kernel, strides)), rtol=1e-12
+    )
 
 
 def test_same_padding_puts_the_odd_pixel_after():

@@ -7,7 +7,7 @@ so the layer is ``z = cols @ W + b`` with the kernel ``W`` reshaped to
 ``(kh * kw * in_channels, filters)``, and ``a = activation(z)``. Backpropagation
 is the dense layer's: ``dW = colsᵀ · dz``, ``db = Σ dz``, ``dcols = dz · Wᵀ``;
 ``dcols`` is scattered back onto the input pixels (col2im) one kernel offset
-at a time.
+at a time. Few, large matrix products keep multi-threaded BLAS efficient.
 """
 
 from __future__ import annotations
@@ -86,6 +86,38 @@ def im2col(
     if out is None:
         out = np.empty((n, out_h, out_w, kh * kw * c), dtype=x.dtype)
     np.copyto(out.reshape(n, out_h, out_w, kh, kw, c), windows.transpose(0, 1, 2, 4, 5, 3))
+    return out
+
+
+def col2im(
+    dcols: np.ndarray,
+    padded_shape: tuple[int, int, int, int],
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Adjoint of :func:`im2col`: add every row's entries back onto the pixels it came from.
+
+    Args:
+        dcols: (n, out_h, out_w, kh * kw * channels).
+        padded_shape: (n, height, width, channels) of the padded input.
+        out: optional array of ``padded_shape`` to fill (overwritten).
+    Returns:
+        (n, height, width, channels), the dtype of ``dcols``.
+    """
+    kh, kw = kernel
+    sh, sw = strides
+    n, out_h, out_w, _ = dcols.shape
+    dcols = dcols.reshape(n, out_h, out_w, kh, kw, padded_shape[3])
+    if out is None:
+        out = np.empty(padded_shape, dtype=dcols.dtype)
+    out.fill(0)
+    # one strided slice per kernel offset; neighbouring windows overlap, hence +=
+    for i in range(kh):
+        for j in range(kw):
+            out[:, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw] += dcols[
+                :, :, :, i, j
+            ]
     return out
 
 
@@ -203,21 +235,16 @@ class Conv2D(Layer):
         dz_rows = dz.reshape(-1, self.filters)
         self.grads["W"][...] = (self._cols.T @ dz_rows).reshape(W.shape)
         np.sum(dz_rows, axis=0, out=self.grads["b"])
-        # col2im: the columns of dcols = dz · Wᵀ that belong to kernel offset (i, j)
-        # go back onto the input pixels that offset read; one product per offset
-        # keeps both operands contiguous.
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        n, out_h, out_w, _ = dz.shape
-        c = self._padded_shape[3]
-        da_prev = self._buffer("da_prev", self._padded_shape, self.dtype)
-        da_prev.fill(0)
-        dcols_ij = self._buffer("dcols_ij", (n * out_h * out_w, c), self.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                np.matmul(dz_rows, W[i, j].T, out=dcols_ij)
-                da_prev[
-                    :, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw
-                ] += dcols_ij.reshape(n, out_h, out_w, c)
+        n_rows = self._cols.shape[1]
+        dcols = self._buffer("dcols", self._cols.shape, self.dtype)
+        np.matmul(dz_rows, W.reshape(n_rows, self.filters).T, out=dcols)
+        da_prev = col2im(
+            dcols.reshape(*dz.shape[:3], n_rows),
+            self._padded_shape,
+            self.kernel_size,
+            self.strides,
+            out=self._buffer("da_prev", self._padded_shape, self.dtype),
+        )
         (pt, pl), (_, h, w, _) = self._crop, self._x_shape
         return da_prev[:, pt : pt + h, pl : pl + w]
 
