@@ -289,6 +289,8 @@ def test_gradients_are_written_into_the_existing_arrays():
         (lambda: Conv2D(4, 3, activation="swish"), ValueError, "relu"),
         (lambda: Conv2D(4, 3, kernel_initializer="orthogonal"), ValueError, "glorot_uniform"),
         (lambda: Conv2D(4, 3, input_shape=(28, 28)), ValueError, "height, width, channels"),
+        (lambda: Conv2D(4, 3, input_shape=(28, "28", 1)), ValueError, "positive ints"),
+        (lambda: Conv2D(4, 3, input_shape=28), ValueError, "got 28"),
         (lambda: MaxPool2D(0), ValueError, "pool_size"),
         (lambda: MaxPool2D(2, strides=-1), ValueError, "strides"),
     ],

@@ -40,13 +40,18 @@ def _pair(value, name: str) -> tuple[int, int]:
 
 def _image_shape(input_shape, layer: str) -> tuple[int, int, int]:
     """Validate a per-sample channels-last shape ``(height, width, channels)``."""
-    shape = tuple(int(d) for d in input_shape)
-    if len(shape) != 3 or min(shape) < 1:
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if (
+        shape is None
+        or len(shape) != 3
+        or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape)
+        or min(shape) < 1
+    ):
         raise ValueError(
-            f"{layer} expects per-sample input_shape (height, width, channels) with "
-            f"positive sizes, got {tuple(input_shape)!r}"
+            f"{layer} expects per-sample input_shape (height, width, channels) of positive "
+            f"ints, got {input_shape!r}"
         )
-    return shape
+    return tuple(int(d) for d in shape)
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
