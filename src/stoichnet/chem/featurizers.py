@@ -285,8 +285,9 @@ def _statistics(
     values: (118, n_properties) float64 element table, no NaN in the rows used.
 
     Rows are sorted by their number of elements k, so that each group's nonzeros form
-    a dense (m, k) block of fractions and an (m, k, n_properties) block of property
-    values, reduced along the element axis.
+    a dense (k, m) block of fractions and a (k, m, n_properties) block of property
+    values; reductions over the element axis (axis 0) are then k - 1 elementwise
+    operations on contiguous (m, n_properties) slabs.
 
     Returns (features, order): (n, len(stats) * n_properties) float32 features, whose
     row j belongs to row ``order[j]`` of ``fractions``.
@@ -305,8 +306,8 @@ def _statistics(
         for a in range(first, end, rows_per_block):
             b = min(end, a + rows_per_block)
             nonzeros = slice(fractions.indptr[a], fractions.indptr[b])
-            f = fractions.data[nonzeros].reshape(-1, k, 1)
-            p = values[fractions.indices[nonzeros]].reshape(-1, k, n_properties)
+            f = fractions.data[nonzeros].reshape(b - a, k).T[:, :, None]
+            p = values[fractions.indices[nonzeros].reshape(b - a, k).T]
             avg = fractions[a:b] @ values
             block = _block_statistics(
                 set(stats), f, p, avg, None if num_atoms is None else num_atoms[a:b]
@@ -319,21 +320,25 @@ def _statistics(
 def _block_statistics(stats: set[str], f, p, avg, num_atoms) -> dict[str, np.ndarray]:
     """The requested statistics of a block of m formulas with k elements each.
 
-    f: (m, k, 1) fractions; p: (m, k, n_properties) property values; avg: (m,
-    n_properties) fraction-weighted means; num_atoms: (m,) or None (no ``sum``).
+    f: (k, m, 1) fractions; p: (k, m, n_properties) property values, overwritten;
+    avg: (m, n_properties) fraction-weighted means; num_atoms: (m,) or None (no ``sum``).
     Returns stat -> (m, n_properties) float64.
     """
     block = {"avg": avg}
     if "dev" in stats:
-        block["dev"] = np.einsum("mkq,mkp->mp", f, np.abs(p - avg[:, None, :]))
+        deviation = p - avg
+        np.abs(deviation, out=deviation)
+        deviation *= f
+        block["dev"] = deviation.sum(axis=0)
     if stats & {"range", "max", "min"}:
-        block["max"], block["min"] = p.max(axis=1), p.min(axis=1)
+        block["max"], block["min"] = p.max(axis=0), p.min(axis=0)
         block["range"] = block["max"] - block["min"]
-    if "mode" in stats:
-        # "Most abundant" is np.isclose to the largest fraction, as in CBFV; among
-        # tied elements (AlNi) the smaller value is taken.
-        prominent = np.isclose(f, f.max(axis=1, keepdims=True))
-        block["mode"] = np.where(prominent, p, np.inf).min(axis=1)
     if "sum" in stats:
         block["sum"] = num_atoms[:, None] * avg
+    if "mode" in stats:  # last: it overwrites p
+        # "Most abundant" is np.isclose to the largest fraction, as in CBFV; among
+        # tied elements (AlNi) the smaller value is taken.
+        fractions = f[:, :, 0]
+        p[~np.isclose(fractions, fractions.max(axis=0))] = np.inf
+        block["mode"] = p.min(axis=0)
     return block
