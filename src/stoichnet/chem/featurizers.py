@@ -154,7 +154,7 @@ class CompositionFeaturizer(BaseEstimator):
 
         Args:
             formulas: list, tuple, 1-D array or pandas Series of formula strings or
-                Compositions (each distinct one is parsed and featurised once).
+                Compositions (each distinct string is parsed once).
             as_frame: return a DataFrame with ``feature_labels()`` as columns and the
                 input's index (a Series' index, else positions) for the kept rows.
 
