@@ -204,6 +204,26 @@ def test_monte_carlo_dropout_averages_and_is_reproducible():
         single.predict(X, inference_dropout="on")
 
 
+def test_monte_carlo_network_is_early_stopped_on_what_it_predicts():
+    rng = np.random.default_rng(1)
+    X = rng.dirichlet(np.ones(86), size=60)
+    y = X[:, 0] * 5
+    model = ElemNetRegressor(
+        "32D-1",
+        dropout=0.5,
+        inference_dropout="mc",
+        mc_samples=5,
+        epochs=4,
+        patience=None,
+        random_state=0,
+    ).fit(X[:40], y[:40], validation_data=(X[40:], y[40:]))
+    curve = model.history_.history["val_mc_loss"]
+    assert len(curve) == model.n_epochs_ == 4
+    # the last epoch's score is the MAE of the predictions the fitted network returns
+    assert curve[-1] == pytest.approx(mae(y[40:], model.predict(X[40:])), rel=1e-5)
+    assert curve[-1] != pytest.approx(model.history_.history["val_loss"][-1], rel=1e-3)
+
+
 def test_elemnet_classifier_uses_cross_entropy_not_the_recipe_loss():
     y = np.array([0, 1] * 4)
     model = ElemNetClassifier(arch="16-1", epochs=2, random_state=0).fit(FORMULAS, y)

@@ -49,6 +49,29 @@ class TimeBudget(Callback):
             self.model.stop_training = True
 
 
+class MonteCarloValidation(Callback):
+    """Scores the validation rows as ``predict`` does with Monte-Carlo dropout (the mean
+    of ``mc_samples`` passes with dropout on, masks drawn from ``seed``) after every
+    epoch, as ``logs["val_mc_loss"]``, also recorded in the History.
+
+    The engine's ``val_loss`` is computed with dropout off; a network that predicts
+    with dropout on must be early-stopped on what it will predict (the dropout trap).
+    """
+
+    def __init__(self, X_val: np.ndarray, y_val: np.ndarray, mc_samples: int, seed: int):
+        self.X_val, self.y_val = X_val, y_val
+        self.mc_samples, self.seed = mc_samples, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        training_rng = self.model.rng
+        self.model._set_rng(np.random.default_rng(self.seed))
+        predicted = self.model.predict(self.X_val, mc_samples=self.mc_samples)
+        self.model._set_rng(training_rng)  # training continues with its own masks
+        value = float(self.model.loss.value(predicted, self.y_val))
+        logs["val_mc_loss"] = value
+        self.model.history.history.setdefault("val_mc_loss", []).append(value)
+
+
 def _check_int(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -237,9 +260,15 @@ class _NeuralNet(BaseEstimator):
         )
         self.model_.compile(optimizer=optimizer, loss=s["loss"] or self._default_loss())
         callbacks = []
+        monitor = "val_loss"
+        if X_val is not None and s["inference_dropout"] == "mc":
+            callbacks.append(
+                MonteCarloValidation(X_val, y_val, s["mc_samples"], seed=self._predict_seed)
+            )
+            monitor = "val_mc_loss"
         if X_val is not None and s["patience"] is not None:
             callbacks.append(
-                EarlyStopping(monitor="val_loss", patience=s["patience"], restore_best_weights=True)
+                EarlyStopping(monitor=monitor, patience=s["patience"], restore_best_weights=True)
             )
         budget = None
         if s["max_minutes"] is not None:
@@ -298,7 +327,8 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         epochs: maximum passes over the training rows.
         batch_size: rows per mini-batch.
         patience: early-stopping patience in epochs on the validation loss (best weights
-            restored); None trains all epochs.
+            restored); None trains all epochs. With ``inference_dropout="mc"`` the
+            monitored loss is that of the MC-averaged predictions (``val_mc_loss``).
         validation_fraction: fraction of rows held out for validation when ``fit`` gets
             no ``validation_data``.
         inference_dropout: "off" (dropout is the identity in ``predict``) or "mc"
