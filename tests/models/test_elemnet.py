@@ -80,6 +80,8 @@ def test_elemnet_dropout_options():
         elemnet("16x2D-8D-1", dropout=(0.1,))
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         elemnet("16D-1", dropout=(1.0,))
+    with pytest.raises(TypeError, match="sequence of rates"):
+        elemnet("16D-1", dropout="0.2")
     with pytest.raises(ValueError, match="input_dim"):
         elemnet("16-1", input_dim=0)
 

@@ -85,6 +85,8 @@ def _dropout_rates(dropout, n_blocks: int, arch: str) -> tuple[float, ...]:
         return (0.0,) * n_blocks
     if isinstance(dropout, int | float | np.floating) and not isinstance(dropout, bool):
         rates = (float(dropout),) * n_blocks
+    elif isinstance(dropout, str | bool) or not hasattr(dropout, "__iter__"):
+        raise TypeError(f"dropout must be a rate, a sequence of rates or None, got {dropout!r}")
     else:
         rates = tuple(float(r) for r in dropout)
         if rates and len(rates) != n_blocks:
