@@ -109,6 +109,7 @@ def test_time_budget_stops_training():
         ({"inference_dropout": "on"}, "inference_dropout"),
         ({"optimizer": "adamm"}, "unknown optimizer"),
         ({"dtype": "float16"}, "dtype"),
+        ({"random_state": np.random.default_rng(0)}, "random_state"),
     ],
 )
 def test_bad_hyperparameters_raise_in_fit_not_init(params, match):

@@ -180,6 +180,8 @@ class _NeuralNet(BaseEstimator):
             raise ValueError(
                 f"schedule must be one of {(*SCHEDULES, 'constant')}, got {s['schedule']!r}"
             )
+        if s["random_state"] is not None:
+            s["random_state"] = _check_int("random_state", s["random_state"], 0)
         if s["verbose"] not in (0, 1, 2, False, True):
             raise ValueError(f"verbose must be 0, 1 or 2, got {s['verbose']!r}")
         blocks = parse_arch(s["arch"])
@@ -224,7 +226,7 @@ class _NeuralNet(BaseEstimator):
         X = self._prepare_X(X, reset=True)
         y = self._prepare_y(y, len(X), fitting=True)
         split_seed, init_seed, fit_seed, self._predict_seed = np.random.SeedSequence(
-            self.random_state
+            s["random_state"]
         ).generate_state(4)
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
