@@ -179,9 +179,7 @@ class CompositionFeaturizer(BaseEstimator):
         if len(dropped) or len(imputed):
             warnings.warn(str(self.report_), UserWarning, stacklevel=2)
 
-        sorted_features, order = _statistics(fractions, num_atoms, values, stats)
-        features = np.empty_like(sorted_features)
-        features[order] = sorted_features
+        features = _statistics(fractions, num_atoms, values, stats)
         if not as_frame:
             return features
         index = formulas.index[dropped.kept] if isinstance(formulas, pd.Series) else dropped.kept
@@ -277,7 +275,7 @@ def _fractions(rows: list, with_num_atoms: bool) -> tuple[scipy.sparse.csr_matri
 
 def _statistics(
     fractions: scipy.sparse.csr_matrix, num_atoms: np.ndarray | None, values: np.ndarray, stats
-) -> tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """Features of each row of ``fractions``, computed without a loop over formulas.
 
     fractions: (n, 118) CSR atomic fractions, every row with at least one nonzero.
@@ -289,8 +287,7 @@ def _statistics(
     values; reductions over the element axis (axis 0) are then k - 1 elementwise
     operations on contiguous (m, n_properties) slabs.
 
-    Returns (features, order): (n, len(stats) * n_properties) float32 features, whose
-    row j belongs to row ``order[j]`` of ``fractions``.
+    Returns (n, len(stats) * n_properties) float32 features, row for row.
     """
     n, n_properties = fractions.shape[0], values.shape[1]
     order = np.argsort(np.diff(fractions.indptr), kind="stable")
@@ -305,6 +302,7 @@ def _statistics(
         rows_per_block = max(1, _CHUNK_CELLS // (k * n_properties))
         for a in range(first, end, rows_per_block):
             b = min(end, a + rows_per_block)
+            rows = order[a:b]  # where these sorted rows go in the output
             nonzeros = slice(fractions.indptr[a], fractions.indptr[b])
             f = fractions.data[nonzeros].reshape(b - a, k).T[:, :, None]
             p = values[fractions.indices[nonzeros].reshape(b - a, k).T]
@@ -313,8 +311,8 @@ def _statistics(
                 set(stats), f, p, avg, None if num_atoms is None else num_atoms[a:b]
             )
             for j, stat in enumerate(stats):
-                out[a:b, j * n_properties : (j + 1) * n_properties] = block[stat]
-    return out, order
+                out[rows, j * n_properties : (j + 1) * n_properties] = block[stat]
+    return out
 
 
 def _block_statistics(stats: set[str], f, p, avg, num_atoms) -> dict[str, np.ndarray]:
