@@ -126,6 +126,17 @@ def test_equals_cbfv_where_cbfv_is_right(cbfv_reference, sample, preset):
     _assert_close(ours, cbfv[clean])
 
 
+def test_extended_equals_cbfv_sum_feat(cbfv_reference, sample):
+    """extended=True is CBFV's sum_feat=True: a "sum" block of amount-weighted sums
+    (amounts as written, brackets expanded) before the six statistics."""
+    cbfv, meta = _cbfv(cbfv_reference, "magpie-sum")
+    assert meta["rows_kept"] == list(range(len(sample))) and meta["skipped"] == []
+    featurizer = CompositionFeaturizer("magpie", extended=True)
+    labels = [label[len("magpie ") :].replace(" ", "_", 1) for label in featurizer.feature_labels()]
+    assert labels == meta["columns"] and labels[0] == "sum_Number"
+    _assert_close(featurizer.transform(sample), cbfv)
+
+
 @pytest.mark.parametrize("preset", ["oliynyk", "jarvis"])
 def test_elements_missing_from_table_raise_or_drop_where_cbfv_uses_zeros(
     cbfv_reference, sample, preset

@@ -5,7 +5,8 @@ tests/oracles/cbfv_oracle.py builds that environment and calls this script.
 
     python make_cbfv_reference.py sample --data DIR --out DIR
         10,000 distinct formulas drawn with a fixed seed from every composition CSV
-        under DIR, featurised with each preset; plus a few edge cases (edge_cases.json).
+        under DIR, featurised with each preset (and magpie with sum_feat=True, saved as
+        "magpie-sum"); plus a few edge cases (edge_cases.json).
     python make_cbfv_reference.py run --formulas FILE --preset magpie --out DIR
         one preset on the formulas of FILE (one per line), timing generate_features.
 
@@ -37,13 +38,15 @@ SEED = 20_260_505
 EDGE_CASES = ("NaN", None, "Li1-xCoO2", "Og2O", "D2O")
 
 
-def generate(formulas: list, preset: str) -> dict:
+def generate(formulas: list, preset: str, sum_feat: bool = False) -> dict:
     """CBFV's generate_features on ``formulas``; returns features and bookkeeping."""
     frame = pd.DataFrame({"formula": formulas, "target": np.zeros(len(formulas))})
     # CBFV prints progress and notes to stdout; keep stdout for the caller's messages.
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         start, start_cpu = time.perf_counter(), time.process_time()
-        features, _, _, skipped = composition.generate_features(frame, elem_prop=preset)
+        features, _, _, skipped = composition.generate_features(
+            frame, elem_prop=preset, sum_feat=sum_feat
+        )
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     # generate_features drops rows containing "x" before featurising, then drops all-NaN
     # rows from the result and keeps the index of that intermediate list.
@@ -113,6 +116,7 @@ def main() -> None:
     (args.out / "formulas.json").write_text(json.dumps(formulas))
     for preset in PRESETS:
         save(generate(formulas, preset), preset, args.out)
+    save(generate(formulas, "magpie", sum_feat=True), "magpie-sum", args.out)
     (args.out / "edge_cases.json").write_text(json.dumps([edge_case(f) for f in EDGE_CASES]))
 
 
