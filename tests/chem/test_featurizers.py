@@ -118,6 +118,14 @@ def test_labels_and_shape():
 
 
 @pytest.mark.parametrize("preset", PRESETS)
+def test_citations_name_the_table_source_and_cbfv(preset):
+    citations = CompositionFeaturizer(preset).citations()
+    assert any("CBFV" in c for c in citations)
+    # every preset but the one-hot encoding cites the paper its table comes from
+    assert len(citations) == (1 if preset == "onehot" else 2)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_has_six_stats_per_property(preset):
     featurizer = CompositionFeaturizer(preset)
     n_properties = len(element_table(preset).properties)

@@ -40,6 +40,20 @@ IMPUTE_POLICIES: tuple[str, ...] = ("mean", "median", "zero")
 """How ``impute=`` fills a missing property: the mean or median of that property over
 the table's elements, or 0."""
 
+_CITATIONS: dict[str, str] = {
+    "magpie": "L. Ward, A. Agrawal, A. Choudhary, C. Wolverton, npj Comput. Mater. 2, 16028 "
+    "(2016), doi:10.1038/npjcompumats.2016.28",
+    "oliynyk": "A. O. Oliynyk et al., Chem. Mater. 28, 7324 (2016), "
+    "doi:10.1021/acs.chemmater.6b02724",
+    "mat2vec": "V. Tshitoyan et al., Nature 571, 95 (2019), doi:10.1038/s41586-019-1335-8",
+    "jarvis": "K. Choudhary, B. DeCost, F. Tavazza, Phys. Rev. Materials 2, 083801 (2018), "
+    "doi:10.1103/PhysRevMaterials.2.083801",
+}
+_CBFV_CITATION = (
+    "CBFV: S. Kauwe, A. Wang, A. Falkowski, https://github.com/kaaiian/CBFV; compared in "
+    "R. J. Murdock, S. K. Kauwe, A. Y.-T. Wang, T. D. Sparks, Integr. Mater. Manuf. Innov. 9, "
+    "221 (2020), doi:10.1007/s40192-020-00179-z"
+)
 _CHUNK_CELLS = 2_000_000  # element-property values per block; bounds temporary memory
 
 
@@ -135,6 +149,11 @@ class CompositionFeaturizer(BaseEstimator):
         stats = self._check_params()
         properties = element_table(self.preset).properties
         return [f"{self.preset} {stat} {p}" for stat in stats for p in properties]
+
+    def citations(self) -> list[str]:
+        """References for the element table of ``preset`` and for CBFV's statistics."""
+        self._check_params()
+        return [c for c in (_CITATIONS.get(self.preset), _CBFV_CITATION) if c is not None]
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``feature_labels()`` as an object array (scikit-learn's name for it)."""
