@@ -326,7 +326,7 @@ def compare(
             run.stopped_by = _stopped_by(estimator, stop)
             settings[f"{name} hyperparameters"] = {
                 k: v for k, v in estimator.settings_.items() if k != "verbose"
-            }
+            } | {"loss": estimator.model_.loss.name}  # the estimator's choice when unset
         runs[name] = run
     bar.close()
     return Comparison(
@@ -366,7 +366,10 @@ def comparison_figures(result: Comparison) -> dict[str, object]:
             )
     histories = {name: run.history for name, run in runs.items() if run.history}
     if histories:
-        figures["learning_curves.png"] = plots.learning_curves(histories)
+        losses = sorted({result.settings[f"{name} hyperparameters"]["loss"] for name in histories})
+        unit = f", {result.unit}" if result.unit and losses == ["mae"] else ""
+        figures["learning_curves.png"] = plots.learning_curves(
+            histories, ylabel=f"loss ({', '.join(losses)}{unit})")
     return figures
 
 
