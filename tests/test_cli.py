@@ -238,6 +238,8 @@ def test_predict_arguments_reports_bad_formula_and_predicts_the_rest(tiny_model,
     assert np.allclose([float(line.split()[1]) for line in lines[1:]], expected, rtol=1e-3)
     assert "row 2: 'Qq': cannot parse formula 'Qq'" in err
     assert "1 formula(s) could not be predicted, 2 were." in err
+    code, _, err = _run(capsys, "predict", tiny_model, "Qq")
+    assert code == 1 and "1 formula(s) could not be predicted, 0 were." in err
 
 
 @pytest.mark.slow
