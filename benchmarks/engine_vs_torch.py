@@ -4,8 +4,9 @@ The network (4,631,361 parameters): 86 inputs -> 1024x4 -> 512x3 -> 256x3 -> 128
 -> 64x2 -> 32 -> 1, ReLU, dropout 0.2/0.1/0.3/0.2 after the 1024/512/256/128
 blocks, Adam (lr 1e-4), MAE loss, float32, on synthetic data (86 random element
 fractions per sample; the values do not affect the speed). Both engines train
-for the same number of mini-batches at each batch size, interleaved round by
-round so they share the machine's noise; the median round is reported.
+for the same number of mini-batches at each batch size, alternating one step
+each so that they share the machine's noise; each engine's rate is the batch
+size over its median step time (robust to the load spikes of a shared machine).
 
 Prints, per batch size: samples/s for each engine and the ratio stoichnet/torch
 (> 1: stoichnet is faster), achieved GFLOP/s (6 x params x samples/s: forward
@@ -13,12 +14,13 @@ Prints, per batch size: samples/s for each engine and the ratio stoichnet/torch
 matmul of a (batch x 1024) by (1024 x 1024) product on the same threads, and
 where stoichnet's time goes (forward, backward, optimizer step).
 
-    python benchmarks/engine_vs_torch.py [--threads 2] [--batches 20] [--rounds 3]
+    python benchmarks/engine_vs_torch.py [--threads 2] [--steps 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -77,25 +79,19 @@ def matmul_gflops(batch: int, repeats: int = 20) -> float:
     return 2 * batch * 1024 * 1024 / best / 1e9
 
 
-def run_stoichnet(model, X, y, batch: int, n_batches: int) -> float:
-    """Seconds for n_batches training steps."""
-    fused = model._fused()
+def stoichnet_step(model, X, y, batch: int, i: int) -> float:
+    """Seconds for training step i (one mini-batch)."""
     start = time.perf_counter()
-    for i in range(n_batches):
-        model._train_step(X[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch], fused)
+    model._train_step(X[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch], model._fused())
     return time.perf_counter() - start
 
 
-def run_torch(net, opt, X, y, batch: int, n_batches: int) -> float:
-    loss_fn = torch.nn.L1Loss()
-    net.train()
+def torch_step(net, opt, X, y, batch: int, i: int) -> float:
     start = time.perf_counter()
-    for i in range(n_batches):
-        xb, yb = X[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(net(xb), yb)
-        loss.backward()
-        opt.step()
+    opt.zero_grad(set_to_none=True)
+    loss = torch.nn.functional.l1_loss(net(X[i * batch : (i + 1) * batch]), y[i * batch : (i + 1) * batch])
+    loss.backward()
+    opt.step()
     return time.perf_counter() - start
 
 
@@ -121,8 +117,7 @@ def stoichnet_breakdown(model, X, y, batch: int, repeats: int) -> dict[str, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batches", type=int, default=20, help="mini-batches per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30, help="training steps per engine and batch size")
     parser.add_argument("--batch-sizes", default="32,256,1024")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -135,7 +130,8 @@ def main() -> None:
         assert n_params == sum(p.numel() for p in net.parameters())
         print(
             f"ElemNet-17, {n_params:,} parameters, float32, Adam, MAE; {args.threads} threads; "
-            f"numpy {np.__version__}, torch {torch.__version__}"
+            f"numpy {np.__version__}, torch {torch.__version__}; load average "
+            + " ".join(f"{v:.1f}" for v in os.getloadavg())
         )
         header = (
             f"{'batch':>5} {'stoichnet/s':>12} {'torch/s':>9} {'ratio':>6} "
@@ -143,16 +139,18 @@ def main() -> None:
         )
         print(header)
         for batch in (int(b) for b in args.batch_sizes.split(",")):
-            X, y = synthetic_data(batch * args.batches, rng)
+            X, y = synthetic_data(batch * args.steps, rng)
             tX, ty = torch.from_numpy(X), torch.from_numpy(y)
-            run_stoichnet(model, X, y, batch, 2)  # warm-up: buffers, optimizer state
-            run_torch(net, opt, tX, ty, batch, 2)
+            net.train()
+            for i in range(2):  # warm-up: buffers, optimizer state
+                stoichnet_step(model, X, y, batch, i)
+                torch_step(net, opt, tX, ty, batch, i)
             ours, theirs = [], []
-            for _ in range(args.rounds):
-                ours.append(run_stoichnet(model, X, y, batch, args.batches))
-                theirs.append(run_torch(net, opt, tX, ty, batch, args.batches))
-            ours_rate = batch * args.batches / statistics.median(ours)
-            torch_rate = batch * args.batches / statistics.median(theirs)
+            for i in range(args.steps):
+                ours.append(stoichnet_step(model, X, y, batch, i))
+                theirs.append(torch_step(net, opt, tX, ty, batch, i))
+            ours_rate = batch / statistics.median(ours)
+            torch_rate = batch / statistics.median(theirs)
             split = stoichnet_breakdown(model, X, y, batch, repeats=5)
             print(
                 f"{batch:>5} {ours_rate:>12,.0f} {torch_rate:>9,.0f} {ours_rate / torch_rate:>6.2f} "
@@ -160,6 +158,7 @@ def main() -> None:
                 f"{matmul_gflops(batch):>11.1f}   "
                 + " / ".join(f"{split[k]:.1f}" for k in ("forward", "backward", "optimizer"))
             )
+        print("load average at the end: " + " ".join(f"{v:.1f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":
