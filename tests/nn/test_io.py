@@ -1,6 +1,7 @@
 """Model files: round trip, refusal to overwrite, and every kind of bad file raising
 ModelFileError without executing anything."""
 
+import copy
 import io as stdio
 import json
 import pickle
@@ -184,3 +185,19 @@ def test_unknown_layer_class_in_config(model, tmp_path):
     path.write_bytes(buffer.getvalue())
     with pytest.raises(ModelFileError, match=r"unknown layer class 'os.system'"):
         load_model(path)
+
+
+@pytest.mark.parametrize("duplicate", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy])
+def test_pickled_and_deep_copied_models_keep_one_parameter_buffer(model, duplicate):
+    model.compile("adam", "mae", ["mse", "accuracy"])
+    twin = duplicate(model)
+    X = np.random.default_rng(2).normal(size=(8, 4))
+    assert np.array_equal(twin.predict(X), model.predict(X))
+    for layer in twin.layers:
+        for key in layer.params:
+            assert np.shares_memory(layer.params[key], twin.flat_params)
+            assert np.shares_memory(layer.grads[key], twin.flat_grads)
+    before = twin.flat_params.copy()
+    twin.train_on_batch(X, np.ones(8))
+    assert not np.array_equal(before, twin.flat_params)
+    assert not np.array_equal(model.predict(X), twin.predict(X))  # the step reached the layers

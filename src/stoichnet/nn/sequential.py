@@ -180,6 +180,19 @@ class Sequential:
                 offset += size
         self.flat_params, self.flat_grads = flat_params, flat_grads
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_metric_fns"] = {}  # closures; rebuilt from the metric names
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        # pickle and deepcopy copy every view separately: re-point the layers at one buffer
+        self.__dict__.update(state)
+        if self.loss is not None:
+            self._metric_fns = {name: losses.get_metric(name, self.loss) for name in self.metrics}
+        if self.built:
+            self._assemble()
+
     def _set_rng(self, rng: np.random.Generator) -> None:
         self.rng = rng
         for layer in self.layers:

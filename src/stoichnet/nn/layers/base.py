@@ -99,6 +99,11 @@ class Layer:
             buf = self._buffers[key] = np.empty(shape, dtype=dtype)
         return buf[: shape[0]]
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_buffers"] = {}  # scratch space, not worth pickling
+        return state
+
     @property
     def n_params(self) -> int:
         return int(sum(p.size for p in self.params.values()))
