@@ -55,11 +55,16 @@ def test_transform_accepts_lists_arrays_series_and_compositions():
 
 
 def test_each_distinct_formula_is_parsed_once(monkeypatch):
-    calls = []
-    real = formula_module._parse_amounts
-    monkeypatch.setattr(formula_module, "_parse_amounts", lambda t: calls.append(t) or real(t))
-    features = ElementFractions().transform(["NaCl", "Fe2O3", "NaCl", "NaCl"])
-    assert sorted(calls) == ["Fe2O3", "NaCl"]
+    batches, one_at_a_time = [], []
+    read_simple, parse_amounts = formula_module._read_simple, formula_module._parse_amounts
+    monkeypatch.setattr(
+        formula_module, "_read_simple", lambda ts: batches.append(ts) or read_simple(ts)
+    )
+    monkeypatch.setattr(
+        formula_module, "_parse_amounts", lambda t: one_at_a_time.append(t) or parse_amounts(t)
+    )
+    features = ElementFractions().transform(["NaCl", "Fe2O3", "NaCl", "Ca(OH)2", "NaCl"])
+    assert batches == [["NaCl", "Fe2O3", "Ca(OH)2"]] and one_at_a_time == ["Ca(OH)2"]
     np.testing.assert_array_equal(features[0], features[2])
 
 

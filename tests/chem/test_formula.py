@@ -212,15 +212,27 @@ def test_non_strings_are_rejected(value):
         parse_formula(value)
 
 
+def count_parser_calls(monkeypatch):
+    """Record each call of the batch reader (its list of texts) and of the one-string
+    parser (its text)."""
+    calls = {"batch": [], "one": []}
+    read_simple, parse_amounts = formula_module._read_simple, formula_module._parse_amounts
+    monkeypatch.setattr(
+        formula_module, "_read_simple", lambda ts: calls["batch"].append(ts) or read_simple(ts)
+    )
+    monkeypatch.setattr(
+        formula_module, "_parse_amounts", lambda t: calls["one"].append(t) or parse_amounts(t)
+    )
+    return calls
+
+
 def test_parse_formulas_parses_each_distinct_string_once(monkeypatch):
-    calls = []
-    real = formula_module._parse_amounts
-    monkeypatch.setattr(formula_module, "_parse_amounts", lambda t: calls.append(t) or real(t))
-    values = ["Fe2O3", "NaCl", "Fe2O3", "NaN", "NaCl", "Fe2O3"]
+    calls = count_parser_calls(monkeypatch)
+    values = ["Fe2O3", "NaCl", "Fe2O3", "NaN", "Ca(OH)2", "NaCl", "Fe2O3", "Ca(OH)2"]
     parsed = parse_formulas(values)
-    assert sorted(calls) == ["Fe2O3", "NaCl", "NaN"]
-    assert [str(c) for c in parsed.compositions] == ["Fe2O3", "NaCl", "NaN"]
-    assert parsed.inverse.tolist() == [0, 1, 0, 2, 1, 0]
+    assert calls == {"batch": [["Fe2O3", "NaCl", "NaN", "Ca(OH)2"]], "one": ["Ca(OH)2"]}
+    assert [str(c) for c in parsed.compositions] == ["Fe2O3", "NaCl", "NaN", "CaO2H2"]
+    assert parsed.inverse.tolist() == [0, 1, 0, 2, 3, 1, 0, 3]
     assert parsed.inverse.dtype == np.int64
     assert parsed.errors == {}
     assert parsed.values.tolist() == values

@@ -16,19 +16,29 @@ with "·" or "*" ("CuSO4·5H2O"), since "CuSO4.5H2O" reads as O4.5.
 
 Parsing is linear in the length of the text: an explicit stack instead of
 recursion, and regular expressions that cannot backtrack (possessive quantifiers).
+
+The general parser (``_parse_general``) reads every formula of the grammar and writes
+every error message. Two fast readers take the common bracket-free formulas ("Fe2O3",
+"Li0.05Fe0.95PO4") off its hands and pass it everything else: a regular expression for
+one string (``parse_formula``) and array operations over a whole batch
+(``parse_formulas``). All three give exactly the same amounts; ``num_atoms`` is always
+their left-to-right sum (``_total``), so fractions do not depend on the path either.
 """
 
+import functools
 import math
+import operator
 import re
 import unicodedata
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from fractions import Fraction
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from stoichnet.chem.periodic_table import ATOMIC_NUMBERS
+from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS
 
 MAX_FORMULA_LENGTH = 32_768
 """Longest formula text accepted (characters); longer text raises FormulaError at once.
@@ -152,7 +162,7 @@ class Composition(Mapping[str, float]):
         if not checked:
             raise ValueError("a Composition needs at least one element")
         self._amounts = checked
-        self._num_atoms = sum(checked.values())
+        self._num_atoms = _total(checked.values())
         if self._num_atoms == _INF:
             raise ValueError(f"the total number of atoms overflows: {checked}")
         self._hash = None
@@ -254,6 +264,15 @@ class Composition(Mapping[str, float]):
         return "".join(s + _format_amount(a) for s, a in zip(self._amounts, amounts, strict=True))
 
 
+def _total(amounts: Iterable[float]) -> float:
+    """The left-to-right float sum of ``amounts``: the one definition of ``num_atoms``.
+
+    Not ``sum`` (compensated since Python 3.12) nor numpy's reductions (pairwise): the
+    batch reader's ``_row_totals`` adds in this same order, so both paths agree exactly.
+    """
+    return functools.reduce(operator.add, amounts, 0.0)
+
+
 def _format_amount(amount: float) -> str:
     if amount == 1.0:
         return ""
@@ -296,7 +315,7 @@ def _parse_amounts(text: object) -> tuple[dict[str, float], float]:
                 break  # the general parser reports it with its position
             amounts[symbol] = amounts.get(symbol, 0.0) + value
         else:
-            num_atoms = sum(amounts.values())
+            num_atoms = _total(amounts.values())
             if num_atoms != _INF:
                 return amounts, num_atoms
     return _parse_general(text)
@@ -438,7 +457,7 @@ def _parse_general(text: str) -> tuple[dict[str, float], float]:
                     f"the amount of {symbol} {problem} once multiplied out",
                 )  # fmt: skip
             amounts[symbol] = total
-    num_atoms = sum(amounts.values())
+    num_atoms = _total(amounts.values())
     if num_atoms == _INF:
         raise FormulaError(
             text, end, "amounts whose total is finite", "the total number of atoms overflows"
@@ -600,18 +619,37 @@ def parse_formulas(values: Iterable[object], errors: str = "raise") -> ParsedFor
         ``inverse`` for those rows.
     """
     distinct = _parse_distinct(values, errors)
+    symbols = _SYMBOL_OF[distinct.atomic_numbers].tolist()
+    amounts = distinct.amounts.tolist()
+    bounds = distinct.indptr.tolist()
     compositions = [
-        Composition._trusted(amounts, num_atoms)
-        for amounts, num_atoms in zip(distinct.amounts, distinct.num_atoms, strict=True)
+        Composition._trusted(
+            dict(zip(symbols[start:end], amounts[start:end], strict=True)), num_atoms
+        )
+        for start, end, num_atoms in zip(
+            bounds[:-1], bounds[1:], distinct.num_atoms.tolist(), strict=True
+        )
     ]
     return ParsedFormulas(compositions, distinct.inverse, distinct.errors, distinct.values)
 
 
-class _DistinctAmounts(NamedTuple):
-    """``ParsedFormulas`` with plain (amounts, num_atoms) in place of Compositions."""
+_SYMBOL_OF = np.array(["", *SYMBOLS], dtype=object)  # Z -> symbol
 
-    amounts: list[dict[str, float]]
-    num_atoms: list[float]
+
+class _DistinctAmounts(NamedTuple):
+    """``ParsedFormulas`` with the distinct compositions as arrays, no objects.
+
+    indptr: (n_distinct + 1,) int64; composition k is entries ``indptr[k]:indptr[k + 1]``
+        of atomic_numbers ((n_entries,) int64, in order of first appearance) and amounts
+        ((n_entries,) float64).
+    num_atoms: (n_distinct,) float64, each composition's ``_total`` of its amounts.
+    inverse, errors, values: as in ``ParsedFormulas``.
+    """
+
+    indptr: np.ndarray
+    atomic_numbers: np.ndarray
+    amounts: np.ndarray
+    num_atoms: np.ndarray
     inverse: np.ndarray
     errors: dict[int, str]
     values: np.ndarray
@@ -619,8 +657,8 @@ class _DistinctAmounts(NamedTuple):
 
 def _parse_distinct(values: Iterable[object], errors: str) -> _DistinctAmounts:
     """The work of ``parse_formulas``, for batch featurizers that need no Composition
-    objects: plain dicts of floats are not tracked by Python's garbage collector, while
-    holding 10^5 Compositions makes the collector cost a third of the batch's time."""
+    objects: the bracket-free strings are read all at once by ``_read_simple``, every
+    other distinct value one at a time by ``_parse_amounts``."""
     if errors not in ("raise", "collect"):
         raise ValueError(f"errors={errors!r}: expected 'raise' or 'collect'")
     if isinstance(values, str | pd.DataFrame) or not isinstance(values, Iterable):
@@ -634,25 +672,46 @@ def _parse_distinct(values: Iterable[object], errors: str) -> _DistinctAmounts:
     # fromiter, not asarray: asarray would unpack each Composition as a sequence.
     array = np.fromiter(items, dtype=object, count=len(items))
     codes, uniques = pd.factorize(array, use_na_sentinel=True)
-    amounts_list: list[dict[str, float]] = []
-    num_atoms_list: list[float] = []
-    # position_of[k]: index in amounts_list of unique k; the extra last entry (-1) is
-    # where the NA code -1 points.
-    position_of = np.full(len(uniques) + 1, -1, dtype=np.int64)
+    is_text = np.fromiter(map(isinstance, uniques, repeat(str)), bool, len(uniques))
+    texts = np.flatnonzero(is_text)
+    simple, simple_indptr, simple_numbers, simple_amounts = _read_simple(uniques[texts].tolist())
+
+    # The other distinct values, one at a time: their row of entries, elements, amounts.
+    rest_rows: list[int] = []
+    rest_numbers: list[int] = []
+    rest_amounts: list[float] = []
     failures: dict[int, FormulaError] = {}
-    for k, value in enumerate(uniques):
+    rest = np.sort(np.concatenate([texts[~simple], np.flatnonzero(~is_text)]))
+    for k, value in zip(rest.tolist(), uniques[rest].tolist(), strict=True):
         try:
             # `type(value) is str` first: isinstance against an ABC subclass is slow.
             if type(value) is not str and isinstance(value, Composition):
-                amounts, num_atoms = value._amounts, value._num_atoms
+                amounts = value._amounts
             else:
-                amounts, num_atoms = _parse_amounts(value)
+                amounts, _ = _parse_amounts(value)
         except FormulaError as error:
             failures[k] = error
             continue
-        position_of[k] = len(amounts_list)
-        amounts_list.append(amounts)
-        num_atoms_list.append(num_atoms)
+        rest_rows += [k] * len(amounts)
+        rest_numbers += map(ATOMIC_NUMBERS.__getitem__, amounts)
+        rest_amounts += amounts.values()
+
+    # Merge both into one CSR layout, rows in order of first appearance. position_of[k]:
+    # row of unique k, -1 for a failure; the extra last entry is where the NA code -1 points.
+    parsed = np.ones(len(uniques) + 1, dtype=bool)
+    parsed[list(failures)] = False
+    parsed[-1] = False
+    position_of = np.where(parsed, np.cumsum(parsed) - 1, -1)
+    simple_rows = np.repeat(texts[simple], np.diff(simple_indptr))
+    entry_rows = position_of[np.concatenate([simple_rows, np.array(rest_rows, dtype=np.int64)])]
+    order = np.argsort(entry_rows, kind="stable")  # two sorted runs: a single merge
+    n_rows = int(parsed.sum())
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(entry_rows, minlength=n_rows), out=indptr[1:])
+    atomic_numbers = np.concatenate([simple_numbers, np.array(rest_numbers, dtype=np.int64)])
+    amounts = np.concatenate([simple_amounts, np.array(rest_amounts, dtype=np.float64)])
+    atomic_numbers, amounts = atomic_numbers[order], amounts[order]
+
     inverse = position_of[codes]
     row_errors = {}
     for row in np.flatnonzero(inverse < 0).tolist():
@@ -661,4 +720,112 @@ def _parse_distinct(values: Iterable[object], errors: str) -> _DistinctAmounts:
         if errors == "raise":
             raise error.at_row(row)
         row_errors[row] = str(error.at_row(row))
-    return _DistinctAmounts(amounts_list, num_atoms_list, inverse, row_errors, array)
+    num_atoms = _row_totals(amounts, indptr)
+    return _DistinctAmounts(indptr, atomic_numbers, amounts, num_atoms, inverse, row_errors, array)
+
+
+def _row_totals(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """(n_rows,) float64: each CSR row's ``_total`` (left to right, as in ``_total``)."""
+    lengths = np.diff(indptr)
+    totals = np.zeros(len(lengths))
+    rows = np.arange(len(lengths))
+    for j in range(lengths.max(initial=0)):
+        rows = rows[lengths[rows] > j]
+        totals[rows] += values[indptr[rows] + j]
+    return totals
+
+
+def _symbol_codes() -> np.ndarray:
+    """(65536,) uint8: at ``256 * first + second``, the Z of the element symbol whose
+    ASCII codes are first, second (second = 0 for a one-letter symbol); 0 elsewhere."""
+    table = np.zeros(1 << 16, dtype=np.uint8)
+    for symbol, z in ATOMIC_NUMBERS.items():
+        first, second = (symbol.encode() + b"\0")[:2]
+        table[first << 8 | second] = z
+    return table
+
+
+_Z_OF_SYMBOL_CODE = _symbol_codes()
+_MAX_SIMPLE_DIGITS = 15
+_POWERS_OF_TEN = 10.0 ** np.arange(_MAX_SIMPLE_DIGITS + 1)
+
+
+def _read_simple(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read the bracket-free formulas among ``texts`` all at once, with array operations.
+
+    A text is read here when it is element symbols, none repeated, each with an optional
+    amount of at most 15 digits and at most one decimal point inside them ("Fe2O3",
+    "Li0.05Fe0.95PO4"), and at most MAX_FORMULA_LENGTH long; anything else (brackets,
+    hydrate dots, whitespace, exponents, repeated elements, every error) is left to
+    ``_parse_amounts``. An amount is its digits as an integer below 2**53 divided by a
+    power of ten up to 10**15: both exact, so the quotient is the correctly rounded
+    decimal, the float that ``float()`` gives the general parser.
+
+    Returns (simple, indptr, atomic_numbers, amounts): simple, (n_texts,) bool, marks
+    the texts read; the j-th of them has the entries ``indptr[j]:indptr[j + 1]`` of
+    atomic_numbers ((n_entries,) int64) and amounts ((n_entries,) float64).
+    """
+    n = len(texts)
+    if n == 0:
+        return np.zeros(0, bool), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    joined = "\n".join(texts)
+    if joined.count("\n") != max(n - 1, 0):  # a newline inside a text must not split it
+        joined = "\n".join(text.replace("\n", "\0") for text in texts)
+    # Line j (text j) lies between newlines j and j + 1; non-ASCII characters become
+    # bytes >= 128, which no rule below accepts.
+    c = np.frombuffer(f"\n{joined}\n".encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    upper = (c >= ord("A")) & (c <= ord("Z"))
+    lower = (c >= ord("a")) & (c <= ord("z"))
+    digit = (c >= ord("0")) & (c <= ord("9"))
+    newline = c == ord("\n")
+    dot = c == ord(".")
+    after_upper = np.concatenate([[False], upper[:-1]])
+    between_digits = np.concatenate([[False], digit[:-1]]) & np.concatenate([digit[1:], [False]])
+    allowed = upper | digit | newline | (lower & after_upper) | (dot & between_digits)
+
+    # Segments: each starts at a capital (an element token: symbol, then amount) or at a
+    # newline, and runs to the next one. seg[i]: the segment of character i.
+    starts = np.flatnonzero(upper | newline)
+    seg = np.cumsum(upper | newline) - 1
+    is_token = upper[starts]
+    line_of_seg = np.cumsum(newline[starts]) - 1  # the newline before line j is in line j
+    line_of_char = line_of_seg[seg]
+
+    bad_line = np.zeros(n + 1, dtype=bool)  # the extra line n holds the final newline
+    bad_line[line_of_char[~allowed]] = True
+    line_ends = np.flatnonzero(newline)
+    bad_line[:n] |= ~upper[line_ends[:-1] + 1]  # empty, or not starting with a symbol
+    bad_line[:n] |= np.diff(line_ends) - 1 > MAX_FORMULA_LENGTH
+
+    # Amounts: per character, the digits after it in its segment; a segment's digits
+    # read as one integer (mantissa) and the number of them after its decimal point.
+    digits_through = np.cumsum(digit)
+    seg_ends = np.append(starts[1:], len(c)) - 1
+    digits_after = digits_through[seg_ends][seg] - digits_through
+    n_digits = np.bincount(seg[digit], minlength=len(starts))
+    n_dots = np.bincount(seg[dot], minlength=len(starts))
+    decimals = np.zeros(len(starts), dtype=np.int64)
+    decimals[seg[dot]] = digits_after[dot]
+    short = digit & (n_digits[seg] <= _MAX_SIMPLE_DIGITS)
+    places = _POWERS_OF_TEN[digits_after[short]]
+    digit_values = (c[short] - ord("0")) * places
+    mantissa = np.bincount(seg[short], weights=digit_values, minlength=len(starts))
+
+    symbol_at = starts[is_token]
+    second = np.where(lower[symbol_at + 1], c[symbol_at + 1], 0)
+    z = _Z_OF_SYMBOL_CODE[c[symbol_at].astype(np.int64) << 8 | second].astype(np.int64)
+    token_line = line_of_seg[is_token]
+    n_digits, mantissa, decimals = n_digits[is_token], mantissa[is_token], decimals[is_token]
+    readable = (z > 0) & (n_dots[is_token] <= 1) & (n_digits <= _MAX_SIMPLE_DIGITS)
+    written = readable & (n_digits > 0)
+    amount = np.ones(len(z))
+    amount[written] = mantissa[written] / _POWERS_OF_TEN[decimals[written]]
+    bad_line[token_line[~readable | (amount == 0.0)]] = True
+    keys = np.sort(token_line << 7 | z)  # Z < 128
+    bad_line[keys[1:][keys[1:] == keys[:-1]] >> 7] = True  # a repeated element
+
+    simple = ~bad_line[:n]
+    keep = simple[token_line]
+    indptr = np.zeros(int(simple.sum()) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(token_line[keep], minlength=n)[simple], out=indptr[1:])
+    return simple, indptr, z[keep], amount[keep]

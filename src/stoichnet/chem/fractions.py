@@ -4,7 +4,6 @@ an element table, and ``ElementFractions``, ElemNet's 86-column input."""
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
 
 import numpy as np
 import pandas as pd
@@ -105,34 +104,32 @@ def _fraction_entries(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Non-zero entries of the fraction matrix of the distinct formulas, row by row.
 
-    Returns (row, column, fraction), each (n_entries,): int64 index into
-    ``distinct.amounts``, int64 column (-1 for an element outside ``column_of``),
-    float64 amount / num_atoms.
+    Returns (row, column, fraction), each (n_entries,): int64 index of the distinct
+    formula, int64 column (-1 for an element outside ``column_of``), float64
+    amount / num_atoms.
     """
-    n = len(distinct.amounts)
-    lengths = np.fromiter(map(len, distinct.amounts), np.int64, n)
-    n_entries = int(lengths.sum())
-    symbols = chain.from_iterable(distinct.amounts)
-    columns = np.fromiter(map(column_of.get, symbols, repeat(-1)), np.int64, n_entries)
-    amounts = chain.from_iterable(a.values() for a in distinct.amounts)
-    fractions = np.fromiter(amounts, np.float64, n_entries)
-    rows = np.repeat(np.arange(n), lengths)
-    fractions /= np.asarray(distinct.num_atoms, dtype=np.float64)[rows]
-    return rows, columns, fractions
+    column_of_z = np.full(len(SYMBOLS) + 1, -1, dtype=np.int64)
+    column_of_z[[ATOMIC_NUMBERS[symbol] for symbol in column_of]] = list(column_of.values())
+    rows = np.repeat(np.arange(len(distinct.num_atoms)), np.diff(distinct.indptr))
+    return rows, column_of_z[distinct.atomic_numbers], distinct.amounts / distinct.num_atoms[rows]
 
 
 def _unsupported_rows(
-    distinct: _DistinctAmounts, column_of: dict[str, int], rows: np.ndarray, columns: np.ndarray
+    distinct: _DistinctAmounts, rows: np.ndarray, columns: np.ndarray
 ) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
-    """Input rows whose formula has elements outside ``column_of``.
+    """Input rows whose formula has elements outside the columns.
 
     rows, columns: from ``_fraction_entries``. Returns ((k,) int64 input rows,
-    index into ``distinct.amounts`` -> its symbols outside the set).
+    index of the distinct formula -> its symbols outside the set).
     """
-    outside = {
-        k: tuple(symbol for symbol in distinct.amounts[k] if symbol not in column_of)
-        for k in np.unique(rows[columns < 0]).tolist()
-    }
+    outside_entries = np.flatnonzero(columns < 0)
+    outside: dict[int, tuple[str, ...]] = {}
+    for row, z in zip(
+        rows[outside_entries].tolist(),
+        distinct.atomic_numbers[outside_entries].tolist(),
+        strict=True,
+    ):
+        outside[row] = (*outside.get(row, ()), SYMBOLS[z - 1])
     failing = np.flatnonzero(np.isin(distinct.inverse, list(outside)))
     return failing, outside
 
@@ -154,7 +151,7 @@ def fraction_matrix(
     column_of = _element_columns(elements)
     parsed = _parse_distinct(compositions, errors="raise")
     rows, columns, fractions = _fraction_entries(parsed, column_of)
-    failing, outside = _unsupported_rows(parsed, column_of, rows, columns)
+    failing, outside = _unsupported_rows(parsed, rows, columns)
     if len(failing):
         raise UnsupportedElementError(
             failing,
@@ -162,9 +159,9 @@ def fraction_matrix(
             [outside[k] for k in parsed.inverse[failing].tolist()],
             len(column_of),
         )
-    unique = scipy.sparse.csr_matrix(
-        (fractions, (rows, columns)), shape=(len(parsed.amounts), len(column_of))
-    )
+    shape = (len(parsed.num_atoms), len(column_of))
+    unique = scipy.sparse.csr_matrix((fractions, columns, parsed.indptr), shape=shape)
+    unique.sort_indices()  # canonical CSR: columns ascending within each row
     return unique[parsed.inverse]
 
 
@@ -215,7 +212,7 @@ class ElementFractions(BaseEstimator):
         column_of = self._check_params()
         parsed = _parse_distinct(formulas, errors="raise")
         rows, columns, fractions = _fraction_entries(parsed, column_of)
-        failing, outside = _unsupported_rows(parsed, column_of, rows, columns)
+        failing, outside = _unsupported_rows(parsed, rows, columns)
         unsupported = [outside[k] for k in parsed.inverse[failing].tolist()]
         if len(failing) and self.on_unsupported == "raise":
             raise UnsupportedElementError(
@@ -226,7 +223,7 @@ class ElementFractions(BaseEstimator):
         if len(failing):
             warnings.warn(str(self.dropped_), UserWarning, stacklevel=2)
         inside = columns >= 0
-        unique = np.zeros((len(parsed.amounts), len(column_of)), dtype=np.float32)
+        unique = np.zeros((len(parsed.num_atoms), len(column_of)), dtype=np.float32)
         unique[rows[inside], columns[inside]] = fractions[inside]
         features = unique[parsed.inverse[kept]]
         if not as_frame:
