@@ -16,10 +16,26 @@ class Callback:
 
     ``logs`` is a dict of the current metrics, e.g. ``{"loss": 0.12, "val_loss": 0.15}``.
     A callback stops training by setting ``self.model.stop_training = True``.
+
+    A callback whose decisions depend on earlier epochs lists the attributes holding
+    that memory in ``state_attributes`` (or overrides ``get_state``/``set_state``), so a
+    checkpoint (``fit(checkpoint=...)``) saves it and ``fit(resume=...)`` restores it
+    after ``on_train_begin``.
     """
 
     model = None
     params: dict = {}
+    state_attributes: tuple[str, ...] = ()
+
+    def get_state(self) -> dict:
+        """What a resumed run needs: name -> JSON value (number, str, bool, None,
+        list, dict) or numpy array."""
+        return {name: getattr(self, name) for name in self.state_attributes}
+
+    def set_state(self, state: dict) -> None:
+        """Restore what ``get_state`` returned (called after ``on_train_begin``)."""
+        for name in self.state_attributes:
+            setattr(self, name, state[name])
 
     def set_model(self, model) -> None:
         self.model = model
@@ -126,6 +142,17 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             np.copyto(self.model.flat_params, self.best_weights)
 
+    def get_state(self) -> dict:
+        return {"best": self.tracker.best, "wait": self.wait, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+
+    def set_state(self, state: dict) -> None:
+        self.tracker.best = state["best"]
+        self.wait, self.best_epoch = state["wait"], state["best_epoch"]
+        self.stopped_epoch = state["stopped_epoch"]
+        best = state["best_weights"]
+        self.best_weights = None if best is None else np.array(best, dtype=self.model.dtype)
+
 
 class ModelCheckpoint(Callback):
     """Save the model (``Sequential.save``) after every epoch, or only when ``monitor``
@@ -140,6 +167,12 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         self.tracker.reset()
+
+    def get_state(self) -> dict:
+        return {"best": self.tracker.best}
+
+    def set_state(self, state: dict) -> None:
+        self.tracker.best = state["best"]
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only and not self.tracker.improved(_monitored(self, self.monitor, logs)):
