@@ -7,7 +7,8 @@ Keras-shaped: ``Sequential([Dense(64, "relu", input_dim=86), Dense(1)])``,
 
 from . import activations, initializers, losses, optimizers
 from .callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar
-from .errors import ModelFileError, TrainingDivergedError
+from .checkpoint import load_checkpoint
+from .errors import ModelFileError, TrainingDivergedError, TrainingInterrupted
 from .gradcheck import gradcheck
 from .io import load_model, save_model
 from .layers import (
@@ -50,3 +51,4 @@ __all__ = [
     "save_model",
 ]
 __all__ += ["Conv2D", "Flatten", "MaxPool2D"]
+__all__ += ["TrainingInterrupted", "load_checkpoint"]

@@ -21,3 +21,18 @@ class TrainingDivergedError(FloatingPointError):
         self.epoch = epoch
         self.batch = batch
         self.loss = loss
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or ``Sequential.interrupt()``) stopped ``fit`` after a complete batch.
+
+    Attributes: ``epoch`` and ``batch`` (0-based epoch in progress, batches of it done)
+    and ``checkpoint`` (the path written, to pass as ``fit(resume=...)``, or None when
+    ``fit`` had no ``checkpoint``).
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int, checkpoint):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+        self.checkpoint = checkpoint

@@ -19,6 +19,7 @@ import re
 
 import numpy as np
 
+from . import checkpoint as checkpoints
 from . import io, losses, optimizers
 from .callbacks import Callback, ProgressBar
 from .errors import TrainingDivergedError
@@ -89,7 +90,8 @@ class Sequential:
     Attributes:
         layers, rng, optimizer, loss, metrics, flat_params, flat_grads,
         input_shape / output_shape (per sample, None until built), history,
-        stop_training (a callback sets it to end ``fit``).
+        stop_training (a callback sets it to end ``fit``), interrupt_requested
+        (see ``interrupt``).
     """
 
     def __init__(self, layers=None, dtype: str = "float32", seed=None, name: str = "sequential"):
@@ -109,6 +111,7 @@ class Sequential:
         self._metric_fns: dict = {}
         self.history: History | None = None
         self.stop_training = False
+        self.interrupt_requested = False
         for layer in layers or []:
             self.add(layer)
 
@@ -314,14 +317,16 @@ class Sequential:
             grad = layer.backward(grad)
         return grad
 
-    def _train_step(self, x, y, fused: bool, epoch=None, batch=None) -> tuple[float, np.ndarray]:
+    def _train_step(self, x, y, fused: bool, epoch=None, batch=None,
+                    clipnorm: float | None = None) -> tuple[float, np.ndarray]:
         y_pred = self._forward(x, training=True)
         loss = self._cost(y_pred, y, fused) + self._regularization()
         self._backward(y_pred, y, fused)
         # the squared gradient norm is one fast pass; a NaN/inf in it or in the loss
         # stops training before the optimizer can write NaN into the weights
         with np.errstate(over="ignore", invalid="ignore"):
-            grad_ok = math.isfinite(np.dot(self.flat_grads, self.flat_grads))
+            grad_sq = float(np.dot(self.flat_grads, self.flat_grads))
+        grad_ok = math.isfinite(grad_sq)
         if not (math.isfinite(loss) and grad_ok):
             where = "" if epoch is None else f" at epoch {epoch + 1}, batch {batch + 1}"
             what = f"the loss became {loss}" if not math.isfinite(loss) else (
@@ -336,6 +341,11 @@ class Sequential:
                 batch,
                 loss,
             )
+        if clipnorm is not None:
+            # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1
+            scale = clipnorm / (math.sqrt(grad_sq) + 1e-6)
+            if scale < 1.0:
+                self.flat_grads *= scale
         self.optimizer.step([self.flat_params], [self.flat_grads])
         return loss, y_pred
 
@@ -371,6 +381,10 @@ class Sequential:
         callbacks=None,
         verbose: int = 1,
         seed=None,
+        checkpoint=None,
+        checkpoint_every: int = 1,
+        resume=None,
+        clipnorm: float | None = None,
     ) -> History:
         """Train for ``epochs`` passes over (X, y) in mini-batches of ``batch_size``.
 
@@ -387,8 +401,18 @@ class Sequential:
                 if the model is not built yet, the initial weights (a model built
                 earlier drew them from ``Sequential(seed=...)``). The same seeds,
                 data and machine give bit-identical weights.
+            checkpoint: path of a checkpoint (see ``nn.checkpoint``) written atomically
+                after every ``checkpoint_every``-th epoch, the last epoch, an early stop
+                and a Ctrl-C; never with non-finite weights.
+            resume: path of a checkpoint to continue from, with the same data, compile
+                settings and kinds of callbacks; ``epochs`` counts from the run's start.
+                The final weights are bit-identical to an uninterrupted run's.
+            clipnorm: if given, rescale each batch's gradient to at most this global L2
+                norm, as ``torch.nn.utils.clip_grad_norm_(max_norm=clipnorm)``.
         Returns the ``History`` (also kept as ``self.history``). Raises
-        ``TrainingDivergedError`` if the loss becomes NaN/inf.
+        ``TrainingDivergedError`` if the loss or a gradient becomes NaN/inf (the last
+        checkpoint is kept), ``TrainingInterrupted`` (a ``KeyboardInterrupt``) after
+        Ctrl-C or ``interrupt()``.
         """
         self._require_compiled("fit")
         epochs = _check_int("epochs", epochs, 0)
@@ -403,6 +427,12 @@ class Sequential:
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+        checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 1)
+        if clipnorm is not None and (
+            isinstance(clipnorm, bool) or not isinstance(clipnorm, numbers.Real)
+            or not 0 < clipnorm < math.inf
+        ):
+            raise ValueError(f"clipnorm must be None or a finite number > 0, got {clipnorm!r}")
         if seed is not None:  # before a lazy build, so that it draws from this generator too
             self._set_rng(np.random.default_rng(seed))
         X, y = self._check_xy(X, y, build=True)
@@ -429,6 +459,7 @@ class Sequential:
         n_batches = -(-n // batch_size)
         fused = self._fused()
         self.history = History()
+        user_callbacks = callbacks
         callbacks = [self.history, *callbacks]
         if verbose:
             callbacks.append(ProgressBar(verbose))
@@ -437,43 +468,70 @@ class Sequential:
             cb.set_model(self)
             cb.set_params(params)
         X_epoch, y_epoch = (np.empty_like(X), np.empty_like(y)) if shuffle else (X, y)
-        self.stop_training = False
+        self.stop_training = self.interrupt_requested = False
         logs: dict[str, float] = {}
         for cb in callbacks:
             cb.on_train_begin()
-        for epoch in range(epochs):
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch)
-            if shuffle:
-                order = self.rng.permutation(n)
-                np.take(X, order, axis=0, out=X_epoch)
-                np.take(y, order, axis=0, out=y_epoch)
-            totals = dict.fromkeys(["loss", *self._metric_fns], 0.0)
-            seen = 0
-            for batch in range(n_batches):
-                xb = X_epoch[batch * batch_size : (batch + 1) * batch_size]
-                yb = y_epoch[batch * batch_size : (batch + 1) * batch_size]
-                loss, y_pred = self._train_step(xb, yb, fused, epoch, batch)
-                m = xb.shape[0]
-                seen += m
-                totals["loss"] += loss * m
-                for key, fn in self._metric_fns.items():
-                    totals[key] += fn(y_pred, yb) * m
+        fit_params = {"batch_size": batch_size, "n_samples": n, "shuffle": bool(shuffle)}
+        ckpt_args = (checkpoint, self, user_callbacks, fit_params)  # for save and interrupt
+        resumed = checkpoints.Progress()
+        if resume is not None:
+            resumed = checkpoints.restore(resume, self, user_callbacks, fit_params)
+            self.stop_training = resumed.stop_training
+        with checkpoints.interrupt_on_sigint(self):
+            for epoch in range(resumed.epoch, epochs if not self.stop_training else 0):
                 for cb in callbacks:
-                    cb.on_batch_end(batch, {"loss": loss})
+                    cb.on_epoch_begin(epoch)
+                if epoch == resumed.epoch and resumed.batch:  # a checkpoint from mid-epoch
+                    order, first = resumed.order, resumed.batch
+                    totals, seen = resumed.totals, resumed.seen
+                else:
+                    order, first = self.rng.permutation(n) if shuffle else None, 0
+                    totals, seen = dict.fromkeys(["loss", *self._metric_fns], 0.0), 0
+                if order is not None:
+                    np.take(X, order, axis=0, out=X_epoch)
+                    np.take(y, order, axis=0, out=y_epoch)
+                for batch in range(first, n_batches):
+                    xb = X_epoch[batch * batch_size : (batch + 1) * batch_size]
+                    yb = y_epoch[batch * batch_size : (batch + 1) * batch_size]
+                    loss, y_pred = self._train_step(xb, yb, fused, epoch, batch, clipnorm)
+                    m = xb.shape[0]
+                    seen += m
+                    totals["loss"] += loss * m
+                    for key, fn in self._metric_fns.items():
+                        totals[key] += fn(y_pred, yb) * m
+                    for cb in callbacks:
+                        cb.on_batch_end(batch, {"loss": loss})
+                    if self.interrupt_requested:
+                        progress = checkpoints.Progress(epoch, batch + 1, order, totals, seen)
+                        raise checkpoints.interrupted(progress, *ckpt_args)
+                    if self.stop_training:
+                        break
+                logs = {key: value / seen for key, value in totals.items()}
+                if val is not None:
+                    scores = self._evaluate_arrays(*val, batch_size, fused)
+                    logs.update({f"val_{key}": value for key, value in scores.items()})
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                done = checkpoints.Progress(epoch + 1, stop_training=self.stop_training)
+                if checkpoint is not None and (
+                    (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or self.stop_training
+                ):
+                    checkpoints.save_checkpoint(checkpoint, self, done, user_callbacks, fit_params)
+                if self.interrupt_requested:
+                    raise checkpoints.interrupted(done, *ckpt_args)
                 if self.stop_training:
                     break
-            logs = {key: value / seen for key, value in totals.items()}
-            if val is not None:
-                scores = self._evaluate_arrays(*val, batch_size, fused)
-                logs.update({f"val_{key}": value for key, value in scores.items()})
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
         for cb in callbacks:
             cb.on_train_end(logs)
         return self.history
+
+    def interrupt(self) -> None:
+        """Ask a running ``fit`` to stop after its current batch, write its checkpoint
+        (if it has one) and raise ``TrainingInterrupted``; safe in a signal handler.
+        Unlike ``stop_training``, the epoch is not finished, so a resumed run matches an
+        uninterrupted one."""
+        self.interrupt_requested = True
 
     def train_on_batch(self, X, y) -> float:
         """One optimizer step on the batch (X, y); returns its cost before the step."""

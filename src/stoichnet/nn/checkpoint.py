@@ -1,0 +1,250 @@
+"""Training checkpoints: everything ``Sequential.fit`` needs to continue a run exactly.
+
+``fit(..., checkpoint="run.ckpt", checkpoint_every=N)`` writes one after every N-th
+epoch, after the last epoch (or the one where a callback stopped training) and when
+Ctrl-C interrupts ``fit``; ``fit(..., resume="run.ckpt")`` continues from it. A resumed
+run draws the same shuffles and dropout masks as an uninterrupted one, so its final
+weights are bit-identical (same data, batch size and machine).
+
+A checkpoint is written at an epoch boundary, or, after Ctrl-C, between two batches:
+then it also holds the epoch's permutation, the number of batches done and the
+running loss/metric sums. It holds the weights, the optimizer's state
+(``state_dict``), the generator state (``model.rng.bit_generator.state``), the
+number of epochs done, the History and each user callback's ``get_state()``.
+
+File format: the model-file family of ``nn.io`` (one ``.npz``, JSON config, SHA-256
+over config and arrays, never pickle), written atomically (temporary file, fsync,
+rename, folder fsync) so a crash mid-write leaves the previous checkpoint intact.
+Reading a truncated, altered or foreign file raises ``ModelFileError``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import io
+from .callbacks import Callback
+from .errors import ModelFileError, TrainingDivergedError, TrainingInterrupted
+from .schedules import ReduceLROnPlateau
+
+FORMAT = "stoichnet.checkpoint"
+FORMAT_VERSION = 1
+WHAT = "stoichnet checkpoint"
+# only these bit generators can be named by a file (never an arbitrary attribute of numpy)
+BIT_GENERATORS = {name: getattr(np.random, name)
+                  for name in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")}
+# ReduceLROnPlateau (nn.schedules) keeps its memory in these attributes
+_PLATEAU_STATE = ("best", "wait", "cooldown_counter")
+
+
+@dataclass
+class Progress:
+    """Where ``fit`` stands.
+
+    Attributes:
+        epoch: epochs completed (0-based index of the epoch in progress).
+        batch: batches of that epoch completed (0 at an epoch boundary).
+        order: (n_samples,) int64 permutation of the epoch in progress, or None
+            (at a boundary, or without shuffling).
+        totals: running sums over the epoch's batches of loss/metric x batch size.
+        seen: samples of the epoch seen so far.
+        stop_training: a callback had asked ``fit`` to stop.
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    order: np.ndarray | None = None
+    totals: dict[str, float] = field(default_factory=dict)
+    seen: int = 0
+    stop_training: bool = False
+
+
+def _callback_state(callback: Callback) -> dict:
+    if isinstance(callback, ReduceLROnPlateau) and not callback.state_attributes:
+        return {name: getattr(callback, name) for name in _PLATEAU_STATE}
+    return callback.get_state()
+
+
+def _set_callback_state(callback: Callback, state: dict) -> None:
+    if isinstance(callback, ReduceLROnPlateau) and not callback.state_attributes:
+        for name in _PLATEAU_STATE:
+            setattr(callback, name, state[name])
+    else:
+        callback.set_state(state)
+
+
+def _split_arrays(prefix: str, state: dict, arrays: dict) -> dict:
+    """``state`` with numpy arrays moved into ``arrays`` under ``prefix + key``."""
+    plain = {}
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            arrays[prefix + key] = value
+            plain[key] = {"array": prefix + key}
+        elif isinstance(value, np.generic):
+            plain[key] = value.item()
+        else:
+            plain[key] = value
+    return plain
+
+
+def _join_arrays(state: dict, arrays: dict) -> dict:
+    return {key: arrays[value["array"]] if isinstance(value, dict) and set(value) == {"array"}
+            else value for key, value in state.items()}
+
+
+def _json_rng_state(state):
+    if isinstance(state, dict):
+        return {key: _json_rng_state(value) for key, value in state.items()}
+    if isinstance(state, np.ndarray):
+        return state.tolist()
+    return state.item() if isinstance(state, np.generic) else state
+
+
+def save_checkpoint(path, model, progress: Progress, callbacks, fit_params: dict) -> None:
+    """Write ``model``'s training state at ``progress`` to ``path`` (replacing it).
+
+    Args:
+        callbacks: the user's callbacks, in ``fit`` order (not History or the progress bar).
+        fit_params: ``{"batch_size", "n_samples", "shuffle"}`` of the run, checked on resume.
+    Raises ``TrainingDivergedError`` instead of writing non-finite weights or optimizer
+    state, so the previous checkpoint stays the last good one.
+    """
+    optimizer_state = model.optimizer.state_dict()
+    arrays = {"weights": model.flat_params}
+    for key, value in [("weights", model.flat_params), *optimizer_state.items()]:
+        if isinstance(value, np.ndarray) and not np.isfinite(value).all():
+            what = "weights" if key == "weights" else f"optimizer state {key!r}"
+            raise TrainingDivergedError(
+                f"the {what} became non-finite in epoch {progress.epoch + (progress.batch == 0)}; "
+                f"training stopped and the last good checkpoint {path} was kept. Likely cause: "
+                f"the learning rate ({model.optimizer.current_learning_rate:g}) is too high",
+                progress.epoch, None, float("nan"),
+            )
+    if progress.order is not None:
+        arrays["order"] = progress.order.astype(np.int64)
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model.get_config(),
+        "compile": io.compile_config(model),
+        "optimizer_state": _split_arrays("optimizer.", optimizer_state, arrays),
+        "rng": _json_rng_state(model.rng.bit_generator.state),
+        "progress": {"epoch": progress.epoch, "batch": progress.batch,
+                     "totals": progress.totals, "seen": progress.seen,
+                     "stop_training": progress.stop_training},
+        "fit": fit_params,
+        "history": {"epoch": model.history.epoch, "history": model.history.history},
+        "callbacks": [{"class_name": type(cb).__name__,
+                       "state": _split_arrays(f"callback{i}.", _callback_state(cb), arrays)}
+                      for i, cb in enumerate(callbacks)],
+    }
+    io.write_archive(path, config, arrays, overwrite=True)
+
+
+def load_checkpoint(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read and verify a checkpoint: (config, arrays). ``ModelFileError`` if it is not
+    an intact stoichnet checkpoint of this format version."""
+    config, arrays = io.read_archive(path, WHAT)
+    io.check_format(path, config, FORMAT, FORMAT_VERSION, WHAT)
+    return config, arrays
+
+
+def restore(path, model, callbacks, fit_params: dict) -> Progress:
+    """Load the checkpoint at ``path`` into ``model`` (weights, optimizer state, generator,
+    History) and ``callbacks`` (after their ``on_train_begin``); returns its ``Progress``.
+
+    Raises ``ModelFileError`` for a broken file and ``ValueError`` when the checkpoint
+    belongs to another architecture, compile settings or callback list, or stopped
+    mid-epoch with another batch size, sample count or shuffle setting.
+    """
+    config, arrays = load_checkpoint(path)
+    try:
+        saved = (config["model"], config["compile"])
+        ours = (model.get_config(), io.compile_config(model))
+        if saved[0] != ours[0]:
+            raise ValueError(f"checkpoint {path} was written for another architecture: "
+                             f"{saved[0]} (this model: {ours[0]})")
+        if saved[1] != ours[1]:
+            raise ValueError(f"checkpoint {path} was written with other compile settings: "
+                             f"{saved[1]} (this model: {ours[1]})")
+        names = [entry["class_name"] for entry in config["callbacks"]]
+        if names != [type(cb).__name__ for cb in callbacks]:
+            raise ValueError(f"checkpoint {path} was written with callbacks {names}; pass the "
+                             f"same kinds in the same order, got "
+                             f"{[type(cb).__name__ for cb in callbacks]}")
+        p = config["progress"]
+        progress = Progress(int(p["epoch"]), int(p["batch"]), arrays.get("order"),
+                            dict(p["totals"]), int(p["seen"]), bool(p["stop_training"]))
+        if progress.batch and config["fit"] != fit_params:
+            raise ValueError(f"checkpoint {path} stopped mid-epoch with {config['fit']}; resume "
+                             f"it with the same batch_size, samples and shuffle, got {fit_params}")
+        weights = arrays["weights"]
+        if weights.dtype != model.dtype or weights.shape != model.flat_params.shape:
+            raise ModelFileError(f"{path} holds weights {weights.dtype} {weights.shape}, the "
+                                 f"model needs {model.dtype} {model.flat_params.shape}")
+        rng_state = config["rng"]
+        bit_generator = BIT_GENERATORS.get(rng_state.get("bit_generator"))
+        if bit_generator is None:
+            raise ModelFileError(f"{path} names bit generator {rng_state.get('bit_generator')!r};"
+                                 f" allowed: {sorted(BIT_GENERATORS)}")
+        order = progress.order
+        if order is not None and (order.shape != (fit_params["n_samples"],) or not np.array_equal(
+                np.sort(order), np.arange(fit_params["n_samples"]))):
+            raise ModelFileError(f"{path} holds an epoch order that is not a permutation of "
+                                 f"{fit_params['n_samples']} samples")
+        generator = bit_generator()
+        try:
+            generator.state = rng_state
+            model.optimizer.load_state_dict(_join_arrays(config["optimizer_state"], arrays))
+        except ValueError as err:
+            raise ModelFileError(f"{path} has an invalid training state: {err}") from None
+        model.flat_params[...] = weights
+        model._set_rng(np.random.Generator(generator))
+        model.history.epoch = list(config["history"]["epoch"])
+        model.history.history = {k: list(v) for k, v in config["history"]["history"].items()}
+        for cb, entry in zip(callbacks, config["callbacks"], strict=True):
+            _set_callback_state(cb, _join_arrays(entry["state"], arrays))
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ModelFileError(f"{path} has an invalid checkpoint description: {err!r}") from None
+    return progress
+
+
+@contextmanager
+def interrupt_on_sigint(model):
+    """While ``fit`` runs, the first Ctrl-C calls ``model.interrupt()`` (stop after the
+    current batch, write the checkpoint, raise ``TrainingInterrupted``); a second one
+    raises ``KeyboardInterrupt`` at once. Installed only in the main thread and only
+    when nobody else handles SIGINT (a caller's own handler is left alone)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def handler(signum, frame):
+        if model.interrupt_requested:
+            raise KeyboardInterrupt
+        model.interrupt()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def interrupted(progress: Progress, path, model, callbacks, fit_params: dict):
+    """Write the checkpoint (if ``path``) and return the ``TrainingInterrupted`` to raise."""
+    where = f"in epoch {progress.epoch + 1} after batch {progress.batch}" if progress.batch else (
+        f"after epoch {progress.epoch}")
+    if path is None:
+        how = "no checkpoint was asked for (fit(..., checkpoint=PATH) makes one)"
+    else:
+        save_checkpoint(path, model, progress, callbacks, fit_params)
+        how = f"saved {path}; continue with fit(..., resume={str(path)!r})"
+    return TrainingInterrupted(f"training interrupted {where}: {how}", progress.epoch,
+                               progress.batch, path)
