@@ -238,6 +238,71 @@ def test_parse_formulas_parses_each_distinct_string_once(monkeypatch):
     assert parsed.values.tolist() == values
 
 
+# Whether the batch reader reads a text itself (True) or leaves it to the one-string
+# parser; either way a batch must give what parse_formula gives.
+BATCH_CASES = {
+    "Fe2O3": True,
+    "Li0.05Fe0.95PO4": True,
+    "H007": True,
+    "H123456789012345": True,  # 15 digits, exact as an integer over a power of ten
+    "H1.23456789012345": True,
+    "H0.00000000000001": True,
+    "H9.99999999999999O0.1": True,
+    "H1234567890123456": False,  # 16 digits
+    "H0.000000000000001": False,
+    "CH3COOH": False,  # a repeated element
+    "Ca(OH)2": False,
+    "CuSO4·5H2O": False,
+    " Fe2O3": False,
+    "Fe2 O3": False,
+    "Fe2O3\nNaCl": False,  # a newline inside a text must not split it into two
+    "\n": False,
+    "H1e3": False,
+    "H.5": False,
+    "H5.": False,
+    "H1.5.5": False,
+    "H0": False,
+    "H0.0": False,
+    "": False,
+    "fe2o3": False,
+    "Xx2": False,
+    "Fee": False,
+    "2H": False,
+    "Fe₂O₃": False,
+    "Fé": False,
+    "H\ud800": False,  # a lone surrogate
+    "H" * (MAX_FORMULA_LENGTH + 1): False,
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "read_by_batch"), BATCH_CASES.items(), ids=[repr(t[:20]) for t in BATCH_CASES]
+)
+def test_a_batch_reads_each_text_as_parse_formula_does(text, read_by_batch):
+    texts = ["NaCl", text, "Al0.5Ni0.5"]  # neighbours: a misaligned text would change them
+    assert formula_module._read_simple(texts)[0].tolist() == [True, read_by_batch, True]
+    parsed = parse_formulas(texts, errors="collect")
+    try:
+        expected = parse_formula(text)
+    except FormulaError as error:
+        assert parsed.errors == {1: str(error.at_row(1))}
+    else:
+        composition = parsed.compositions[parsed.inverse[1]]
+        assert list(composition.items()) == list(expected.items())
+        assert composition.num_atoms == expected.num_atoms
+    neighbours = [parsed.compositions[i] for i in parsed.inverse[[0, 2]]]
+    assert neighbours == [{"Na": 1.0, "Cl": 1.0}, {"Al": 0.5, "Ni": 0.5}]
+
+
+def test_num_atoms_is_the_left_to_right_sum_on_every_path():
+    # 0.1 + 0.2 + 0.3 is 0.6000000000000001 left to right, 0.6 when compensated or exact
+    text = "H0.1He0.2Li0.3"
+    assert parse_formula(text).num_atoms == (0.1 + 0.2) + 0.3 != 0.6
+    assert _parse_general(text)[1] == (0.1 + 0.2) + 0.3
+    assert parse_formulas([text]).compositions[0].num_atoms == (0.1 + 0.2) + 0.3
+    assert Composition({"H": 0.1, "He": 0.2, "Li": 0.3}).num_atoms == (0.1 + 0.2) + 0.3
+
+
 def test_parse_formulas_accepts_series_arrays_tuples_and_compositions():
     fe2o3 = parse_formula("Fe2O3")
     for values in [pd.Series(["NaCl", "Fe2O3"], index=[10, 20]), np.array(["NaCl", "Fe2O3"]),

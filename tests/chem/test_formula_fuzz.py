@@ -9,7 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stoichnet.chem import MAX_FORMULA_LENGTH, SYMBOLS, Composition, FormulaError, parse_formula
+from stoichnet.chem import (
+    MAX_FORMULA_LENGTH,
+    SYMBOLS,
+    Composition,
+    FormulaError,
+    parse_formula,
+    parse_formulas,
+)
 
 DEADLINE_MS = 50
 fuzz = settings(
@@ -126,6 +133,38 @@ def test_one_insertion_into_a_valid_formula(case, position, piece):
     text = case[0]
     position = min(position, len(text))
     check(text[:position] + piece + text[position:])
+
+
+# Bracket-free text near the batch reader's limits: up to 17 digits, stray dots, unknown
+# and lowercase symbols, repeated elements.
+plain_like = st.lists(
+    st.tuples(
+        st.sampled_from([*SYMBOLS[:12], "Xx", "fe", "."]),
+        st.from_regex(r"[0-9]{0,17}(\.[0-9]{0,17})?", fullmatch=True),
+    ),
+    max_size=6,
+).map(lambda tokens: "".join(symbol + amount for symbol, amount in tokens))
+
+
+@pytest.mark.slow
+@fuzz
+@given(
+    st.lists(
+        st.one_of(plain_like, formula_like, valid_formulas().map(lambda case: case[0])),
+        max_size=12,
+    )
+)
+def test_a_batch_parses_each_text_as_parse_formula_does(texts):
+    parsed = parse_formulas(texts, errors="collect")
+    for row, text in enumerate(texts):
+        try:
+            expected = parse_formula(text)
+        except FormulaError as error:
+            assert parsed.errors[row] == str(error.at_row(row))
+            continue
+        composition = parsed.compositions[parsed.inverse[row]]
+        assert list(composition.items()) == list(expected.items()), text
+        assert composition.num_atoms == expected.num_atoms, text
 
 
 def best_of_three_ms(text):

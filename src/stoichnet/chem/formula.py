@@ -755,9 +755,9 @@ def _read_simple(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
     A text is read here when it is element symbols, none repeated, each with an optional
     amount of at most 15 digits and at most one decimal point inside them ("Fe2O3",
-    "Li0.05Fe0.95PO4"), and at most MAX_FORMULA_LENGTH long; anything else (brackets,
-    hydrate dots, whitespace, exponents, repeated elements, every error) is left to
-    ``_parse_amounts``. An amount is its digits as an integer below 2**53 divided by a
+    "Li0.05Fe0.95PO4"); so it is shorter than MAX_FORMULA_LENGTH. Anything else
+    (brackets, hydrate dots, whitespace, exponents, repeated elements, every error) is
+    left to ``_parse_amounts``. An amount is its digits as an integer below 2**53 divided by a
     power of ten up to 10**15: both exact, so the quotient is the correctly rounded
     decimal, the float that ``float()`` gives the general parser.
 
@@ -785,31 +785,32 @@ def _read_simple(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
     # Segments: each starts at a capital (an element token: symbol, then amount) or at a
     # newline, and runs to the next one. seg[i]: the segment of character i.
-    starts = np.flatnonzero(upper | newline)
-    seg = np.cumsum(upper | newline) - 1
+    boundary = upper | newline
+    starts = np.flatnonzero(boundary)
+    seg = np.cumsum(boundary) - 1
     is_token = upper[starts]
     line_of_seg = np.cumsum(newline[starts]) - 1  # the newline before line j is in line j
-    line_of_char = line_of_seg[seg]
 
     bad_line = np.zeros(n + 1, dtype=bool)  # the extra line n holds the final newline
-    bad_line[line_of_char[~allowed]] = True
+    bad_line[line_of_seg[seg[~allowed]]] = True
     line_ends = np.flatnonzero(newline)
     bad_line[:n] |= ~upper[line_ends[:-1] + 1]  # empty, or not starting with a symbol
-    bad_line[:n] |= np.diff(line_ends) - 1 > MAX_FORMULA_LENGTH
 
-    # Amounts: per character, the digits after it in its segment; a segment's digits
-    # read as one integer (mantissa) and the number of them after its decimal point.
-    digits_through = np.cumsum(digit)
-    seg_ends = np.append(starts[1:], len(c)) - 1
-    digits_after = digits_through[seg_ends][seg] - digits_through
-    n_digits = np.bincount(seg[digit], minlength=len(starts))
-    n_dots = np.bincount(seg[dot], minlength=len(starts))
+    # Amounts: a segment's digits read as one integer (mantissa), and how many of them
+    # follow its decimal point (decimals). digit_at: the positions of all digits.
+    digit_at = np.flatnonzero(digit)
+    digit_seg = seg[digit_at]
+    n_digits = np.bincount(digit_seg, minlength=len(starts))
+    last_digit = np.cumsum(n_digits) - 1  # index into digit_at of each segment's last digit
+    short = np.flatnonzero(n_digits[digit_seg] <= _MAX_SIMPLE_DIGITS)
+    places = _POWERS_OF_TEN[last_digit[digit_seg[short]] - short]  # 10 ** digits after it
+    digit_values = (c[digit_at[short]] - ord("0")) * places
+    mantissa = np.bincount(digit_seg[short], weights=digit_values, minlength=len(starts))
+    dot_at = np.flatnonzero(dot)
+    dot_seg = seg[dot_at]
+    n_dots = np.bincount(dot_seg, minlength=len(starts))
     decimals = np.zeros(len(starts), dtype=np.int64)
-    decimals[seg[dot]] = digits_after[dot]
-    short = digit & (n_digits[seg] <= _MAX_SIMPLE_DIGITS)
-    places = _POWERS_OF_TEN[digits_after[short]]
-    digit_values = (c[short] - ord("0")) * places
-    mantissa = np.bincount(seg[short], weights=digit_values, minlength=len(starts))
+    decimals[dot_seg] = last_digit[dot_seg] + 1 - np.searchsorted(digit_at, dot_at)
 
     symbol_at = starts[is_token]
     second = np.where(lower[symbol_at + 1], c[symbol_at + 1], 0)
