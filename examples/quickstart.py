@@ -1,5 +1,6 @@
 """Quickstart: the network and the random forest side by side on a small slice of
-CritExam__Ef (formation energy, eV/atom), in about a minute on a laptop.
+CritExam__Ef (formation energy, eV/atom): about 1.5 CPU-minutes (4 min wall on a busy
+2-core machine).
 
     export STOICHNET_DATA=../shared/data
     python examples/quickstart.py
