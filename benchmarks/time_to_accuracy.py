@@ -1,0 +1,304 @@
+"""Time to accuracy: ElemNet-17 on CritExam__Ef by a named training recipe, in stoichnet
+or (``--engine torch``) the same recipe in PyTorch.
+
+Trains ElemNet-17 (86 -> 1024x4 -> 512x3 -> 256x3 -> 128x3 -> 64x2 -> 32 -> 1, ReLU,
+4,631,361 parameters, Glorot-uniform kernels, zero biases) on the 59,509 training formulas
+(element fractions), scores the 12,752 validation formulas after every epoch, early-stops
+on validation MAE with the best weights restored, and scores the 12,753 test formulas once
+at the end. Both engines follow one ``stoichnet.models.recipes.Recipe``: dropout rates and
+what dropout does at inference, batch size, optimizer (epsilon 1e-7 in both), learning-rate
+schedule (the same schedule object sets PyTorch's rate before every step), loss, epochs and
+patience. Only this benchmark imports torch.
+
+Appends one row per epoch to ``--csv`` as it goes (engine, recipe, phase="epoch", epoch,
+wall_s, cpu_s, load_1min, lr, train_loss, val_mae) and, at the end, one row with
+phase="final": the epoch whose weights were kept, the total wall/CPU time and its val and
+test MAE (eV/atom). ``--rf`` adds the random forest (100 trees, Magpie features) as one
+final row. Writes ``--png`` (validation MAE vs wall minutes for every run in the CSV) after
+every run. wall_s counts training and validation, not loading and featurizing the data.
+The machine may be shared: cpu_s (all threads of this process) and the 1-minute load
+average show how much of the wall time this run actually got.
+
+    python benchmarks/time_to_accuracy.py --recipe stoichnet [--engine torch] \\
+        [--epochs N] [--max-minutes M] [--threads 2] [--subset n] [--csv F] [--png F]
+    python benchmarks/time_to_accuracy.py --rf
+    python benchmarks/time_to_accuracy.py --plot-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from stoichnet.chem import ElementFractions, load_dataset
+from stoichnet.models import ELEMNET_17, RECIPES, elemnet, get_recipe, parse_arch, rf_magpie
+from stoichnet.models.estimators import MonteCarloValidation, TimeBudget, _learning_rate
+from stoichnet.nn import Callback, EarlyStopping, optimizers
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ELEMNET_TEST_MAE = 0.0707
+"""Published ElemNet test MAE on CritExam__Ef (eV/atom), the target."""
+
+COLUMNS = ["engine", "recipe", "phase", "epoch", "wall_s", "cpu_s", "load_1min", "lr",
+           "train_loss", "val_mae", "test_mae"]
+
+
+class RunLog:
+    """Appends rows of ``COLUMNS`` to a CSV file, flushed at once."""
+
+    def __init__(self, path: Path, engine: str, recipe: str):
+        self.path, self.engine, self.recipe = path, engine, recipe
+        new = not path.exists() or path.stat().st_size == 0
+        self._file = path.open("a", newline="")
+        self._writer = csv.DictWriter(self._file, COLUMNS)
+        if new:
+            self._writer.writeheader()
+        self.start_wall, self.start_cpu = time.perf_counter(), time.process_time()
+
+    def row(self, phase: str, epoch: int, **values) -> dict:
+        row = {"engine": self.engine, "recipe": self.recipe, "phase": phase, "epoch": epoch,
+               "wall_s": round(time.perf_counter() - self.start_wall, 2),
+               "cpu_s": round(time.process_time() - self.start_cpu, 2),
+               "load_1min": os.getloadavg()[0]} | values
+        self._writer.writerow(row)
+        self._file.flush()
+        print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items()), flush=True)
+        return row
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class EpochLogger(Callback):
+    """Writes a stoichnet run's per-epoch row (val MAE: ``monitor`` from the logs)."""
+
+    def __init__(self, log: RunLog, monitor: str):
+        self.log, self.monitor = log, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.log.row("epoch", epoch + 1, lr=self.model.optimizer.current_learning_rate,
+                     train_loss=logs["loss"], val_mae=logs[self.monitor])
+
+
+def load_fractions(subset: int | None, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"train"/"val"/"test": (X (n, 86) float32 element fractions, y (n, 1) float32 eV/atom)};
+    with ``subset``, a seeded random ``subset`` training rows and subset // 5 val rows."""
+    rng = np.random.default_rng(seed)
+    data = {}
+    for split in ("train", "val", "test"):
+        frame = load_dataset("CritExam__Ef", split=split, progress=False)
+        if subset is not None and split != "test":
+            n = subset if split == "train" else max(1, subset // 5)
+            frame = frame.iloc[np.sort(rng.permutation(len(frame))[:n])]
+        X = ElementFractions().fit_transform(frame["formula"])
+        data[split] = (X, frame["target"].to_numpy(np.float32).reshape(-1, 1))
+    return data
+
+
+def schedule_settings(recipe) -> dict:
+    return {"learning_rate": recipe.learning_rate, "schedule": recipe.schedule,
+            "warmup_fraction": recipe.warmup_fraction}
+
+
+def train_stoichnet(recipe, data, log: RunLog, seed: int, threads: int, max_minutes):
+    """Train by ``recipe`` in stoichnet; returns (epoch kept, val MAE, test MAE)."""
+    X, y = data["train"]
+    total_steps = recipe.epochs * math.ceil(len(X) / recipe.batch_size)
+    model = elemnet(ELEMNET_17, dropout=recipe.dropout or 0, seed=seed,
+                    mc_dropout=recipe.inference_dropout == "mc")
+    optimizer = optimizers.get({"name": recipe.optimizer, "num_threads": threads,
+                                "learning_rate": _learning_rate(schedule_settings(recipe),
+                                                                total_steps),
+                                "weight_decay": recipe.weight_decay})
+    model.compile(optimizer=optimizer, loss=recipe.loss)
+    callbacks, monitor = [], "val_loss"
+    if recipe.inference_dropout == "mc":
+        callbacks.append(MonteCarloValidation(*data["val"], recipe.mc_samples, seed=seed))
+        monitor = "val_mc_loss"
+    stopper = EarlyStopping(monitor=monitor, patience=recipe.patience or recipe.epochs,
+                            restore_best_weights=True)
+    callbacks += [stopper, EpochLogger(log, monitor)]
+    if max_minutes is not None:
+        callbacks.append(TimeBudget(60.0 * max_minutes))
+    model.fit(X, y, epochs=recipe.epochs, batch_size=recipe.batch_size,
+              validation_data=data["val"], callbacks=callbacks, verbose=0, seed=seed)
+
+    def predict(X_eval):
+        if recipe.inference_dropout == "off":
+            return model.predict(X_eval)
+        model._set_rng(np.random.default_rng(seed))
+        return model.predict(X_eval, mc_samples=recipe.mc_samples)
+
+    return (stopper.best_epoch + 1, _mae(predict(data["val"][0]), data["val"][1]),
+            _mae(predict(data["test"][0]), data["test"][1]))
+
+
+def train_torch(recipe, data, log: RunLog, seed: int, threads: int, max_minutes):
+    """The same recipe in PyTorch; returns (epoch kept, val MAE, test MAE)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rates = iter(recipe.dropout)
+    layers, n_in = [], data["train"][0].shape[1]
+    for block in parse_arch(ELEMNET_17):
+        for _ in range(block.count):
+            layers.append(torch.nn.Linear(n_in, block.units))
+            torch.nn.init.xavier_uniform_(layers[-1].weight)
+            torch.nn.init.zeros_(layers[-1].bias)
+            layers.append(torch.nn.ReLU())
+            n_in = block.units
+        rate = next(rates, 0.0) if block.dropout else 0.0
+        if rate:
+            layers.append(torch.nn.Dropout(rate))
+    net = torch.nn.Sequential(*layers[:-1])  # linear output unit
+    X, y = (torch.from_numpy(a) for a in data["train"])
+    steps_per_epoch = math.ceil(len(X) / recipe.batch_size)
+    schedule = _learning_rate(schedule_settings(recipe), recipe.epochs * steps_per_epoch)
+    opt_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[recipe.optimizer]
+    opt = opt_class(net.parameters(), lr=recipe.learning_rate, eps=1e-7,
+                    weight_decay=recipe.weight_decay)
+
+    def predict(X_eval: np.ndarray) -> np.ndarray:
+        X_eval = torch.from_numpy(X_eval)
+        with torch.no_grad():
+            if recipe.inference_dropout == "off":
+                net.eval()
+                return net(X_eval).numpy()
+            net.train()
+            return np.mean([net(X_eval).numpy() for _ in range(recipe.mc_samples)], axis=0)
+
+    generator = torch.Generator().manual_seed(seed)
+    best, best_epoch, best_state, wait, step = math.inf, 0, None, 0, 0
+    for epoch in range(1, recipe.epochs + 1):
+        net.train()
+        order = torch.randperm(len(X), generator=generator)
+        total = 0.0
+        for i in range(steps_per_epoch):
+            idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
+            lr = schedule(step) if callable(schedule) else schedule
+            for group in opt.param_groups:
+                group["lr"] = lr
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.l1_loss(net(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            step += 1
+            total += loss.item() * len(idx)
+        val = _mae(predict(data["val"][0]), data["val"][1])
+        log.row("epoch", epoch, lr=lr, train_loss=total / len(X), val_mae=val)
+        if val < best:
+            best, best_epoch, best_state, wait = val, epoch, copy.deepcopy(net.state_dict()), 0
+        else:
+            wait += 1
+        out_of_time = (max_minutes is not None
+                       and time.perf_counter() - log.start_wall > 60.0 * max_minutes)
+        if out_of_time or (recipe.patience is not None and wait >= recipe.patience):
+            break
+    net.load_state_dict(best_state)
+    if recipe.inference_dropout == "mc":
+        torch.manual_seed(seed)
+    return (best_epoch, _mae(predict(data["val"][0]), data["val"][1]),
+            _mae(predict(data["test"][0]), data["test"][1]))
+
+
+def _mae(predicted: np.ndarray, target: np.ndarray) -> float:
+    return float(np.mean(np.abs(predicted.ravel().astype(np.float64) - target.ravel())))
+
+
+def run_forest(csv_path: Path, threads: int) -> None:
+    """Random forest (100 trees) on Magpie features: fit on train, score test, one row."""
+    train = load_dataset("CritExam__Ef", split="train", progress=False)
+    test = load_dataset("CritExam__Ef", split="test", progress=False)
+    log = RunLog(csv_path, "sklearn", "rf-magpie-100")
+    forest = rf_magpie(100, random_state=0, n_jobs=threads).fit(train["formula"], train["target"])
+    test_mae = _mae(forest.predict(test["formula"]), test["target"].to_numpy())
+    log.row("final", 0, test_mae=test_mae)
+    log.close()
+
+
+def plot(csv_path: Path, png_path: Path) -> None:
+    """Validation MAE vs wall minutes, one line per (engine, recipe) in the CSV."""
+    import pandas as pd
+
+    frame = pd.read_csv(csv_path)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    epochs = frame[frame["phase"] == "epoch"]
+    for (engine, recipe), run in epochs.groupby(["engine", "recipe"], sort=False):
+        ax.plot(run["wall_s"] / 60, run["val_mae"], marker=".", label=f"{engine}: {recipe}")
+    forest = frame[(frame["phase"] == "final") & (frame["engine"] == "sklearn")]
+    for _, row in forest.iterrows():
+        ax.axhline(row["test_mae"], color="grey", ls=":",
+                   label=f"{row['recipe']} test MAE {row['test_mae']:.4f}")
+    ax.axhline(ELEMNET_TEST_MAE, color="k", ls="--", label=f"ElemNet published {ELEMNET_TEST_MAE}")
+    ax.set(xlabel="wall time (minutes)", ylabel="validation MAE (eV/atom)", yscale="log",
+           title="ElemNet-17 on CritExam__Ef: time to accuracy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", default="stoichnet", choices=sorted(RECIPES))
+    parser.add_argument("--engine", default="stoichnet", choices=["stoichnet", "torch"])
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs (the "
+                        "schedule then decays over these)")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--optimizer")
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--schedule")
+    parser.add_argument("--warmup-fraction", type=float)
+    parser.add_argument("--patience", type=int)
+    parser.add_argument("--max-minutes", type=float, help="stop after the first epoch past it")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--subset", type=int, help="train on this many rows (val: a fifth)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--csv", type=Path, default=Path("time_to_accuracy.csv"))
+    parser.add_argument("--png", type=Path, default=Path("time_to_accuracy.png"))
+    parser.add_argument("--rf", action="store_true", help="run the random forest instead")
+    parser.add_argument("--plot-only", action="store_true")
+    args = parser.parse_args()
+
+    if args.plot_only:
+        plot(args.csv, args.png)
+        return
+    with threadpool_limits(args.threads):
+        if args.rf:
+            run_forest(args.csv, args.threads)
+        else:
+            overrides = {name: value for name in ("epochs", "batch_size", "optimizer",
+                                                  "learning_rate", "weight_decay", "schedule",
+                                                  "warmup_fraction", "patience")
+                         if (value := getattr(args, name)) is not None}
+            recipe = dataclasses.replace(get_recipe(args.recipe), **overrides)
+            label = args.recipe + "".join(f" {k}={v}" for k, v in overrides.items())
+            if args.subset:
+                label += f" subset={args.subset}"
+            data = load_fractions(args.subset, args.seed)
+            log = RunLog(args.csv, args.engine, label)
+            train = train_torch if args.engine == "torch" else train_stoichnet
+            epoch, val_mae, test_mae = train(recipe, data, log, args.seed, args.threads,
+                                             args.max_minutes)
+            log.row("final", epoch, val_mae=val_mae, test_mae=test_mae)
+            log.close()
+    plot(args.csv, args.png)
+
+
+if __name__ == "__main__":
+    main()
