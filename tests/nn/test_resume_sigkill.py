@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 EPOCHS = 30
 # trains a small dropout network; --checkpoint PATH writes one every epoch, --resume PATH
 # continues; a per-batch pause makes the run last ~3 s without loading the CPU
-TRAIN = """
+TRAIN = f"""
 import sys, time
 import numpy as np
 from stoichnet.nn import Callback, Dense, Dropout, EarlyStopping, Sequential, optimizers
@@ -30,11 +30,11 @@ y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
 model = Sequential([Dense(32, "relu", input_dim=6), Dropout(0.2), Dense(16, "tanh"), Dense(1)],
                    seed=4)
 model.compile(optimizers.Adam(learning_rate=3e-3), "mse")
-model.fit(X, y, epochs={epochs}, batch_size=40, validation_split=0.2, verbose=0, seed=11,
+model.fit(X, y, epochs={EPOCHS}, batch_size=40, validation_split=0.2, verbose=0, seed=11,
           callbacks=[EarlyStopping("val_loss", patience=50, restore_best_weights=True), Pause()],
           checkpoint=args.get("--checkpoint"), checkpoint_every=1, resume=args.get("--resume"))
 np.save(args["--out"], model.flat_params)
-""".format(epochs=EPOCHS)
+"""
 
 
 def run(script, *args, timeout=120):
