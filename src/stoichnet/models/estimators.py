@@ -204,7 +204,8 @@ class _NeuralNet(BaseEstimator):
         val, train = order[:n_val], order[n_val:]
         return X[train], y[train], X[val], y[val]
 
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, *, checkpoint=None, checkpoint_every: int = 1,
+            resume=None):
         """Train a new network on (X, y).
 
         Args:
@@ -213,6 +214,10 @@ class _NeuralNet(BaseEstimator):
             validation_data: optional (X_val, y_val) monitored for early stopping and
                 the learning curves; without it, ``validation_fraction`` of the rows
                 are held out (none when 0).
+            checkpoint, checkpoint_every, resume: as ``Sequential.fit``: write a
+                checkpoint every ``checkpoint_every`` epochs (and on Ctrl-C), or continue
+                from one written by a fit with the same data and parameters; the result
+                is bit-identical to an uninterrupted fit.
         Returns:
             self, with ``model_`` (the trained Sequential), ``history_`` (per-epoch
             ``loss``/``val_loss`` and metrics), ``n_features_in_``, ``n_epochs_``,
@@ -285,6 +290,9 @@ class _NeuralNet(BaseEstimator):
             callbacks=callbacks,
             verbose=int(s["verbose"]),
             seed=int(fit_seed),
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
         )
         self.n_epochs_ = len(self.history_.history["loss"])
         self.stopped_by_budget_ = bool(budget and budget.stopped)
