@@ -757,9 +757,9 @@ def _read_simple(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     amount of at most 15 digits and at most one decimal point inside them ("Fe2O3",
     "Li0.05Fe0.95PO4"); so it is shorter than MAX_FORMULA_LENGTH. Anything else
     (brackets, hydrate dots, whitespace, exponents, repeated elements, every error) is
-    left to ``_parse_amounts``. An amount is its digits as an integer below 2**53 divided by a
-    power of ten up to 10**15: both exact, so the quotient is the correctly rounded
-    decimal, the float that ``float()`` gives the general parser.
+    left to ``_parse_amounts``. An amount is its digits as an integer below 2**53
+    divided by a power of ten up to 10**15: both exact, so the quotient is the correctly
+    rounded decimal, the float that ``float()`` gives the other parsers.
 
     Returns (simple, indptr, atomic_numbers, amounts): simple, (n_texts,) bool, marks
     the texts read; the j-th of them has the entries ``indptr[j]:indptr[j + 1]`` of
@@ -769,7 +769,7 @@ def _read_simple(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     if n == 0:
         return np.zeros(0, bool), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)
     joined = "\n".join(texts)
-    if joined.count("\n") != max(n - 1, 0):  # a newline inside a text must not split it
+    if joined.count("\n") != n - 1:  # a newline inside a text must not split it
         joined = "\n".join(text.replace("\n", "\0") for text in texts)
     # Line j (text j) lies between newlines j and j + 1; non-ASCII characters become
     # bytes >= 128, which no rule below accepts.
