@@ -7,6 +7,10 @@ Every activation has ``value(z, out=None) -> a`` and, for the elementwise ones,
 derivative is a Jacobian, it returns the Jacobian-vector product instead.
 ``out=`` lets a layer reuse its buffers; results keep the dtype of ``z``.
 Arrays are (n_samples, n_units); softmax normalises over the last axis.
+
+Activations flagged ``in_place`` (linear, relu, tanh) may be computed with
+``out=z``: their derivative reads only ``a`` (relu: z > 0 exactly where a > 0),
+so a layer need not keep a separate z buffer.
 """
 
 from __future__ import annotations
@@ -28,14 +32,23 @@ def linear(z, out=None):
     """a = z."""
     if out is None:
         return z.copy()
-    np.copyto(out, z)
+    if out is not z:
+        np.copyto(out, z)
     return out
 
 
 def linear_derivative(z, a, out=None):
     """σ'(z) = 1."""
-    out = _ensure(out, z)
+    out = _ensure(out, a)
     out.fill(1)
+    return out
+
+
+def linear_backward(da, z, a, out=None):
+    """dz = da (one copy instead of building σ' = 1 and multiplying)."""
+    if out is None:
+        return da.copy()
+    np.copyto(out, da)
     return out
 
 
@@ -73,8 +86,8 @@ def relu(z, out=None):
 
 
 def relu_derivative(z, a, out=None):
-    """σ'(z) = 1 where z > 0, else 0 (0 at the kink, as in PyTorch)."""
-    return np.greater(z, 0, out=_ensure(out, z), casting="unsafe")
+    """σ'(z) = 1 where a > 0 (i.e. z > 0), else 0 (0 at the kink, as in PyTorch)."""
+    return np.greater(a, 0, out=_ensure(out, a), casting="unsafe")
 
 
 def leaky_relu(z, out=None):
@@ -85,11 +98,10 @@ def leaky_relu(z, out=None):
 
 
 def leaky_relu_derivative(z, a, out=None):
-    """σ'(z) = 1 where z > 0, else 0.01."""
-    out = _ensure(out, z)
-    out.fill(LEAKY_RELU_ALPHA)
-    np.copyto(out, 1, where=z > 0)
-    return out
+    """σ'(z) = 1 where a > 0 (i.e. z > 0), else 0.01."""
+    out = _ensure(out, a)
+    np.greater(a, 0, out=out, casting="unsafe")
+    return np.maximum(out, LEAKY_RELU_ALPHA, out=out)
 
 
 def elu(z, out=None):
@@ -130,16 +142,22 @@ def softmax_backward(da, z, a, out=None):
 
 @dataclass(frozen=True)
 class ActivationFunction:
-    """One registry entry: the function, its derivative and the backward rule."""
+    """One registry entry: the function, its derivative and the backward rule.
+
+    ``jacobian_product`` (softmax; linear, whose Jacobian is the identity) replaces
+    the elementwise σ' · da when given. ``in_place``: ``value(z, out=z)`` is valid and
+    the backward never reads z (it may then be passed as None).
+    """
 
     name: str
     value: Callable[..., np.ndarray]
     derivative: Callable[..., np.ndarray] | None
     jacobian_product: Callable[..., np.ndarray] | None = None
+    in_place: bool = False
 
     def backward(self, da, z, a, out=None):
-        """dz = da · σ'(z) (elementwise), or the Jacobian-vector product for softmax."""
-        if self.derivative is None:
+        """dz = da · σ'(z) (elementwise), or the Jacobian-vector product."""
+        if self.jacobian_product is not None:
             return self.jacobian_product(da, z, a, out)
         dz = self.derivative(z, a, out=out)
         return np.multiply(dz, da, out=dz)
@@ -148,10 +166,10 @@ class ActivationFunction:
 ACTIVATIONS: dict[str, ActivationFunction] = {
     f.name: f
     for f in (
-        ActivationFunction("linear", linear, linear_derivative),
+        ActivationFunction("linear", linear, linear_derivative, linear_backward, in_place=True),
         ActivationFunction("sigmoid", sigmoid, sigmoid_derivative),
-        ActivationFunction("tanh", tanh, tanh_derivative),
-        ActivationFunction("relu", relu, relu_derivative),
+        ActivationFunction("tanh", tanh, tanh_derivative, in_place=True),
+        ActivationFunction("relu", relu, relu_derivative, in_place=True),
         ActivationFunction("leaky_relu", leaky_relu, leaky_relu_derivative),
         ActivationFunction("elu", elu, elu_derivative),
         ActivationFunction("softmax", softmax, None, softmax_backward),

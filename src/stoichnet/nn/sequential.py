@@ -304,8 +304,10 @@ class Sequential:
             return self.loss.value_from_logits(self.layers[-1].z, y)
         return self.loss.value(y_pred, y)
 
-    def _backward(self, y_pred: np.ndarray, y: np.ndarray, fused: bool) -> np.ndarray:
-        """Backpropagate the cost of the last forward pass; fills flat_grads, returns dC/dX."""
+    def _backward(self, y_pred: np.ndarray, y: np.ndarray, fused: bool,
+                  input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate the cost of the last forward pass; fills flat_grads, returns dC/dX
+        (None with ``input_grad=False``: training skips the first layer's da_prev)."""
         layers = self.layers
         if fused:
             last = layers[-1]
@@ -313,6 +315,11 @@ class Sequential:
             layers = layers[:-1]
         else:
             grad = self.loss.gradient(y_pred, y)
+        if not input_grad and layers:
+            for layer in reversed(layers[1:]):
+                grad = layer.backward(grad)
+            layers[0].backward_params(grad)
+            return None
         for layer in reversed(layers):
             grad = layer.backward(grad)
         return grad
@@ -321,7 +328,7 @@ class Sequential:
                     clipnorm: float | None = None) -> tuple[float, np.ndarray]:
         y_pred = self._forward(x, training=True)
         loss = self._cost(y_pred, y, fused) + self._regularization()
-        self._backward(y_pred, y, fused)
+        self._backward(y_pred, y, fused, input_grad=False)
         # the squared gradient norm is one fast pass; a NaN/inf in it or in the loss
         # stops training before the optimizer can write NaN into the weights
         with np.errstate(over="ignore", invalid="ignore"):
@@ -428,6 +435,7 @@ class Sequential:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
         checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 1)
+        checkpoints.check_paths(checkpoint, resume)
         if clipnorm is not None and (
             isinstance(clipnorm, bool) or not isinstance(clipnorm, numbers.Real)
             or not 0 < clipnorm < math.inf
@@ -473,6 +481,8 @@ class Sequential:
         for cb in callbacks:
             cb.on_train_begin()
         fit_params = {"batch_size": batch_size, "n_samples": n, "shuffle": bool(shuffle)}
+        if checkpoint is not None or resume is not None:
+            fit_params["data_sha256"] = checkpoints.data_digest(X, y, val)
         ckpt_args = (checkpoint, self, user_callbacks, fit_params)  # for save and interrupt
         resumed = checkpoints.Progress()
         if resume is not None:

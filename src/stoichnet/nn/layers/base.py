@@ -82,6 +82,11 @@ class Layer:
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def backward_params(self, grad_out: np.ndarray) -> None:
+        """``backward`` for the first layer of a model in training: fill ``self.grads``;
+        dC/d(input) is not needed, so a layer may skip computing it (Dense does)."""
+        self.backward(grad_out)
+
     def regularization_loss(self) -> float:
         """Penalty this layer adds to the cost (e.g. L2 on its kernel); 0 by default."""
         return 0.0

@@ -23,9 +23,9 @@ class L2:
     def __call__(self, W: np.ndarray) -> float:
         return self.l2 * float(np.vdot(W, W))
 
-    def add_gradient(self, W: np.ndarray, dW: np.ndarray) -> None:
-        """dW += 2 · l2 · W, in place."""
-        dW += (2.0 * self.l2) * W
+    def add_gradient(self, W: np.ndarray, dW: np.ndarray, tmp: np.ndarray | None = None) -> None:
+        """dW += 2 · l2 · W, in place; ``tmp`` (W's shape and dtype) is scratch space."""
+        dW += np.multiply(W, 2.0 * self.l2, out=tmp)
 
     def get_config(self) -> dict:
         return {"l2": self.l2}
@@ -62,8 +62,9 @@ class Dense(Layer):
         use_bias: whether the layer has a bias ``b``.
         kernel_regularizer: L2 penalty on ``W`` (see ``L2``), or None.
     Parameters: ``W`` (n_in, n_out) and ``b`` (n_out,).
-    Input (n, n_in) -> output (n, n_out); ``z`` and ``a`` of the last forward are
-    kept as attributes.
+    Input (n, n_in) -> output (n, n_out); ``a`` of the last forward is kept as an
+    attribute, and ``z`` too unless the activation is computed in place (relu,
+    tanh, linear: ``z`` is then None and ``a`` reuses its buffer).
     """
 
     def __init__(
@@ -116,27 +117,44 @@ class Dense(Layer):
         """x = a_prev: (n, n_in) -> a: (n, n_out)."""
         shape = (x.shape[0], self.units)
         self.a_prev = x
-        self.z = np.matmul(x, self.params["W"], out=self._buffer("z", shape, self.dtype))
+        z = np.matmul(x, self.params["W"], out=self._buffer("z", shape, self.dtype))
         if self.use_bias:
-            self.z += self.params["b"]
-        self.a = self.sigma.value(self.z, out=self._buffer("a", shape, self.dtype))
+            z += self.params["b"]
+        if self.sigma.in_place:  # relu & co.: a overwrites z, backward reads only a
+            self.z, self.a = None, self.sigma.value(z, out=z)
+        else:
+            self.z, self.a = z, self.sigma.value(z, out=self._buffer("a", shape, self.dtype))
         return self.a
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         """grad_out = dC/da: (n, n_out) -> dC/da_prev: (n, n_in); fills dW, db."""
-        dz = self.sigma.backward(grad_out, self.z, self.a, out=self._buffer("dz", self.z.shape, self.dtype))
-        return self.backward_from_z(dz)
+        return self.backward_from_z(self._dz(grad_out))
+
+    def backward_params(self, grad_out: np.ndarray) -> None:
+        """Fill dW, db only, skipping the dz · Wᵀ product (a first layer's da_prev is unused)."""
+        self._param_gradients(self._dz(grad_out))
 
     def backward_from_z(self, dz: np.ndarray) -> np.ndarray:
         """Backward from dC/dz (used when the loss is fused with the activation)."""
+        self._param_gradients(dz)
         W = self.params["W"]
-        np.matmul(self.a_prev.T, dz, out=self.grads["W"])
-        if self.kernel_regularizer is not None:
-            self.kernel_regularizer.add_gradient(W, self.grads["W"])
-        if self.use_bias:
-            np.sum(dz, axis=0, out=self.grads["b"])
         shape = (dz.shape[0], W.shape[0])
         return np.matmul(dz, W.T, out=self._buffer("da_prev", shape, self.dtype))
+
+    def _dz(self, grad_out: np.ndarray) -> np.ndarray:
+        """dz = dC/da · σ'(z), (n, n_out), in the layer's dz buffer."""
+        return self.sigma.backward(
+            grad_out, self.z, self.a, out=self._buffer("dz", self.a.shape, self.dtype)
+        )
+
+    def _param_gradients(self, dz: np.ndarray) -> None:
+        """dW = a_prevᵀ · dz (+ the L2 term), db = Σ_samples dz, written in place."""
+        np.matmul(self.a_prev.T, dz, out=self.grads["W"])
+        if self.kernel_regularizer is not None:
+            W = self.params["W"]
+            self.kernel_regularizer.add_gradient(W, self.grads["W"], self._buffer("l2", W.shape, W.dtype))
+        if self.use_bias:
+            np.sum(dz, axis=0, out=self.grads["b"])
 
     def regularization_loss(self) -> float:
         if self.kernel_regularizer is None:
