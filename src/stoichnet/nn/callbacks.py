@@ -185,6 +185,7 @@ class CSVLogger(Callback):
     """Write one CSV row per epoch: ``epoch`` (0-based, as Keras) and the sorted log keys.
 
     ``append=False`` replaces ``filename``; ``append=True`` adds rows (no second header).
+    A run resumed from a checkpoint continues the file as an uninterrupted run would.
     """
 
     def __init__(self, filename, separator: str = ",", append: bool = False):
@@ -212,6 +213,19 @@ class CSVLogger(Callback):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def get_state(self) -> dict:
+        return {"size": self.filename.stat().st_size}  # rows are flushed as written
+
+    def set_state(self, state: dict) -> None:
+        """Make the file what it was at the checkpoint: drop rows of later epochs
+        (``append``), or write the run's rows again from the History (replaced file)."""
+        if self.append:
+            self._file.truncate(state["size"])
+            return
+        history = self.model.history
+        for i, epoch in enumerate(history.epoch):
+            self.on_epoch_end(epoch, {key: values[i] for key, values in history.history.items()})
 
 
 class ProgressBar(Callback):
