@@ -15,6 +15,7 @@ import pytest
 
 from stoichnet.nn import (
     Callback,
+    CSVLogger,
     Dense,
     Dropout,
     EarlyStopping,
@@ -260,12 +261,42 @@ def test_resume_refuses_another_model_or_setup(checkpoint_file, tmp_path):
     other.compile(optimizers.SGD(learning_rate=0.01), "mse", ["mae"])
     with pytest.raises(ValueError, match="compile settings"):
         other.fit(X, Y, callbacks=make_callbacks(), resume=checkpoint_file, **FIT)
-    mid = tmp_path / "mid.ckpt"
-    with pytest.raises(TrainingInterrupted):
-        make_model().fit(X, Y, callbacks=[InterruptAt(1, 1)], checkpoint=mid, **FIT)
-    with pytest.raises(ValueError, match="mid-epoch"):
-        make_model().fit(X, Y, callbacks=[InterruptAt(1, 1)], resume=mid,
-                         **{**FIT, "batch_size": 8})
+    for change in ({"batch_size": 8}, {"shuffle": False}, {"validation_split": 0.3}):
+        with pytest.raises(ValueError, match="same data, batch_size and shuffle"):
+            make_model().fit(X, Y, callbacks=make_callbacks(), resume=checkpoint_file,
+                             **{**FIT, **change})
+    with pytest.raises(ValueError, match="same data"):
+        make_model().fit(X, Y + 1e-6, callbacks=make_callbacks(), resume=checkpoint_file, **FIT)
+    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+        make_model().fit(X, Y, resume=tmp_path / "missing.ckpt", **FIT)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        make_model().fit(X, Y, checkpoint=tmp_path / "no" / "run.ckpt", **FIT)
+
+
+@pytest.mark.parametrize("append", [False, True])
+def test_csv_logger_after_resume_holds_each_epoch_once(tmp_path, append):
+    full, resumed, path = tmp_path / "full.csv", tmp_path / "resumed.csv", tmp_path / "run.ckpt"
+    if append:  # rows of an earlier run stay
+        full.write_text("epoch,loss\n0,1.0\n")
+        resumed.write_text("epoch,loss\n0,1.0\n")
+    make_model().fit(X, Y, callbacks=[CSVLogger(full, append=append)], **FIT)
+
+    class CrashAt(Callback):
+        def __init__(self, epoch):
+            self.epoch = epoch
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == self.epoch:
+                raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):  # 4 rows, checkpoint after 3
+        make_model().fit(X, Y, callbacks=[CSVLogger(resumed, append=append), CrashAt(4)],
+                         checkpoint=path, checkpoint_every=3, **FIT)
+    assert load_checkpoint(path)[0]["progress"]["epoch"] == 3
+    assert resumed.read_text().splitlines()[-1].startswith("3,")
+    make_model().fit(X, Y, callbacks=[CSVLogger(resumed, append=append), CrashAt(-1)],
+                     resume=path, **FIT)
+    assert resumed.read_text() == full.read_text()
 
 
 class SetAt(Callback):

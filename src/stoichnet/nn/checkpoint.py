@@ -20,10 +20,12 @@ Reading a truncated, altered or foreign file raises ``ModelFileError``.
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -105,12 +107,32 @@ def _json_rng_state(state):
     return state.item() if isinstance(state, np.generic) else state
 
 
+def check_paths(checkpoint, resume) -> None:
+    """Fail before training when ``checkpoint``'s folder or the ``resume`` file is missing."""
+    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: the folder "
+                                f"{str(Path(checkpoint).parent)!r} does not exist")
+    if resume is not None and not Path(resume).is_file():
+        raise FileNotFoundError(f"resume={str(resume)!r}: no checkpoint file there")
+
+
+def data_digest(X: np.ndarray, y: np.ndarray, validation) -> str:
+    """SHA-256 of the training arrays and the validation pair (if any): a resumed run
+    must see the data of the run it continues."""
+    digest = hashlib.sha256()
+    for arr in (X, y, *(validation or ())):
+        digest.update(f"{arr.dtype.str}{arr.shape}".encode())
+        digest.update(np.ascontiguousarray(arr).data)
+    return digest.hexdigest()
+
+
 def save_checkpoint(path, model, progress: Progress, callbacks, fit_params: dict) -> None:
     """Write ``model``'s training state at ``progress`` to ``path`` (replacing it).
 
     Args:
         callbacks: the user's callbacks, in ``fit`` order (not History or the progress bar).
-        fit_params: ``{"batch_size", "n_samples", "shuffle"}`` of the run, checked on resume.
+        fit_params: ``{"batch_size", "n_samples", "shuffle", "data_sha256"}`` of the run,
+            checked on resume.
     Raises ``TrainingDivergedError`` instead of writing non-finite weights or optimizer
     state, so the previous checkpoint stays the last good one.
     """
@@ -159,8 +181,8 @@ def restore(path, model, callbacks, fit_params: dict) -> Progress:
     History) and ``callbacks`` (after their ``on_train_begin``); returns its ``Progress``.
 
     Raises ``ModelFileError`` for a broken file and ``ValueError`` when the checkpoint
-    belongs to another architecture, compile settings or callback list, or stopped
-    mid-epoch with another batch size, sample count or shuffle setting.
+    belongs to another architecture, compile settings, callback list, data, batch size
+    or shuffle setting.
     """
     config, arrays = load_checkpoint(path)
     try:
@@ -180,9 +202,10 @@ def restore(path, model, callbacks, fit_params: dict) -> Progress:
         p = config["progress"]
         progress = Progress(int(p["epoch"]), int(p["batch"]), arrays.get("order"),
                             dict(p["totals"]), int(p["seen"]), bool(p["stop_training"]))
-        if progress.batch and config["fit"] != fit_params:
-            raise ValueError(f"checkpoint {path} stopped mid-epoch with {config['fit']}; resume "
-                             f"it with the same batch_size, samples and shuffle, got {fit_params}")
+        if config["fit"] != fit_params:
+            raise ValueError(f"checkpoint {path} belongs to a run with {config['fit']}; resume "
+                             f"continues the same run: same data, batch_size and shuffle, got "
+                             f"{fit_params}")
         weights = arrays["weights"]
         if weights.dtype != model.dtype or weights.shape != model.flat_params.shape:
             raise ModelFileError(f"{path} holds weights {weights.dtype} {weights.shape}, the "
