@@ -175,6 +175,11 @@ class Optimizer:
             # workers take the next chunk when free, so a thread the OS delays costs no more
             # than its current chunk; the calling thread is worker 0
             queue = _LockedIterator(tasks)
+            # every worker's scratch exists before it takes a chunk: nothing is allocated
+            # in a later step when a worker that was idle so far gets its first chunk
+            for w in range(1, n_workers):
+                for dtype in {p.dtype for p in params}:
+                    self._scratch_for(w, dtype, 0)
             pool = _thread_pool(n_workers - 1)
             futures = [pool.submit(self._run, queue, w, k) for w in range(1, n_workers)]
             self._run(queue, 0, k)
