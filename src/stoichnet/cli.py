@@ -73,8 +73,9 @@ def data_options(func):
         click.option("--target-col", default="target", show_default=True,
                      help="Target column of the tables."),
         click.option("--duplicates", type=click.Choice(["raise", "mean", "first", "keep"]),
-                     default="raise", show_default=True,
-                     help="What to do with rows of the same composition in a table."),
+                     help="Rows of one split with the same composition: raise (default for "
+                          "--train tables), mean, first or keep (a dataset's default: keep and "
+                          "warn)."),
         click.option("--subset", type=click.IntRange(min=2), metavar="N",
                      help="Use a seeded random N rows of each split (quick runs)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -100,16 +101,19 @@ def load_split(opts: dict, need_test: bool = True) -> Split:
             raise click.UsageError("--val/--test go with --train, not with --dataset")
         entry = get_dataset(dataset)
         name, unit = entry.name, entry.unit
+        def load(split=None):
+            return load_dataset(name, split, duplicates=opts["duplicates"], progress=False)
+
         if {"train", "val", "test"} <= set(entry.splits):
-            train, val, test = (load_dataset(name, s, progress=False) for s in ("train", "val", "test"))
+            train, val, test = (load(s) for s in ("train", "val", "test"))
         else:
-            frame = load_dataset(name, progress=False)
+            frame = load()
             train, val, test = train_val_test_split(frame, seed=seed)
             notes.append(f"{name} has one file: split 70/15/15 at random (seed {seed})")
     else:
         def read(path):
             return read_table(path, opts["formula_col"], opts["target_col"],
-                              duplicates=opts["duplicates"])
+                              duplicates=opts["duplicates"] or "raise")
 
         name = Path(train_path).name
         train = read(train_path)
@@ -540,12 +544,19 @@ def featurize(input_path, output_path, preset, formula_col, target_col, impute,
                err=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (dropped rows, duplicates kept) as one readable line, without source code."""
+    click.echo(f"warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: a one-line error and a non-zero exit on bad input,
     the traceback only with ``--debug``."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        code = cli.main(args=args, prog_name="stoichnet", standalone_mode=False)
+        with warnings.catch_warnings():  # restores the default display afterwards
+            warnings.showwarning = _show_warning
+            code = cli.main(args=args, prog_name="stoichnet", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return EXIT_INTERRUPTED
