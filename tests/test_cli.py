@@ -292,23 +292,46 @@ def test_depth_study_cli_reuses_cached_values(data_dir, tmp_path, capsys):
     assert np.array_equal(again["test_mae"][:2], first["test_mae"])
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_training_keeps_the_model_and_exits_130(tmp_path):
-    train = _csv(tmp_path / "train.csv", (SMALL * 15)[:300], seed=3)
-    model = tmp_path / "m.npz"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stoichnet.cli", "train", "--train", str(train), "--duplicates",
-         "keep", "--epochs", "500", "--out", str(model)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    deadline = time.monotonic() + 60
+def _interrupt_after_epoch_1(argv):
+    """Run the CLI in a process, press Ctrl-C once epoch 2 has started; (code, stdout, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "stoichnet.cli", *map(str, argv)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ.copy())
+    deadline = time.monotonic() + 120
     seen = ""
     while "Epoch 2/" not in seen and time.monotonic() < deadline and proc.poll() is None:
         seen += proc.stderr.read(1)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr[-2000:]
+    stdout, stderr = proc.communicate(timeout=120)
+    return proc.returncode, stdout, seen + stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_training_keeps_the_model_and_exits_130(tmp_path):
+    train = _csv(tmp_path / "train.csv", (SMALL * 15)[:300], seed=3)
+    model = tmp_path / "m.npz"
+    code, _, stderr = _interrupt_after_epoch_1(
+        ["train", "--train", train, "--duplicates", "keep", "--epochs", 500, "--out", model])
+    assert code == 130, stderr[-2000:]
     assert "stopping after the current batch" in stderr
     assert "Interrupted: the model holds the best weights reached so far" in stderr
     card = json.loads(model.with_suffix(".json").read_text())
     assert card["interrupted"] is True and card["epochs_trained"] < 500
     assert load_model(model).predict(ElementFractions().transform(["NaCl"])).shape == (1, 1)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_compare_keeps_finished_results_and_exits_130(tmp_path):
+    train = _csv(tmp_path / "train.csv", (SMALL * 15)[:300], seed=6)
+    out = tmp_path / "run"
+    code, stdout, stderr = _interrupt_after_epoch_1(
+        ["compare", "--train", train, "--test", train, "--duplicates", "keep", "--models",
+         "mean,elemnet", "--epochs", 500, "--out", out])
+    assert code == 130, stderr[-2000:]
+    assert "Interrupted: results so far are in" in stderr and "--overwrite" in stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] is True
+    assert metrics["models"]["elemnet"]["stopped_by"] == "interrupt"
+    assert 1 <= metrics["models"]["elemnet"]["epochs"] < 500
+    assert re.search(r"^elemnet .* \(interrupt\)$", stdout, re.M), stdout
+    assert not (tmp_path / "run.partial").exists()
