@@ -121,6 +121,16 @@ def test_checkpoint_holds_the_optimizer_and_callback_state(tmp_path):
     assert config["history"]["history"]["val_loss"] == model.history.history["val_loss"]
 
 
+def test_numpy_scalars_a_callback_logs_are_stored(tmp_path):
+    class LogFloat32(Callback):  # as MonteCarloValidation records val_mc_loss
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.history.history.setdefault("third", []).append(np.float32(epoch) / 3)
+
+    path = tmp_path / "run.ckpt"
+    make_model().fit(X, Y, callbacks=[LogFloat32()], checkpoint=path, **{**FIT, "epochs": 2})
+    assert load_checkpoint(path)[0]["history"]["history"]["third"] == [0.0, float(np.float32(1 / 3))]
+
+
 @pytest.mark.parametrize("epoch, batch", [(0, 0), (2, 1), (3, 4)])
 def test_interrupt_mid_epoch_then_resume_is_bit_identical(reference, tmp_path, epoch, batch):
     path = tmp_path / "run.ckpt"

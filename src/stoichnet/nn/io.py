@@ -55,6 +55,14 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _json_scalar(value):
+    """numpy scalars (e.g. a float32 a callback logged) as Python numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} {value!r} cannot be stored in a model file or "
+                    "checkpoint; use numbers, strings, lists and dicts")
+
+
 def write_archive(path, config: dict, arrays: dict[str, np.ndarray], overwrite: bool = False) -> None:
     """Write an ``.npz`` of ``config`` (JSON), ``arrays`` and their SHA-256, atomically.
 
@@ -70,7 +78,7 @@ def write_archive(path, config: dict, arrays: dict[str, np.ndarray], overwrite: 
     clash = set(RESERVED) & set(arrays)
     if clash:
         raise ValueError(f"array names {sorted(clash)} are reserved")
-    config_bytes = json.dumps(config, sort_keys=True).encode("utf-8")
+    config_bytes = json.dumps(config, sort_keys=True, default=_json_scalar).encode("utf-8")
     digest = _digest(config_bytes, *(arrays[name] for name in sorted(arrays)))
     folder = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
