@@ -10,14 +10,26 @@ last 2,000 test; pixels are scaled to [0, 1]. The same network is then trained a
 without the Dropout layer (same seed, same data). Both runs print their train and
 test accuracy, and one PNG shows the two learning curves: accuracy per epoch on the
 training batches (dashed; measured while training, so with dropout active) and on
-the test images (solid). Without dropout the training accuracy races to 100 % while
-the test accuracy stalls: that gap is over-fitting.
+the test images (solid). Without dropout the training accuracy climbs above the test
+accuracy (0.990 against 0.981 after 4 epochs): that gap is over-fitting. With dropout
+the two stay together (0.981 and 0.983).
 
-Measured (--epochs 6, seed 0, on the team's 2-core machine while ~7 other people ran
-tests and benchmarks on it, so the wall time is pessimistic and noisy):
-    with dropout     train ..., test ...
-    without dropout  train ..., test ...
-    wall time ... for both runs.
+Measured with the defaults (4 epochs, seed 0) on 2026-11-26, 2-vCPU Xeon, numpy 2.4 with
+OpenBLAS, while about 7 other people ran tests and benchmarks on the same 2 cores:
+
+    with Dropout(0.5)  train accuracy 0.9955  test accuracy 0.9825
+    without dropout    train accuracy 0.9941  test accuracy 0.9805
+
+Both runs passed 97 % test accuracy after their second epoch. Two runs of the script
+gave the same accuracies, as the fixed seed should. The timings differ because the
+load did:
+
+    09:00 UTC, load average 5-6:  6.8 + 5.2 min, 12.0 min wall, 7.9 min CPU (both threads)
+    09:11 UTC, load average 9-10: 12.7 + 8.1 min, 20.8 min wall, 8.8 min CPU
+
+So the 10-minute target was not met on the shared machine. The CPU time suggests
+that an idle 2-core machine would run both in under 10 minutes, but that was not
+measured. Try ``--epochs 12`` and compare the gaps.
 
 Run (from the repository root):
 
@@ -32,6 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from stoichnet.chem.datasets import load_mnist
 from stoichnet.evaluate.plots import learning_curves
@@ -104,9 +117,11 @@ def main() -> None:
     )
 
     fig = learning_curves(histories, metric="accuracy")
-    fig.axes[0].set_title(
-        f"MNIST CNN, {N_TRAIN} training / {len(X_test)} test images (validation = test)"
-    )
+    ax = fig.axes[0]
+    for line in ax.lines:
+        line.set_marker("o")  # a run of one epoch is a single point
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"MNIST CNN, {N_TRAIN} training / {len(X_test)} test images (validation = test)")
     fig.savefig(args.output, dpi=120)
     print(f"learning curves written to {args.output}")
 
