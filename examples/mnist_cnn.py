@@ -84,6 +84,10 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("mnist_dropout.png"))
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     args = parser.parse_args()
+    if args.epochs < 1 or args.batch_size < 1:
+        parser.error(
+            f"--epochs and --batch-size must be >= 1, got {args.epochs}, {args.batch_size}"
+        )
     if args.output.exists() and not args.overwrite:
         parser.error(f"{args.output} exists; pass --overwrite to replace it")
 
