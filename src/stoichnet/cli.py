@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -366,6 +366,23 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, *
 
 
 # ---------------------------------------------------------------- train / predict
+def _checkpoint_path(checkpoint_dir, resume: bool, overwrite: bool) -> Path | None:
+    """DIR/train.ckpt for --checkpoint-dir (DIR created), checked against --resume."""
+    if checkpoint_dir is None:
+        if resume:
+            raise click.UsageError("--resume needs --checkpoint-dir DIR, the folder holding "
+                                   "the checkpoint")
+        return None
+    path = Path(checkpoint_dir) / "train.ckpt"
+    if resume and not path.is_file():
+        raise click.UsageError(f"--resume: there is no checkpoint {path} to continue")
+    if path.exists() and not (resume or overwrite):
+        raise click.UsageError(f"{path} holds an earlier run: pass --resume to continue it or "
+                               "--overwrite to start again")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @cli.command()
 @data_options
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
@@ -378,7 +395,13 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, *
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
               help="Cap on training time; best weights so far are kept.")
 @click.option("--overwrite", is_flag=True, help="Replace existing model files.")
-def train(out_path, task, epochs, recipe, max_minutes, overwrite, **opts):
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write DIR/train.ckpt after every epoch and on Ctrl-C (DIR is created).")
+@click.option("--resume", is_flag=True,
+              help="Continue the run saved in --checkpoint-dir (same data and options); the "
+                   "result is bit-identical to an uninterrupted run.")
+def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir, resume,
+          **opts):
     """Train an ElemNet network and save it for `stoichnet predict`.
 
     Early stopping watches the validation rows; the test rows, when given, are scored.
@@ -387,13 +410,17 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, **opts):
     Examples:
       stoichnet train --dataset CritExam__Ef --out ef.npz
       stoichnet train --train mine.csv --target-col band_gap --epochs 50 --out gap.npz
+      stoichnet train --dataset CritExam__Ef --out ef.npz --checkpoint-dir ckpt
+      stoichnet train --dataset CritExam__Ef --out ef.npz --checkpoint-dir ckpt --resume
     """
     from stoichnet.evaluate.compare import NETWORKS, StopRequest, as_labels, detect_task
     from stoichnet.evaluate.metrics import mae, roc_auc
     from stoichnet.evaluate.report import card_path, check_output_file, save_network
+    from stoichnet.nn import TrainingInterrupted
 
     check_output_file(out_path, overwrite)
     check_output_file(card_path(out_path), overwrite)
+    checkpoint = _checkpoint_path(checkpoint_dir, resume, overwrite)
     split = load_split(opts, need_test=False)
     echo_notes(split)
     task = detect_task(split.train["target"]) if task == "auto" else task
@@ -402,10 +429,18 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, **opts):
             None if t is None else as_labels(t) for t in (split.train, split.val, split.test))
     net = NETWORKS[task]["elemnet"](recipe=recipe, epochs=epochs, max_minutes=max_minutes,
                                     random_state=opts["seed"], verbose=1)
-    with stop_on_sigint(StopRequest()) as stop:
+    # with a checkpoint the engine handles Ctrl-C itself: it stops after the batch, saves the
+    # checkpoint and raises TrainingInterrupted, so a resumed run loses nothing
+    with (nullcontext(StopRequest()) if checkpoint else stop_on_sigint(StopRequest())) as stop:
         stop.current = net
-        net.fit(split.train["formula"], split.train["target"].to_numpy(),
-                validation_data=(split.val["formula"], split.val["target"].to_numpy()))
+        try:
+            net.fit(split.train["formula"], split.train["target"].to_numpy(),
+                    validation_data=(split.val["formula"], split.val["target"].to_numpy()),
+                    checkpoint=checkpoint, resume=checkpoint if resume else None)
+        except TrainingInterrupted as err:
+            click.echo(f"\nInterrupted after {err.epoch} full epoch(s): {checkpoint} holds the "
+                       "run so far. To continue, run the same command with --resume.", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     info = {"data": split.describe(), "unit": split.unit, "epochs_trained": net.n_epochs_,
             "stopped_by_budget": net.stopped_by_budget_, "interrupted": stop.requested}
     if split.test is not None:

@@ -1,0 +1,68 @@
+"""`stoichnet train --checkpoint-dir`: Ctrl-C saves a checkpoint and exits 130 with the
+way to resume; `--resume` ends with the model an uninterrupted run writes, bit for bit."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stoichnet.cli import main
+from stoichnet.nn import load_checkpoint, load_model
+
+FORMULAS = ["NaCl", "KCl", "MgO", "CaO", "Fe2O3", "Al2O3", "SiO2", "TiO2", "ZnO", "CuO",
+            "LiF", "NaF", "BaO", "SrO", "NiO", "CoO", "MnO", "Cr2O3", "V2O5", "GaN"]
+
+
+@pytest.fixture
+def train_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    formulas = [f for f in FORMULAS for _ in range(8)]
+    path = tmp_path / "train.csv"
+    pd.DataFrame({"formula": formulas, "target": rng.normal(size=len(formulas))}).to_csv(
+        path, index=False)
+    return path
+
+
+def train_args(train_csv, out, *extra):
+    return ["train", "--train", str(train_csv), "--duplicates", "keep", "--epochs", "4",
+            "--out", str(out), *map(str, extra)]
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_resume_gives_the_uninterrupted_model(tmp_path, train_csv, capsys):
+    ckpt_dir = tmp_path / "ckpt"
+    argv = train_args(train_csv, tmp_path / "resumed.npz", "--checkpoint-dir", ckpt_dir)
+    proc = subprocess.Popen([sys.executable, "-m", "stoichnet.cli", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, seen = time.monotonic() + 120, ""
+    while "Epoch 2/" not in seen and time.monotonic() < deadline and proc.poll() is None:
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (seen + stderr)[-2000:]
+    assert "run the same command with --resume" in stderr
+    assert not (tmp_path / "resumed.npz").exists()
+    assert load_checkpoint(ckpt_dir / "train.ckpt")[0]["progress"]["epoch"] >= 1
+
+    assert main(train_args(train_csv, tmp_path / "resumed.npz", "--checkpoint-dir", ckpt_dir,
+                           "--resume")) == 0
+    assert main(train_args(train_csv, tmp_path / "plain.npz")) == 0
+    resumed = load_model(tmp_path / "resumed.npz").flat_params
+    assert resumed.tobytes() == load_model(tmp_path / "plain.npz").flat_params.tobytes()
+
+
+def test_resume_and_checkpoint_dir_usage_errors(tmp_path, train_csv, capsys):
+    out = tmp_path / "m.npz"
+    assert main(train_args(train_csv, out, "--resume")) == 2
+    assert "--resume needs --checkpoint-dir" in capsys.readouterr().err
+    assert main(train_args(train_csv, out, "--checkpoint-dir", tmp_path / "c", "--resume")) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "train.ckpt").write_text("an earlier run")
+    assert main(train_args(train_csv, out, "--checkpoint-dir", tmp_path / "c")) == 2
+    assert "pass --resume to continue it or --overwrite" in capsys.readouterr().err
+    assert not out.exists()
