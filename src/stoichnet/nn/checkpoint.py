@@ -87,10 +87,8 @@ def _split_arrays(prefix: str, state: dict, arrays: dict) -> dict:
         if isinstance(value, np.ndarray):
             arrays[prefix + key] = value
             plain[key] = {"array": prefix + key}
-        elif isinstance(value, np.generic):
-            plain[key] = value.item()
         else:
-            plain[key] = value
+            plain[key] = value  # numpy scalars become numbers in io.write_archive
     return plain
 
 
@@ -100,11 +98,10 @@ def _join_arrays(state: dict, arrays: dict) -> dict:
 
 
 def _json_rng_state(state):
+    """``bit_generator.state`` with arrays (MT19937's key) as lists."""
     if isinstance(state, dict):
         return {key: _json_rng_state(value) for key, value in state.items()}
-    if isinstance(state, np.ndarray):
-        return state.tolist()
-    return state.item() if isinstance(state, np.generic) else state
+    return state.tolist() if isinstance(state, np.ndarray) else state
 
 
 def check_paths(checkpoint, resume) -> None:
