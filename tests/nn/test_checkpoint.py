@@ -19,11 +19,13 @@ from stoichnet.nn import (
     Dense,
     Dropout,
     EarlyStopping,
+    ModelCheckpoint,
     ModelFileError,
     Sequential,
     TrainingDivergedError,
     TrainingInterrupted,
     load_checkpoint,
+    load_model,
     optimizers,
 )
 from stoichnet.nn import io as nn_io
@@ -119,6 +121,20 @@ def test_checkpoint_holds_the_optimizer_and_callback_state(tmp_path):
     assert early["class_name"] == "EarlyStopping" and early["state"]["wait"] == callbacks[0].wait
     assert config["callbacks"][1]["state"]["best"] == callbacks[1].best
     assert config["history"]["history"]["val_loss"] == model.history.history["val_loss"]
+
+
+def test_model_checkpoint_remembers_its_best_across_a_resume(tmp_path):
+    def best_only(name):
+        return ModelCheckpoint(tmp_path / name, monitor="val_loss", save_best_only=True)
+
+    make_model().fit(X, Y, callbacks=[best_only("full.npz")], **FIT)
+    path = tmp_path / "run.ckpt"
+    # val_loss is lowest after epoch 4; epochs 6-8 are worse but would beat a forgotten best
+    make_model().fit(X, Y, callbacks=[best_only("resumed.npz")], checkpoint=path,
+                     **{**FIT, "epochs": 5})
+    make_model().fit(X, Y, callbacks=[best_only("resumed.npz")], resume=path, **FIT)
+    full, resumed = (load_model(tmp_path / name) for name in ("full.npz", "resumed.npz"))
+    assert resumed.flat_params.tobytes() == full.flat_params.tobytes()
 
 
 def test_numpy_scalars_a_callback_logs_are_stored(tmp_path):
