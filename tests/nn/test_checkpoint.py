@@ -124,15 +124,16 @@ def test_checkpoint_holds_the_optimizer_and_callback_state(tmp_path):
 
 
 def test_model_checkpoint_remembers_its_best_across_a_resume(tmp_path):
-    def best_only(name):
-        return ModelCheckpoint(tmp_path / name, monitor="val_loss", save_best_only=True)
+    def callbacks(name):
+        best_only = ModelCheckpoint(tmp_path / name, monitor="val_loss", save_best_only=True)
+        return [*make_callbacks(), best_only]
 
-    make_model().fit(X, Y, callbacks=[best_only("full.npz")], **FIT)
+    make_model().fit(X, Y, callbacks=callbacks("full.npz"), **FIT)
     path = tmp_path / "run.ckpt"
     # val_loss is lowest after epoch 4; epochs 6-8 are worse but would beat a forgotten best
-    make_model().fit(X, Y, callbacks=[best_only("resumed.npz")], checkpoint=path,
+    make_model().fit(X, Y, callbacks=callbacks("resumed.npz"), checkpoint=path,
                      **{**FIT, "epochs": 5})
-    make_model().fit(X, Y, callbacks=[best_only("resumed.npz")], resume=path, **FIT)
+    make_model().fit(X, Y, callbacks=callbacks("resumed.npz"), resume=path, **FIT)
     full, resumed = (load_model(tmp_path / name) for name in ("full.npz", "resumed.npz"))
     assert resumed.flat_params.tobytes() == full.flat_params.tobytes()
 
