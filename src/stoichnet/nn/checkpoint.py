@@ -30,9 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import io
-from .callbacks import Callback
 from .errors import ModelFileError, TrainingDivergedError, TrainingInterrupted
-from .schedules import ReduceLROnPlateau
 
 FORMAT = "stoichnet.checkpoint"
 FORMAT_VERSION = 1
@@ -40,8 +38,6 @@ WHAT = "stoichnet checkpoint"
 # only these bit generators can be named by a file (never an arbitrary attribute of numpy)
 BIT_GENERATORS = {name: getattr(np.random, name)
                   for name in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")}
-# ReduceLROnPlateau (nn.schedules) keeps its memory in these attributes
-_PLATEAU_STATE = ("best", "wait", "cooldown_counter")
 
 
 @dataclass
@@ -64,20 +60,6 @@ class Progress:
     totals: dict[str, float] = field(default_factory=dict)
     seen: int = 0
     stop_training: bool = False
-
-
-def _callback_state(callback: Callback) -> dict:
-    if isinstance(callback, ReduceLROnPlateau) and not callback.state_attributes:
-        return {name: getattr(callback, name) for name in _PLATEAU_STATE}
-    return callback.get_state()
-
-
-def _set_callback_state(callback: Callback, state: dict) -> None:
-    if isinstance(callback, ReduceLROnPlateau) and not callback.state_attributes:
-        for name in _PLATEAU_STATE:
-            setattr(callback, name, state[name])
-    else:
-        callback.set_state(state)
 
 
 def _split_arrays(prefix: str, state: dict, arrays: dict) -> dict:
@@ -159,7 +141,7 @@ def save_checkpoint(path, model, progress: Progress, callbacks, fit_params: dict
         "fit": fit_params,
         "history": {"epoch": model.history.epoch, "history": model.history.history},
         "callbacks": [{"class_name": type(cb).__name__,
-                       "state": _split_arrays(f"callback{i}.", _callback_state(cb), arrays)}
+                       "state": _split_arrays(f"callback{i}.", cb.get_state(), arrays)}
                       for i, cb in enumerate(callbacks)],
     }
     io.write_archive(path, config, arrays, overwrite=True)
@@ -228,7 +210,7 @@ def restore(path, model, callbacks, fit_params: dict) -> Progress:
         model.history.epoch = list(config["history"]["epoch"])
         model.history.history = {k: list(v) for k, v in config["history"]["history"].items()}
         for cb, entry in zip(callbacks, config["callbacks"], strict=True):
-            _set_callback_state(cb, _join_arrays(entry["state"], arrays))
+            cb.set_state(_join_arrays(entry["state"], arrays))
     except (KeyError, TypeError, AttributeError) as err:
         raise ModelFileError(f"{path} has an invalid checkpoint description: {err!r}") from None
     return progress

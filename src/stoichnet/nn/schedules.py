@@ -277,6 +277,8 @@ class ReduceLROnPlateau(Callback):
         mode: "min", "max" or "auto" ("max" when the monitor names an accuracy).
     """
 
+    state_attributes = ("best", "wait", "cooldown_counter")
+
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
                  min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
                  mode: str = "auto"):
