@@ -65,6 +65,7 @@ class RunLog:
         self._writer = csv.DictWriter(self._file, COLUMNS)
         if new:
             self._writer.writeheader()
+            self._file.flush()  # another run may append to the same file
         self.start_wall, self.start_cpu = time.perf_counter(), time.process_time()
 
     def row(self, phase: str, epoch: int, **values) -> dict:
@@ -114,11 +115,10 @@ def schedule_settings(recipe) -> dict:
 
 
 def train_stoichnet(recipe, data, log: RunLog, seed: int, threads: int, max_minutes):
-    """Train by ``recipe`` in stoichnet; returns (epoch kept, val MAE, test MAE)."""
+    """Train by ``recipe`` in stoichnet; returns (epoch kept, predict(X, mc_samples))."""
     X, y = data["train"]
     total_steps = recipe.epochs * math.ceil(len(X) / recipe.batch_size)
-    model = elemnet(ELEMNET_17, dropout=recipe.dropout or 0, seed=seed,
-                    mc_dropout=recipe.inference_dropout == "mc")
+    model = elemnet(ELEMNET_17, dropout=recipe.dropout or 0, seed=seed)
     optimizer = optimizers.get({"name": recipe.optimizer, "num_threads": threads,
                                 "learning_rate": _learning_rate(schedule_settings(recipe),
                                                                 total_steps),
@@ -136,18 +136,15 @@ def train_stoichnet(recipe, data, log: RunLog, seed: int, threads: int, max_minu
     model.fit(X, y, epochs=recipe.epochs, batch_size=recipe.batch_size,
               validation_data=data["val"], callbacks=callbacks, verbose=0, seed=seed)
 
-    def predict(X_eval):
-        if recipe.inference_dropout == "off":
-            return model.predict(X_eval)
-        model._set_rng(np.random.default_rng(seed))
-        return model.predict(X_eval, mc_samples=recipe.mc_samples)
+    def predict(X_eval: np.ndarray, mc_samples: int | None) -> np.ndarray:
+        model._set_rng(np.random.default_rng(seed))  # the same masks for val and test
+        return model.predict(X_eval, mc_samples=mc_samples)
 
-    return (stopper.best_epoch + 1, _mae(predict(data["val"][0]), data["val"][1]),
-            _mae(predict(data["test"][0]), data["test"][1]))
+    return stopper.best_epoch + 1, predict
 
 
 def train_torch(recipe, data, log: RunLog, seed: int, threads: int, max_minutes):
-    """The same recipe in PyTorch; returns (epoch kept, val MAE, test MAE)."""
+    """The same recipe in PyTorch; returns (epoch kept, predict(X, mc_samples))."""
     import torch
 
     torch.set_num_threads(threads)
@@ -172,15 +169,19 @@ def train_torch(recipe, data, log: RunLog, seed: int, threads: int, max_minutes)
     opt = opt_class(net.parameters(), lr=recipe.learning_rate, eps=1e-7,
                     weight_decay=recipe.weight_decay)
 
-    def predict(X_eval: np.ndarray) -> np.ndarray:
+    def predict(X_eval: np.ndarray, mc_samples: int | None) -> np.ndarray:
+        """One pass with dropout off (None) or the mean of mc_samples passes with it on."""
         X_eval = torch.from_numpy(X_eval)
         with torch.no_grad():
-            if recipe.inference_dropout == "off":
+            if mc_samples is None:
                 net.eval()
                 return net(X_eval).numpy()
             net.train()
-            return np.mean([net(X_eval).numpy() for _ in range(recipe.mc_samples)], axis=0)
+            with torch.random.fork_rng():  # the training masks continue undisturbed
+                torch.manual_seed(seed)
+                return np.mean([net(X_eval).numpy() for _ in range(mc_samples)], axis=0)
 
+    mc = recipe.mc_samples if recipe.inference_dropout == "mc" else None
     generator = torch.Generator().manual_seed(seed)
     best, best_epoch, best_state, wait, step = math.inf, 0, None, 0, 0
     for epoch in range(1, recipe.epochs + 1):
@@ -198,7 +199,7 @@ def train_torch(recipe, data, log: RunLog, seed: int, threads: int, max_minutes)
             opt.step()
             step += 1
             total += loss.item() * len(idx)
-        val = _mae(predict(data["val"][0]), data["val"][1])
+        val = _mae(predict(data["val"][0], mc), data["val"][1])
         log.row("epoch", epoch, lr=lr, train_loss=total / len(X), val_mae=val)
         if val < best:
             best, best_epoch, best_state, wait = val, epoch, copy.deepcopy(net.state_dict()), 0
@@ -209,10 +210,7 @@ def train_torch(recipe, data, log: RunLog, seed: int, threads: int, max_minutes)
         if out_of_time or (recipe.patience is not None and wait >= recipe.patience):
             break
     net.load_state_dict(best_state)
-    if recipe.inference_dropout == "mc":
-        torch.manual_seed(seed)
-    return (best_epoch, _mae(predict(data["val"][0]), data["val"][1]),
-            _mae(predict(data["test"][0]), data["test"][1]))
+    return best_epoch, predict
 
 
 def _mae(predicted: np.ndarray, target: np.ndarray) -> float:
@@ -293,9 +291,16 @@ def main() -> None:
             data = load_fractions(args.subset, args.seed)
             log = RunLog(args.csv, args.engine, label)
             train = train_torch if args.engine == "torch" else train_stoichnet
-            epoch, val_mae, test_mae = train(recipe, data, log, args.seed, args.threads,
-                                             args.max_minutes)
-            log.row("final", epoch, val_mae=val_mae, test_mae=test_mae)
+            epoch, predict = train(recipe, data, log, args.seed, args.threads,
+                                   args.max_minutes)
+            mc = recipe.mc_samples if recipe.inference_dropout == "mc" else None
+            modes = {"final": mc}
+            if recipe.dropout:  # the dropout trap: every way of predicting, same weights
+                modes |= {"final dropout off": None, "final mc 1": 1, "final mc 10": 10}
+            for phase, samples in modes.items():
+                log.row(phase, epoch, val_mae=_mae(predict(data["val"][0], samples),
+                                                   data["val"][1]),
+                        test_mae=_mae(predict(data["test"][0], samples), data["test"][1]))
             log.close()
     plot(args.csv, args.png)
 
