@@ -167,6 +167,49 @@ def parse_models(text: str | None) -> list[str] | None:
     return [m.strip() for m in text.split(",") if m.strip()]
 
 
+def checkpoint_options(what: str):
+    """--checkpoint-dir DIR and --resume; ``what`` says which checkpoints DIR holds."""
+
+    def decorate(func):
+        func = click.option(
+            "--resume", is_flag=True,
+            help="Continue the run saved in --checkpoint-dir (same data and options); the "
+                 "result is bit-identical to an uninterrupted run.")(func)
+        return click.option(
+            "--checkpoint-dir", type=click.Path(file_okay=False), metavar="DIR",
+            help=f"Write {what} after every epoch and on Ctrl-C (DIR is created).")(func)
+
+    return decorate
+
+
+def checkpoint_folder(checkpoint_dir, resume: bool, overwrite: bool,
+                      files: str = "*.ckpt") -> Path | None:
+    """The --checkpoint-dir folder (created), checked against --resume/--overwrite:
+    resuming needs checkpoints matching ``files`` there; starting afresh over them needs
+    --overwrite."""
+    if checkpoint_dir is None:
+        if resume:
+            raise click.UsageError("--resume needs --checkpoint-dir DIR, the folder holding "
+                                   "the checkpoint")
+        return None
+    folder = Path(checkpoint_dir)
+    earlier = sorted(folder.glob(files)) if folder.is_dir() else []
+    if resume and not earlier:
+        raise click.UsageError(f"--resume: there is no checkpoint {folder / files} to continue")
+    if earlier and not (resume or overwrite):
+        raise click.UsageError(f"{earlier[0]} holds an earlier run: pass --resume to continue "
+                               "it or --overwrite to start again")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def exit_interrupted(err) -> None:
+    """After ``TrainingInterrupted``: say where the checkpoint is and how to resume; exit 130."""
+    click.echo(f"\nInterrupted after {err.epoch} full epoch(s): {err.checkpoint} holds the run so "
+               "far. To continue, run the same command with --resume.", err=True)
+    raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
 # ---------------------------------------------------------------- compare
 @cli.command()
 @data_options
@@ -187,7 +230,9 @@ def parse_models(text: str | None) -> list[str] | None:
 @click.option("--jobs", type=click.IntRange(min=-1), default=-1, show_default=True,
               help="Processes of the random forest (-1: all cores).")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
-def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, overwrite, **opts):
+@checkpoint_options("DIR/<model>.ckpt for each network")
+def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, overwrite, checkpoint_dir,
+            resume, **opts):
     """Train the network and the baselines on one split and compare them on the test rows.
 
     Prints test MAE with a 95% bootstrap interval, RMSE, R2, fit and predict seconds
@@ -202,21 +247,28 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, overwrite,
       stoichnet compare --dataset CritExam__Ef --subset 2000 --epochs 20 --out runs/quick
       stoichnet compare --train a.csv --val v.csv --test b.csv --target-col Ef --out runs/mine
       stoichnet compare --dataset matbench_expt_is_metal --models elemnet,rf --out runs/metal
+      stoichnet compare --dataset CritExam__Ef --out runs/ef --checkpoint-dir runs/ef-ckpt
+      stoichnet compare --dataset CritExam__Ef --out runs/ef --checkpoint-dir runs/ef-ckpt --resume
     """
     from stoichnet.evaluate.compare import StopRequest, write_comparison
     from stoichnet.evaluate.compare import compare as run_compare
     from stoichnet.evaluate.report import check_output_dir
+    from stoichnet.nn import TrainingInterrupted
 
     out = Path(out_dir or f"compare-{opts['dataset'] or Path(opts['train_path'] or '').stem}")
     check_output_dir(out, overwrite)
+    folder = checkpoint_folder(checkpoint_dir, resume, overwrite)
     split = load_split(opts)
     echo_notes(split)
     with stop_on_sigint(StopRequest()) as stop:
-        result = run_compare(
-            split.train, split.val, split.test, models=parse_models(models), task=task,
-            epochs=epochs, recipe=recipe, seed=opts["seed"], max_minutes=max_minutes,
-            unit=split.unit, n_jobs=jobs, stop=stop,
-        )
+        try:
+            result = run_compare(
+                split.train, split.val, split.test, models=parse_models(models), task=task,
+                epochs=epochs, recipe=recipe, seed=opts["seed"], max_minutes=max_minutes,
+                unit=split.unit, n_jobs=jobs, stop=stop, checkpoint_dir=folder, resume=resume,
+            )
+        except TrainingInterrupted as err:
+            exit_interrupted(err)
     if not result.runs:
         click.echo("Interrupted before any model finished; nothing written.", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
@@ -255,10 +307,12 @@ def _study_data(split: Split):
 STUDY_FILES = ("study.csv", "val_mae_curves.png", "test_mae_vs_value.png")
 
 
-def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, opts):
+def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite,
+                      checkpoint_dir, resume, opts):
     from stoichnet.evaluate.compare import detect_task
     from stoichnet.evaluate.report import atomic_dir
     from stoichnet.evaluate.study import NetworkConfig, parse_values, run_study
+    from stoichnet.nn import TrainingInterrupted
 
     values = parse_values(knob, values)
     split = load_split(opts)
@@ -269,6 +323,7 @@ def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, 
     if finished and not overwrite:
         raise FileExistsError(f"{out}/ already holds {', '.join(finished)}; pass --overwrite to "
                               "replace them (finished values are reused from its cache/)")
+    folder = checkpoint_folder(checkpoint_dir, resume, overwrite)
     echo_notes(split)
     if split.test is None:
         raise click.UsageError("a study needs test rows")
@@ -280,7 +335,9 @@ def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, 
     start = time.perf_counter()
     try:
         result = run_study(knob, values, _study_data(split), base=base, cache_dir=cache,
-                           jobs=jobs, unit=split.unit)
+                           jobs=jobs, unit=split.unit, checkpoint_dir=folder, resume=resume)
+    except TrainingInterrupted as err:
+        exit_interrupted(err)
     except KeyboardInterrupt:
         click.echo(f"\nInterrupted: finished values are kept in {cache}/; run the same command "
                    "again to compute only the missing ones.", err=True)
@@ -315,7 +372,7 @@ def study_options(func):
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return checkpoint_options("a checkpoint of each network (named like its cache file)")(func)
 
 
 @cli.command()
@@ -327,7 +384,8 @@ def study_options(func):
               help="Comma-separated values of the knob.")
 @data_options
 @study_options
-def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, **opts):
+def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, checkpoint_dir,
+          resume, **opts):
     """Train one network per value of one knob on the same split.
 
     Everything but the knob follows the recipe. Writes DIR/study.csv (test MAE, best
@@ -342,7 +400,8 @@ def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, *
           --dataset CritExam__Ef --subset 5000 --epochs 30 --jobs 2
       stoichnet study --vary activation --values relu,elu,tanh --train a.csv --test b.csv
     """
-    run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, opts)
+    run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite,
+                      checkpoint_dir, resume, opts)
 
 
 @cli.command("depth-study")
@@ -350,7 +409,8 @@ def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, *
               help="Comma-separated numbers of Dense layers.")
 @data_options
 @study_options
-def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, **opts):
+def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, checkpoint_dir,
+                resume, **opts):
     """Test MAE against network depth, the ElemNet paper's Figure 2.
 
     A depth-d network has d Dense layers: the 16 hidden widths of ElemNet-17
@@ -361,28 +421,15 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, *
     Examples:
       stoichnet depth-study --dataset CritExam__Ef --subset 5000 --epochs 30 --jobs 2
       stoichnet depth-study --depths 2,4,8,17 --train a.csv --test b.csv --out runs/depth
+      stoichnet depth-study --dataset CritExam__Ef --out runs/depth --checkpoint-dir runs/dckpt
+      stoichnet depth-study --dataset CritExam__Ef --out runs/depth --checkpoint-dir runs/dckpt \\
+          --resume
     """
-    run_study_command("depth", depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, opts)
+    run_study_command("depth", depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite,
+                      checkpoint_dir, resume, opts)
 
 
 # ---------------------------------------------------------------- train / predict
-def _checkpoint_path(checkpoint_dir, resume: bool, overwrite: bool) -> Path | None:
-    """DIR/train.ckpt for --checkpoint-dir (DIR created), checked against --resume."""
-    if checkpoint_dir is None:
-        if resume:
-            raise click.UsageError("--resume needs --checkpoint-dir DIR, the folder holding "
-                                   "the checkpoint")
-        return None
-    path = Path(checkpoint_dir) / "train.ckpt"
-    if resume and not path.is_file():
-        raise click.UsageError(f"--resume: there is no checkpoint {path} to continue")
-    if path.exists() and not (resume or overwrite):
-        raise click.UsageError(f"{path} holds an earlier run: pass --resume to continue it or "
-                               "--overwrite to start again")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @cli.command()
 @data_options
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
@@ -395,11 +442,7 @@ def _checkpoint_path(checkpoint_dir, resume: bool, overwrite: bool) -> Path | No
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
               help="Cap on training time; best weights so far are kept.")
 @click.option("--overwrite", is_flag=True, help="Replace existing model files.")
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False), metavar="DIR",
-              help="Write DIR/train.ckpt after every epoch and on Ctrl-C (DIR is created).")
-@click.option("--resume", is_flag=True,
-              help="Continue the run saved in --checkpoint-dir (same data and options); the "
-                   "result is bit-identical to an uninterrupted run.")
+@checkpoint_options("DIR/train.ckpt")
 def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir, resume,
           **opts):
     """Train an ElemNet network and save it for `stoichnet predict`.
@@ -420,7 +463,8 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
 
     check_output_file(out_path, overwrite)
     check_output_file(card_path(out_path), overwrite)
-    checkpoint = _checkpoint_path(checkpoint_dir, resume, overwrite)
+    folder = checkpoint_folder(checkpoint_dir, resume, overwrite, files="train.ckpt")
+    checkpoint = None if folder is None else folder / "train.ckpt"
     split = load_split(opts, need_test=False)
     echo_notes(split)
     task = detect_task(split.train["target"]) if task == "auto" else task
@@ -438,9 +482,7 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
                     validation_data=(split.val["formula"], split.val["target"].to_numpy()),
                     checkpoint=checkpoint, resume=checkpoint if resume else None)
         except TrainingInterrupted as err:
-            click.echo(f"\nInterrupted after {err.epoch} full epoch(s): {checkpoint} holds the "
-                       "run so far. To continue, run the same command with --resume.", err=True)
-            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            exit_interrupted(err)
     info = {"data": split.describe(), "unit": split.unit, "epochs_trained": net.n_epochs_,
             "stopped_by_budget": net.stopped_by_budget_, "interrupted": stop.requested}
     if split.test is not None:

@@ -12,7 +12,6 @@ from stoichnet.evaluate.compare import (
     as_labels,
     compare,
     detect_task,
-    mae_by_element,
     write_comparison,
 )
 from stoichnet.evaluate.metrics import Estimate
@@ -41,11 +40,6 @@ def test_detect_task(y, task):
 def test_as_labels_turns_whole_floats_into_ints_only():
     assert as_labels(pd.DataFrame({"target": [0.0, 1.0]}))["target"].dtype == np.int64
     assert as_labels(pd.DataFrame({"target": [0.5, 1.0]}))["target"].dtype == np.float64
-
-
-def test_mae_by_element_hand_checked():
-    got = mae_by_element(["Fe2O3", "NaCl", "FeCl3"], [0.0, 0.0, 0.0], [1.0, -2.0, 3.0])
-    assert got == pytest.approx({"Fe": 2.0, "O": 1.0, "Na": 2.0, "Cl": 2.5})
 
 
 def test_verdict_improvement_numbers():
@@ -190,3 +184,71 @@ def test_seed_reaches_the_forest_inside_its_pipeline():
 
     assert np.array_equal(forest(0), forest(0))
     assert not np.array_equal(forest(0), forest(1))
+
+
+def _interrupt_at_step(monkeypatch, step: int, then) -> list[int]:
+    """Calls ``then(model)`` after the ``step``-th training batch of any network; returns
+    the running count of batches trained."""
+    from stoichnet.nn import Sequential
+
+    train_step, count = Sequential._train_step, [0]
+
+    def counted(self, *args, **kwargs):
+        out = train_step(self, *args, **kwargs)
+        count[0] += 1
+        if count[0] == step:
+            then(self)
+        return out
+
+    monkeypatch.setattr(Sequential, "_train_step", counted)
+    return count
+
+
+def test_stop_request_interrupts_a_checkpointed_network():
+    class Model:
+        stop_training = interrupted = False
+
+        def interrupt(self):
+            self.interrupted = True
+
+    class Fake:
+        model_ = Model()
+
+    stop = StopRequest()
+    stop.current, stop.checkpointed = Fake, True
+    stop.request()
+    assert Fake.model_.interrupted and not Fake.model_.stop_training
+
+
+@pytest.mark.slow
+def test_compare_interrupted_then_resumed_predicts_as_uninterrupted(tmp_path, monkeypatch):
+    from stoichnet.nn import TrainingInterrupted, load_checkpoint
+
+    rng = np.random.default_rng(5)
+    train, val, test = _frame(rng, 300), _frame(rng, 40), _frame(rng, 30)
+    kwargs = {"models": ("mean", "elemnet"), "epochs": 2, "n_resamples": 10, "progress": False}
+    plain = compare(train, val, test, **kwargs)
+
+    stop = StopRequest()
+    count = _interrupt_at_step(monkeypatch, 2, lambda model: stop.request())  # mid epoch 1
+    with pytest.raises(TrainingInterrupted) as info:
+        compare(train, val, test, stop=stop, checkpoint_dir=tmp_path, **kwargs)
+    assert info.value.checkpoint == tmp_path / "elemnet.ckpt"
+    progress = load_checkpoint(tmp_path / "elemnet.ckpt")[0]["progress"]
+    assert (progress["epoch"], progress["batch"]) == (0, 2)
+
+    count[0] = 0
+    resumed = compare(train, val, test, checkpoint_dir=tmp_path, resume=True, **kwargs)
+    assert count[0] == 2 * 3 - 2  # only the batches not trained before the interrupt
+    assert resumed.runs["elemnet"].predictions.tobytes() == (
+        plain.runs["elemnet"].predictions.tobytes())
+    assert resumed.runs["elemnet"].history == plain.runs["elemnet"].history
+
+
+def test_compare_checkpoint_arguments_are_checked(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = _frame(rng, 10), _frame(rng, 5), _frame(rng, 5)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
+        compare(*frames, models=("mean",), resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        compare(*frames, models=("mean",), checkpoint_dir=tmp_path / "missing", progress=False)

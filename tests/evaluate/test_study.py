@@ -86,3 +86,36 @@ def test_study_table_and_figures(tmp_path):
     score = result.score_figure().axes[0]
     assert score.get_xscale() == "log"
     assert score.lines[1].get_ydata()[0] == pytest.approx(result.rf_test_mae)
+
+
+@pytest.mark.slow
+def test_study_interrupted_then_resumed_recomputes_nothing_finished(tmp_path, monkeypatch):
+    from stoichnet.nn import Sequential, TrainingInterrupted
+
+    data, base = _data(), NetworkConfig(epochs=2, batch_size=16, seed=0)  # 4 batches/epoch
+    plain = run_study("depth", [1, 2], data, base=base, cache_dir=tmp_path / "plain",
+                      progress=False)
+    train_step, count = Sequential._train_step, [0]
+
+    def counted(self, *args, **kwargs):
+        out = train_step(self, *args, **kwargs)
+        count[0] += 1
+        if count[0] == 8 + 3:  # depth 1 done (8 batches), depth 2 in its first epoch
+            self.interrupt()
+        return out
+
+    monkeypatch.setattr(Sequential, "_train_step", counted)
+    cache, ckpt = tmp_path / "cache", tmp_path / "ckpt"
+    with pytest.raises(TrainingInterrupted):
+        run_study("depth", [1, 2], data, base=base, cache_dir=cache, checkpoint_dir=ckpt,
+                  progress=False)
+    assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["depth_1"]
+    assert sorted(p.name.split("-")[0] for p in ckpt.iterdir()) == ["depth_1", "depth_2"]
+
+    count[0] = 0
+    resumed = run_study("depth", [1, 2], data, base=base, cache_dir=cache, checkpoint_dir=ckpt,
+                        resume=True, progress=False)
+    assert count[0] == 8 - 3  # depth 1 reused from the cache, depth 2 continued
+    assert [r.cached for r in resumed.values] == [True, False]
+    for old, new in zip(plain.values, resumed.values, strict=True):
+        assert (new.test_mae, new.val_mae_per_epoch) == (old.test_mae, old.val_mae_per_epoch)

@@ -14,7 +14,6 @@ from stoichnet.evaluate.compare import (
     StopRequest,
     compare,
     detect_task,
-    mae_by_element,
     write_comparison,
 )
 from stoichnet.evaluate.metrics import (
@@ -55,7 +54,6 @@ __all__ = [
     "f1",
     "load_network",
     "mae",
-    "mae_by_element",
     "plots",
     "predict_formulas",
     "r2",

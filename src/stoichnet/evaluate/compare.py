@@ -7,14 +7,15 @@ improves on the random forest. ``write_comparison`` puts the numbers, the predic
 the figures in a folder.
 
 Baselines are trained before the networks, so a run stopped during the (long) network
-training still holds every baseline's result.
+training still holds every baseline's result. With ``checkpoint_dir`` each network
+writes ``<checkpoint_dir>/<model>.ckpt`` after every epoch and on a stop request, and
+``resume=True`` continues it: the resumed network is bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from stoichnet.chem import parse_formulas
 from stoichnet.evaluate import plots
-from stoichnet.evaluate.metrics import Estimate, classification_report, regression_report
+from stoichnet.evaluate.metrics import (
+    Estimate,
+    classification_report,
+    error_by_element,
+    regression_report,
+)
 from stoichnet.evaluate.report import atomic_dir, format_table, verdict
 from stoichnet.models.baselines import CLASSIFICATION_BASELINES, REGRESSION_BASELINES
 from stoichnet.models.estimators import ElemNetClassifier, ElemNetRegressor
@@ -76,18 +81,26 @@ def _check_frame(name: str, frame, task: str | None = None) -> pd.DataFrame:
 class StopRequest:
     """Asks a running network to stop after its current mini-batch (what Ctrl-C does).
 
-    ``request()`` may be called from a signal handler: it sets ``stop_training`` on the
-    network being trained, which the engine checks after every batch.
+    ``request()`` may be called from a signal handler. Without a checkpoint it sets
+    ``stop_training`` on the network being trained (``current``), which keeps its best
+    weights so far; when ``checkpointed`` it calls the network's ``interrupt()``, so
+    ``fit`` writes the checkpoint mid-epoch and raises ``TrainingInterrupted``, and a
+    resumed run loses nothing.
     """
 
     def __init__(self):
         self.requested = False
         self.current = None
+        self.checkpointed = False
 
     def request(self) -> None:
         self.requested = True
         model = getattr(self.current, "model_", None)
-        if model is not None:
+        if model is None:
+            return
+        if self.checkpointed:
+            model.interrupt()
+        else:
             model.stop_training = True
 
 
@@ -196,22 +209,6 @@ class Comparison:
         }
 
 
-def mae_by_element(formulas, y_true, y_pred) -> dict[str, float]:
-    """Mean absolute error of the rows whose formula contains each element.
-
-    formulas: (n,) strings; y_true, y_pred: (n,) numbers. Returns {symbol: MAE}.
-    """
-    parsed = parse_formulas(formulas)
-    error = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
-    sums: dict[str, float] = defaultdict(float)
-    counts: dict[str, int] = defaultdict(int)
-    for row, k in enumerate(parsed.inverse):
-        for element in parsed.compositions[k]:
-            sums[element] += error[row]
-            counts[element] += 1
-    return {element: sums[element] / counts[element] for element in sums}
-
-
 def _stopped_by(estimator, stop: StopRequest) -> str:
     if stop.requested:
         return "interrupt"
@@ -235,6 +232,8 @@ def compare(
     n_resamples: int = 1000,
     n_jobs: int | None = None,
     stop: StopRequest | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
     progress: bool = True,
 ) -> Comparison:
     """Train each model on ``train`` and score it on ``test``.
@@ -256,7 +255,16 @@ def compare(
         n_jobs: processes of the baselines that take them (the forest); None: one.
         stop: a :class:`StopRequest` a signal handler may trigger; the network being
             trained stops after its current batch and the remaining models are skipped.
+        checkpoint_dir: existing folder where each network writes ``<model>.ckpt``
+            after every epoch and on a stop request (which then raises, see below).
+        resume: continue each network from its checkpoint in ``checkpoint_dir`` (one
+            without a checkpoint starts afresh); the same data, models and settings give
+            the same predictions as an uninterrupted run.
         progress: show progress bars.
+
+    Raises:
+        stoichnet.nn.TrainingInterrupted: ``stop`` was requested while a network trained
+            with a checkpoint; its ``path`` holds the run so far.
     """
     if task not in ("auto", *TASKS):
         raise ValueError(f"task must be 'auto', 'regression' or 'classification', got {task!r}")
@@ -274,6 +282,10 @@ def compare(
             f"models {models} for {task}: each must be one of {', '.join(available)}, "
             "at least one, no repeats"
         )
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoints")
+    if checkpoint_dir is not None and not Path(checkpoint_dir).is_dir():
+        raise FileNotFoundError(f"checkpoint_dir={str(checkpoint_dir)!r} is not a folder")
     stop = stop or StopRequest()
     settings = {"models": models, "epochs": epochs, "recipe": recipe, "seed": seed,
                 "max_minutes": max_minutes, "n_jobs": n_jobs}
@@ -292,6 +304,10 @@ def compare(
                 random_state=seed, verbose=1 if progress else 0,
             )
             fit_args = {"validation_data": (val["formula"], val["target"].to_numpy())}
+            if checkpoint_dir is not None:
+                checkpoint = Path(checkpoint_dir) / f"{name}.ckpt"
+                fit_args |= {"checkpoint": checkpoint,
+                             "resume": checkpoint if resume and checkpoint.is_file() else None}
         else:
             estimator = BASELINES[task][name]()
             # a Pipeline names its steps' parameters "<step>__random_state"
@@ -301,11 +317,13 @@ def compare(
                 if key == suffix or key.endswith(f"__{suffix}")
             })
             fit_args = {}
-        stop.current = estimator
+        stop.current, stop.checkpointed = estimator, "checkpoint" in fit_args
         start = time.perf_counter()
-        estimator.fit(train["formula"], train["target"].to_numpy(), **fit_args)
+        try:
+            estimator.fit(train["formula"], train["target"].to_numpy(), **fit_args)
+        finally:
+            stop.current, stop.checkpointed = None, False
         fit_s = time.perf_counter() - start
-        stop.current = None
         start = time.perf_counter()
         if task == "regression":
             predictions = np.asarray(estimator.predict(test["formula"]), dtype=float)
@@ -350,7 +368,8 @@ def comparison_figures(result: Comparison) -> dict[str, object]:
             result.y_test, predictions, unit=result.unit
         )
         if NETWORK in runs:
-            by_element = mae_by_element(result.formulas, result.y_test, runs[NETWORK].predictions)
+            by_element = error_by_element(result.formulas, result.y_test,
+                                          runs[NETWORK].predictions)["mae"]
             unit = f" ({result.unit})" if result.unit else ""
             figures["periodic_table_mae.png"] = plots.periodic_table_heatmap(
                 by_element, label=f"{NETWORK} test MAE{unit}"

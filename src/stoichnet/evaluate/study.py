@@ -7,7 +7,9 @@ random forest on Magpie features once as the reference line. Every value is an
 independent job (``jobs`` processes through joblib); a finished value is stored as a
 JSON file in ``cache_dir`` under a hash of its full configuration and of the data, so
 re-running a study (after an interruption, or with more values) recomputes only what is
-missing.
+missing. With ``checkpoint_dir`` every network also writes a checkpoint after each epoch
+(same name as its cache file, ``.ckpt``), and ``resume=True`` continues an unfinished one
+from it, bit-identically.
 """
 
 from __future__ import annotations
@@ -126,8 +128,12 @@ class NetworkConfig:
     max_minutes: float | None = None
 
 
-def train_network(config: NetworkConfig, data: StudyData) -> dict:
+def train_network(config: NetworkConfig, data: StudyData, *, checkpoint=None,
+                  resume=None) -> dict:
     """Train one network of a study and score it.
+
+    ``checkpoint``/``resume``: paths passed to the estimator's ``fit`` (write a
+    checkpoint every epoch; continue from one).
 
     Returns a dict: test_mae, best_val_mae, epochs_run, stopped_by_budget and
     val_mae_per_epoch (the validation loss per epoch: every recipe trains on MAE).
@@ -146,7 +152,8 @@ def train_network(config: NetworkConfig, data: StudyData) -> dict:
         batch_size=config.batch_size, epochs=config.epochs, max_minutes=config.max_minutes,
         random_state=config.seed,
     )
-    net.fit(data.X_train, data.y_train, validation_data=(data.X_val, data.y_val))
+    net.fit(data.X_train, data.y_train, validation_data=(data.X_val, data.y_val),
+            checkpoint=checkpoint, resume=resume)
     curve = [float(v) for v in net.history_.history["val_loss"]]
     return {
         "test_mae": mae(data.y_test, net.predict(data.X_test)),
@@ -195,12 +202,15 @@ def _run_value(
     config: NetworkConfig,
     data: StudyData,
     path: Path,
+    checkpoint: Path | None,
+    resume: bool,
 ) -> ValueResult:
     if path.is_file():
         stored = json.loads(path.read_text())
         return ValueResult(**{**stored, "cached": True})
     start = time.perf_counter()
-    outcome = train_network(config, data)
+    resume_from = checkpoint if resume and checkpoint is not None and checkpoint.is_file() else None
+    outcome = train_network(config, data, checkpoint=checkpoint, resume=resume_from)
     result = ValueResult(knob=knob, value=value, wall_s=time.perf_counter() - start, **outcome)
     with atomic_file(path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(asdict(result) | {"cached": False}))
@@ -265,6 +275,8 @@ def run_study(
     cache_dir: str | Path,
     jobs: int = 1,
     unit: str = "",
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
     progress: bool = True,
 ) -> StudyResult:
     """Train one network per value of ``knob`` and the forest once; reuse cached runs.
@@ -277,20 +289,30 @@ def run_study(
         cache_dir: folder of finished runs (created if missing).
         jobs: parallel processes (joblib); 1 runs in this process.
         unit: the target's unit, for the figures.
+        checkpoint_dir: folder (created if missing) where each network writes a
+            checkpoint after every epoch and on Ctrl-C (``TrainingInterrupted`` is raised).
+        resume: continue each unfinished value from its checkpoint in ``checkpoint_dir``
+            (one without a checkpoint starts afresh).
         progress: show a progress bar over the values.
     """
     values = parse_values(knob, values)
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoints")
     base = base or NetworkConfig()
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if checkpoint_dir is not None:
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
     fingerprint = data.fingerprint()
     tasks = []
     for value in values:
         config = replace(base, **{knob: value})
         path = _cache_path(cache_dir, f"{knob}={value}", {"config": asdict(config), "data": fingerprint})
-        tasks.append(delayed(_run_value)(knob, value, config, data, path))
+        checkpoint = None if checkpoint_dir is None else (
+            Path(checkpoint_dir) / path.with_suffix(".ckpt").name)
+        tasks.append(delayed(_run_value)(knob, value, config, data, path, checkpoint, resume))
     bar = tqdm(total=len(tasks), desc=f"study {knob}", unit="value", disable=not progress)
     results: list[ValueResult] = []
     for result in Parallel(n_jobs=jobs, return_as="generator")(tasks):
