@@ -20,20 +20,21 @@ OpenBLAS, while about 7 other people ran tests and benchmarks on the same 2 core
     with Dropout(0.5)  train accuracy 0.9955  test accuracy 0.9825
     without dropout    train accuracy 0.9941  test accuracy 0.9805
 
-Both runs passed 97 % test accuracy after their second epoch. Two runs of the script
-gave the same accuracies, as the fixed seed should. The timings differ because the
-load did:
+Both runs passed 97 % test accuracy after their second epoch. Every run of the script
+gave the same accuracies, as the fixed seed should. The timings differ with the load
+and the number of BLAS threads:
 
-    09:00 UTC, load average 5-6:  6.8 + 5.2 min, 12.0 min wall, 7.9 min CPU (both threads)
-    09:11 UTC, load average 9-10: 12.7 + 8.1 min, 20.8 min wall, 8.8 min CPU
+    --threads 1, 09:38 UTC, load average 5-7:    2.0 + 2.0 min, 3.9 min wall, 2.7 min CPU
+    2 threads,   09:00 UTC, load average 5-6:    6.8 + 5.2 min, 12.0 min wall, 7.9 min CPU
+    2 threads,   09:11 UTC, load average 9-10:  12.7 + 8.1 min, 20.8 min wall, 8.8 min CPU
 
-Each run reached 97 % within 10 minutes (after 2 epochs), but the whole script took
-longer than 10 minutes on the shared machine. The CPU time suggests that an idle
-2-core machine would run all of it in under 10 minutes; that was not measured.
+With ``--threads 1`` the whole script meets the 10-minute target on the shared
+machine. With 2 threads it does not: when other processes hold the cores, each BLAS
+thread keeps waiting for the other one.
 
 Run (from the repository root):
 
-    STOICHNET_DATA=../shared/data python examples/mnist_cnn.py --output mnist_dropout.png
+    STOICHNET_DATA=../shared/data python examples/mnist_cnn.py --threads 1 --output mnist_dropout.png
 """
 
 from __future__ import annotations
