@@ -1,6 +1,7 @@
 """`stoichnet train --checkpoint-dir`: Ctrl-C saves a checkpoint and exits 130 with the
 way to resume; `--resume` ends with the model an uninterrupted run writes, bit for bit."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -66,3 +67,40 @@ def test_resume_and_checkpoint_dir_usage_errors(tmp_path, train_csv, capsys):
     assert main(train_args(train_csv, out, "--checkpoint-dir", tmp_path / "c")) == 2
     assert "pass --resume to continue it or --overwrite" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_compare_ctrl_c_then_resume_predicts_as_uninterrupted(tmp_path, train_csv, capsys,
+                                                              monkeypatch):
+    from stoichnet.nn import Sequential
+
+    def compare_args(out, *extra):
+        return ["compare", "--train", str(train_csv), "--test", str(train_csv), "--duplicates",
+                "keep", "--models", "mean,elemnet", "--epochs", "2", "--out", str(out),
+                *map(str, extra)]
+
+    train_step, count = Sequential._train_step, [0]
+
+    def ctrl_c_at_batch_2(self, *args, **kwargs):
+        out = train_step(self, *args, **kwargs)
+        count[0] += 1
+        if count[0] == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends, to the CLI's handler
+        return out
+
+    monkeypatch.setattr(Sequential, "_train_step", ctrl_c_at_batch_2)
+    ckpt_dir = tmp_path / "ckpt"
+    assert main(compare_args(tmp_path / "resumed", "--checkpoint-dir", ckpt_dir)) == 130
+    stderr = capsys.readouterr().err
+    assert f"{ckpt_dir / 'elemnet.ckpt'} holds the run so far" in stderr
+    assert "run the same command with --resume" in stderr
+    assert not (tmp_path / "resumed").exists()
+    assert load_checkpoint(ckpt_dir / "elemnet.ckpt")[0]["progress"]["batch"] == 2
+
+    assert main(compare_args(tmp_path / "again", "--checkpoint-dir", ckpt_dir)) == 2
+    assert "pass --resume to continue it or --overwrite" in capsys.readouterr().err
+    assert main(compare_args(tmp_path / "resumed", "--checkpoint-dir", ckpt_dir, "--resume")) == 0
+    assert main(compare_args(tmp_path / "plain")) == 0
+    resumed, plain = (pd.read_csv(tmp_path / name / "predictions.csv") for name in
+                      ("resumed", "plain"))
+    assert resumed["elemnet"].to_numpy().tobytes() == plain["elemnet"].to_numpy().tobytes()
