@@ -502,6 +502,15 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
+def table_suffix(output_path) -> str:
+    """".csv" or ".parquet", the --output file's kind; anything else is a usage error."""
+    suffix = Path(output_path).suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise click.BadParameter(f"{output_path!r} must end in .csv or .parquet",
+                                 param_hint="--output")
+    return suffix
+
+
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
 @click.argument("formulas", nargs=-1)
@@ -552,10 +561,7 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
     for row in sorted(errors, key=str):
         click.echo(f"row {row}: {errors[row]}", err=True)
     if output_path:
-        suffix = Path(output_path).suffix.lower()
-        if suffix not in (".csv", ".parquet"):
-            raise click.BadParameter(f"{output_path!r} must end in .csv or .parquet",
-                                     param_hint="--output")
+        suffix = table_suffix(output_path)
         with atomic_file(output_path, overwrite) as tmp:
             frame.to_csv(tmp, index=False) if suffix == ".csv" else frame.to_parquet(tmp)
         click.echo(f"Wrote {len(frame)} prediction(s) to {output_path}", err=True)
@@ -601,10 +607,7 @@ def featurize(input_path, output_path, preset, formula_col, target_col, impute,
     from stoichnet.chem.tables import read_table
     from stoichnet.evaluate.report import atomic_file, check_output_file
 
-    suffix = Path(output_path).suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise click.BadParameter(f"{output_path!r} must end in .csv or .parquet",
-                                 param_hint="--output")
+    suffix = table_suffix(output_path)
     check_output_file(output_path, overwrite)
     table = read_table(input_path, formula_col, target_col, duplicates="keep")
     featurizer = CompositionFeaturizer(

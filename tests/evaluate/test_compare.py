@@ -186,24 +186,6 @@ def test_seed_reaches_the_forest_inside_its_pipeline():
     assert not np.array_equal(forest(0), forest(1))
 
 
-def _interrupt_at_step(monkeypatch, step: int, then) -> list[int]:
-    """Calls ``then(model)`` after the ``step``-th training batch of any network; returns
-    the running count of batches trained."""
-    from stoichnet.nn import Sequential
-
-    train_step, count = Sequential._train_step, [0]
-
-    def counted(self, *args, **kwargs):
-        out = train_step(self, *args, **kwargs)
-        count[0] += 1
-        if count[0] == step:
-            then(self)
-        return out
-
-    monkeypatch.setattr(Sequential, "_train_step", counted)
-    return count
-
-
 def test_stop_request_interrupts_a_checkpointed_network():
     class Model:
         stop_training = interrupted = False
@@ -221,7 +203,7 @@ def test_stop_request_interrupts_a_checkpointed_network():
 
 
 @pytest.mark.slow
-def test_compare_interrupted_then_resumed_predicts_as_uninterrupted(tmp_path, monkeypatch):
+def test_compare_interrupted_then_resumed_predicts_as_uninterrupted(tmp_path, on_batch):
     from stoichnet.nn import TrainingInterrupted, load_checkpoint
 
     rng = np.random.default_rng(5)
@@ -230,7 +212,7 @@ def test_compare_interrupted_then_resumed_predicts_as_uninterrupted(tmp_path, mo
     plain = compare(train, val, test, **kwargs)
 
     stop = StopRequest()
-    count = _interrupt_at_step(monkeypatch, 2, lambda model: stop.request())  # mid epoch 1
+    count = on_batch(2, lambda model: stop.request())  # mid epoch 1
     with pytest.raises(TrainingInterrupted) as info:
         compare(train, val, test, stop=stop, checkpoint_dir=tmp_path, **kwargs)
     assert info.value.checkpoint == tmp_path / "elemnet.ckpt"

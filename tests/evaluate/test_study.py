@@ -89,22 +89,14 @@ def test_study_table_and_figures(tmp_path):
 
 
 @pytest.mark.slow
-def test_study_interrupted_then_resumed_recomputes_nothing_finished(tmp_path, monkeypatch):
-    from stoichnet.nn import Sequential, TrainingInterrupted
+def test_study_interrupted_then_resumed_recomputes_nothing_finished(tmp_path, on_batch):
+    from stoichnet.nn import TrainingInterrupted
 
     data, base = _data(), NetworkConfig(epochs=2, batch_size=16, seed=0)  # 4 batches/epoch
     plain = run_study("depth", [1, 2], data, base=base, cache_dir=tmp_path / "plain",
                       progress=False)
-    train_step, count = Sequential._train_step, [0]
-
-    def counted(self, *args, **kwargs):
-        out = train_step(self, *args, **kwargs)
-        count[0] += 1
-        if count[0] == 8 + 3:  # depth 1 done (8 batches), depth 2 in its first epoch
-            self.interrupt()
-        return out
-
-    monkeypatch.setattr(Sequential, "_train_step", counted)
+    # depth 1 done (8 batches), depth 2 interrupted in its first epoch
+    count = on_batch(8 + 3, lambda model: model.interrupt())
     cache, ckpt = tmp_path / "cache", tmp_path / "ckpt"
     with pytest.raises(TrainingInterrupted):
         run_study("depth", [1, 2], data, base=base, cache_dir=cache, checkpoint_dir=ckpt,
