@@ -1,12 +1,14 @@
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +17,7 @@ from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 
 import stoichnet
 from stoichnet.chem import ElementFractions
-from stoichnet.cli import main
+from stoichnet.cli import cli, main
 from stoichnet.nn import load_model
 
 
@@ -335,3 +337,28 @@ def test_ctrl_c_during_compare_keeps_finished_results_and_exits_130(tmp_path):
     assert 1 <= metrics["models"]["elemnet"]["epochs"] < 500
     assert re.search(r"^elemnet .* \(interrupt\)$", stdout, re.M), stdout
     assert not (tmp_path / "run.partial").exists()
+
+
+def _help_examples(args: list[str]) -> list[list[str]]:
+    """The example command lines of ``stoichnet ARGS --help``, as argument lists."""
+    text = cli.get_command(click.Context(cli), args[0]).help if args else cli.help
+    lines = text.split("Examples:", 1)[1].splitlines()
+    joined = " ".join(line.strip() for line in lines).replace("\\ ", " ")
+    return [shlex.split(example) for example in joined.split("stoichnet ")[1:]]
+
+
+@pytest.mark.parametrize("command", [None, "compare", "study", "depth-study", "train",
+                                     "predict", "featurize"])
+def test_help_examples_parse(tmp_path, monkeypatch, command):
+    """Every example in the help names real options with valid values (input files
+    stand in empty; running them on real data is the end-to-end tests' job)."""
+    monkeypatch.chdir(tmp_path)
+    examples = _help_examples([command] if command else [])
+    assert examples
+    for args in examples:
+        for arg in args:
+            if Path(arg).suffix in (".csv", ".xlsx", ".npz"):
+                Path(arg).touch()
+        sub = cli.get_command(click.Context(cli), args[0])
+        assert sub is not None, args
+        sub.make_context(args[0], args[1:])  # raises click.UsageError on a bad example

@@ -31,6 +31,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     \b
     Datasets are read from the folder named by STOICHNET_DATA.
     Run `stoichnet COMMAND --help` for a command's options and examples.
+
+    \b
+    Examples:
+      stoichnet compare --dataset CritExam__Ef --subset 2000 --epochs 20 --out runs/quick
+      stoichnet train --dataset CritExam__Ef --out ef.npz
+      stoichnet predict ef.npz Fe2O3 NaCl
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -286,7 +292,8 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, overwrite,
         skipped = f"; not trained: {', '.join(result.skipped)}" if result.skipped else ""
         click.echo(
             f"Interrupted: results so far are in {out}/ (metrics.json says interrupted){skipped}. "
-            "To finish, run the same command again with --overwrite.", err=True)
+            "To finish, run the same command again with --overwrite (with --checkpoint-dir DIR "
+            "an interrupted network can be resumed instead).", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
