@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -343,11 +343,13 @@ def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, 
     try:
         result = run_study(knob, values, _study_data(split), base=base, cache_dir=cache,
                            jobs=jobs, unit=split.unit, checkpoint_dir=folder, resume=resume)
-    except TrainingInterrupted as err:
-        exit_interrupted(err)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # TrainingInterrupted too, from the engine's own handler
+        if folder is not None and isinstance(err, TrainingInterrupted):
+            exit_interrupted(err)
+        resume_hint = "" if folder is None else (
+            f" (add --resume to continue unfinished networks from their checkpoints in {folder}/)")
         click.echo(f"\nInterrupted: finished values are kept in {cache}/; run the same command "
-                   "again to compute only the missing ones.", err=True)
+                   f"again to compute only the missing ones{resume_hint}.", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     table = result.table()
     with atomic_dir(out, overwrite=True) as tmp:
@@ -480,10 +482,8 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
             None if t is None else as_labels(t) for t in (split.train, split.val, split.test))
     net = NETWORKS[task]["elemnet"](recipe=recipe, epochs=epochs, max_minutes=max_minutes,
                                     random_state=opts["seed"], verbose=1)
-    # with a checkpoint the engine handles Ctrl-C itself: it stops after the batch, saves the
-    # checkpoint and raises TrainingInterrupted, so a resumed run loses nothing
-    with (nullcontext(StopRequest()) if checkpoint else stop_on_sigint(StopRequest())) as stop:
-        stop.current = net
+    with stop_on_sigint(StopRequest()) as stop:
+        stop.current, stop.checkpointed = net, checkpoint is not None
         try:
             net.fit(split.train["formula"], split.train["target"].to_numpy(),
                     validation_data=(split.val["formula"], split.val["target"].to_numpy()),
