@@ -104,3 +104,47 @@ def test_compare_ctrl_c_then_resume_predicts_as_uninterrupted(tmp_path, train_cs
     resumed, plain = (pd.read_csv(tmp_path / name / "predictions.csv") for name in
                       ("resumed", "plain"))
     assert resumed["elemnet"].to_numpy().tobytes() == plain["elemnet"].to_numpy().tobytes()
+
+
+@pytest.mark.slow
+def test_depth_study_ctrl_c_then_resume_reuses_finished_values(tmp_path, train_csv, capsys,
+                                                              monkeypatch):
+    from stoichnet.nn import Sequential
+
+    def study_args(out, *extra):
+        return ["depth-study", "--depths", "1,2", "--train", str(train_csv), "--test",
+                str(train_csv), "--duplicates", "keep", "--epochs", "2", "--out", str(out),
+                *map(str, extra)]
+
+    train_step, count = Sequential._train_step, [0]
+
+    def ctrl_c_in_depth_2(self, *args, **kwargs):  # 2 batches an epoch: depth 1 takes 4
+        out = train_step(self, *args, **kwargs)
+        count[0] += 1
+        if count[0] == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(Sequential, "_train_step", ctrl_c_in_depth_2)
+    ckpt_dir = tmp_path / "ckpt"
+    assert main(study_args(tmp_path / "study", "--checkpoint-dir", ckpt_dir)) == 130
+    stderr = capsys.readouterr().err
+    assert "holds the run so far. To continue, run the same command with --resume" in stderr
+    assert not (tmp_path / "study" / "study.csv").exists()
+
+    count[0] = -100  # no second Ctrl-C
+    assert main(study_args(tmp_path / "study", "--checkpoint-dir", ckpt_dir, "--resume")) == 0
+    assert "1 value(s) trained, 1 reused" in capsys.readouterr().out
+    assert count[0] == -100 + 4 - 1  # depth 2's batches after the interrupt only
+    assert main(study_args(tmp_path / "plain")) == 0
+    resumed, plain = (pd.read_csv(tmp_path / name / "study.csv") for name in ("study", "plain"))
+    assert resumed["test_mae"].tolist() == plain["test_mae"].tolist()
+
+
+def test_study_checkpoint_usage_errors(tmp_path, train_csv, capsys):
+    args = ["depth-study", "--train", str(train_csv), "--test", str(train_csv), "--out",
+            str(tmp_path / "s")]
+    assert main([*args, "--resume"]) == 2
+    assert "--resume needs --checkpoint-dir" in capsys.readouterr().err
+    assert main([*args, "--checkpoint-dir", str(tmp_path / "c"), "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err

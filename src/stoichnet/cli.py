@@ -322,6 +322,7 @@ def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, 
     from stoichnet.nn import TrainingInterrupted
 
     values = parse_values(knob, values)
+    folder = checkpoint_folder(checkpoint_dir, resume, overwrite)
     split = load_split(opts)
     out = Path(out_dir or f"study-{knob}-{split.name}")
     if out.exists() and not out.is_dir():
@@ -330,7 +331,6 @@ def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, 
     if finished and not overwrite:
         raise FileExistsError(f"{out}/ already holds {', '.join(finished)}; pass --overwrite to "
                               "replace them (finished values are reused from its cache/)")
-    folder = checkpoint_folder(checkpoint_dir, resume, overwrite)
     echo_notes(split)
     if split.test is None:
         raise click.UsageError("a study needs test rows")
