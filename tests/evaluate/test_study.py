@@ -102,12 +102,13 @@ def test_study_interrupted_then_resumed_recomputes_nothing_finished(tmp_path, on
         run_study("depth", [1, 2], data, base=base, cache_dir=cache, checkpoint_dir=ckpt,
                   progress=False)
     assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["depth_1"]
-    assert sorted(p.name.split("-")[0] for p in ckpt.iterdir()) == ["depth_1", "depth_2"]
+    assert [p.name.split("-")[0] for p in ckpt.iterdir()] == ["depth_2"]  # depth 1's cached
 
     count[0] = 0
     resumed = run_study("depth", [1, 2], data, base=base, cache_dir=cache, checkpoint_dir=ckpt,
                         resume=True, progress=False)
     assert count[0] == 8 - 3  # depth 1 reused from the cache, depth 2 continued
     assert [r.cached for r in resumed.values] == [True, False]
+    assert list(ckpt.iterdir()) == []
     for old, new in zip(plain.values, resumed.values, strict=True):
         assert (new.test_mae, new.val_mae_per_epoch) == (old.test_mae, old.val_mae_per_epoch)

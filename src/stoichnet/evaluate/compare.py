@@ -111,7 +111,8 @@ class ModelRun:
     Attributes:
         name: as in ``models`` ("elemnet", "rf", ...).
         metrics: metric name -> :class:`Estimate` (value and 95% bootstrap interval).
-        fit_s, predict_s: wall seconds of ``fit`` and of ``predict`` on the test rows.
+        fit_s, predict_s: wall seconds of ``fit`` (of a resumed network: since its
+            checkpoint) and of ``predict`` on the test rows.
         predictions: (n_test,) predicted values (regression) or labels (classification).
         probabilities: (n_test, n_classes) class probabilities (classification), else None.
         history: per-epoch logs of a network (``loss``, ``val_loss``, ...), else None.

@@ -8,8 +8,8 @@ independent job (``jobs`` processes through joblib); a finished value is stored 
 JSON file in ``cache_dir`` under a hash of its full configuration and of the data, so
 re-running a study (after an interruption, or with more values) recomputes only what is
 missing. With ``checkpoint_dir`` every network also writes a checkpoint after each epoch
-(same name as its cache file, ``.ckpt``), and ``resume=True`` continues an unfinished one
-from it, bit-identically.
+(named like its cache file, ``.ckpt``; deleted once the value is cached), and
+``resume=True`` continues an unfinished one from it, bit-identically.
 """
 
 from __future__ import annotations
@@ -214,6 +214,8 @@ def _run_value(
     result = ValueResult(knob=knob, value=value, wall_s=time.perf_counter() - start, **outcome)
     with atomic_file(path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(asdict(result) | {"cached": False}))
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)  # the cached result supersedes it
     return result
 
 
