@@ -275,6 +275,18 @@ def test_featurize_magpie_hand_checked(tmp_path, capsys):
     assert frame["target"].tolist() == [-1.5, -2.0]
 
 
+def test_featurize_names_the_file_row_and_flag_for_an_unsupported_element(tmp_path, capsys):
+    table = tmp_path / "in.csv"
+    table.write_text("formula\nFe2O3\nMgO\nMgPa3\n")  # the oliynyk table lacks Pa
+    output = tmp_path / "features.csv"
+    code, _, err = _run(capsys, "featurize", table, "--preset", "oliynyk", "--output", output)
+    assert code == 1 and not output.exists()
+    assert "row 4 'MgPa3' has Pa" in err and "--drop-unsupported" in err
+    code, _, err = _run(capsys, "featurize", table, "--preset", "oliynyk", "--output", output,
+                        "--drop-unsupported")
+    assert code == 0 and pd.read_csv(output)["formula"].tolist() == ["Fe2O3", "MgO"]
+
+
 @pytest.mark.slow
 def test_depth_study_cli_reuses_cached_values(data_dir, tmp_path, capsys):
     out = tmp_path / "depth"

@@ -610,7 +610,7 @@ def featurize(input_path, output_path, preset, formula_col, target_col, impute,
       stoichnet featurize in.csv --preset magpie --output features.parquet
       stoichnet featurize data.xlsx --target-col Ef --preset oliynyk --output features.csv
     """
-    from stoichnet.chem.featurizers import CompositionFeaturizer
+    from stoichnet.chem.featurizers import CompositionFeaturizer, UnsupportedElementError
     from stoichnet.chem.tables import read_table
     from stoichnet.evaluate.report import atomic_file, check_output_file
 
@@ -619,7 +619,16 @@ def featurize(input_path, output_path, preset, formula_col, target_col, impute,
     table = read_table(input_path, formula_col, target_col, duplicates="keep")
     featurizer = CompositionFeaturizer(
         preset, impute=impute, on_unsupported="drop" if drop_unsupported else "raise")
-    features = featurizer.transform(table["formula"], as_frame=True)
+    try:
+        features = featurizer.transform(table["formula"], as_frame=True)
+    except UnsupportedElementError as err:
+        shown = "; ".join(f"row {table.index[i]} {formula!r} has {', '.join(symbols)}"
+                          for i, formula, symbols in
+                          zip(err.rows[:5], err.formulas, err.unsupported, strict=False))
+        more = f" (and {len(err.rows) - 5} more)" if len(err.rows) > 5 else ""
+        raise click.ClickException(
+            f"{len(err.rows)} formula(s) contain elements the {preset} table lacks: {shown}{more}. "
+            "Remove those rows, or pass --drop-unsupported to drop them with a report.") from None
     frame = pd.concat([table.loc[features.index, [c for c in table.columns
                                                    if c != "target" or target_col]], features],
                       axis=1)
