@@ -204,10 +204,13 @@ def test_stop_request_interrupts_a_checkpointed_network():
 
 @pytest.mark.slow
 def test_compare_interrupted_then_resumed_predicts_as_uninterrupted(tmp_path, on_batch):
+    from stoichnet.models.recipes import get_recipe
     from stoichnet.nn import TrainingInterrupted, load_checkpoint
 
     rng = np.random.default_rng(5)
-    train, val, test = _frame(rng, 300), _frame(rng, 40), _frame(rng, 30)
+    train, val, test = _frame(rng, 700), _frame(rng, 40), _frame(rng, 30)
+    n_batches = -(-len(train) // get_recipe().batch_size)
+    assert n_batches >= 3  # so that batch 2 is mid-epoch
     kwargs = {"models": ("mean", "elemnet"), "epochs": 2, "n_resamples": 10, "progress": False}
     plain = compare(train, val, test, **kwargs)
 
@@ -221,7 +224,7 @@ def test_compare_interrupted_then_resumed_predicts_as_uninterrupted(tmp_path, on
 
     count[0] = 0
     resumed = compare(train, val, test, checkpoint_dir=tmp_path, resume=True, **kwargs)
-    assert count[0] == 2 * 3 - 2  # only the batches not trained before the interrupt
+    assert count[0] == 2 * n_batches - 2  # only the batches not trained before the interrupt
     assert resumed.runs["elemnet"].predictions.tobytes() == (
         plain.runs["elemnet"].predictions.tobytes())
     assert resumed.runs["elemnet"].history == plain.runs["elemnet"].history
