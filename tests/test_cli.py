@@ -275,6 +275,29 @@ def test_featurize_magpie_hand_checked(tmp_path, capsys):
     assert frame["target"].tolist() == [-1.5, -2.0]
 
 
+def test_threads_limits_blas_for_the_command(tmp_path, capsys, monkeypatch):
+    import threadpoolctl
+
+    seen = []
+
+    class Limits:
+        def __init__(self, limits, user_api):
+            seen.append((limits, user_api))
+
+        def __enter__(self):
+            seen.append("entered")
+
+        def __exit__(self, *exc):
+            seen.append("left")
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", Limits)
+    table = _csv(tmp_path / "in.csv", ["Fe2O3", "NaCl"])
+    code, _, _ = _run(capsys, "--threads", "1", "featurize", table, "--output", tmp_path / "f.csv")
+    assert code == 0 and seen == [(1, "blas"), "entered", "left"]
+    code, _, err = _run(capsys, "--threads", "0", "featurize", table, "--output", tmp_path / "g.csv")
+    assert code != 0 and "--threads" in err
+
+
 def test_featurize_names_the_file_row_and_flag_for_an_unsupported_element(tmp_path, capsys):
     table = tmp_path / "in.csv"
     table.write_text("formula\nFe2O3\nMgO\nMgPa3\n")  # the oliynyk table lacks Pa

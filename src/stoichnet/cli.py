@@ -23,8 +23,12 @@ EXIT_INTERRUPTED = 130
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="stoichnet")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads of the BLAS matrix products (default: all cores). Use 1 on a "
+                   "machine busy with other jobs, where a 2-thread product waits for its "
+                   "descheduled second thread.")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, threads: int | None) -> None:
     """stoichnet: neural networks from first principles for materials properties
     from composition, side by side with a random-forest baseline.
 
@@ -40,6 +44,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        ctx.with_resource(threadpool_limits(limits=threads, user_api="blas"))
 
 
 # ---------------------------------------------------------------- data options
