@@ -21,7 +21,7 @@ FORMULAS = ["NaCl", "KCl", "MgO", "CaO", "Fe2O3", "Al2O3", "SiO2", "TiO2", "ZnO"
 @pytest.fixture
 def train_csv(tmp_path):
     rng = np.random.default_rng(0)
-    formulas = [f for f in FORMULAS for _ in range(8)]
+    formulas = [f for f in FORMULAS for _ in range(24)]  # 432 train rows: 2 batches of 256
     path = tmp_path / "train.csv"
     pd.DataFrame({"formula": formulas, "target": rng.normal(size=len(formulas))}).to_csv(
         path, index=False)
