@@ -102,6 +102,8 @@ def test_duplicates_default_warns_and_policies_apply(data_dir):
         load_dataset("aflow__energy_atom", split="train", data_dir=data_dir, duplicates="raise")
     with pytest.raises(ValueError, match="duplicates='drop'"):
         load_dataset("matbench_glass", data_dir=data_dir, duplicates="drop")
+    with pytest.raises(ValueError, match="average matbench_expt_is_metal's 0/1 class labels"):
+        load_dataset("matbench_expt_is_metal", data_dir=data_dir, duplicates="mean")
 
 
 @pytest.mark.slow

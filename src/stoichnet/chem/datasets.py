@@ -439,6 +439,11 @@ def load_dataset(
         raise ValueError("'mnist' holds images, not formulas: load it with load_mnist()")
     if duplicates not in (None, *DUPLICATES):
         raise ValueError(f"duplicates={duplicates!r}: expected None or one of {DUPLICATES}")
+    if duplicates == "mean" and dataset.task == "classification":
+        raise ValueError(
+            f"duplicates='mean' would average {dataset.name}'s 0/1 class labels into fractions: "
+            "use 'first', 'raise' or 'keep' for a classification set"
+        )
     splits = _check_splits(dataset, split)
     frames = []
     for part in splits:
