@@ -243,10 +243,13 @@ def exit_interrupted(err) -> None:
               help="Cap on the network's training time; best weights so far are kept.")
 @click.option("--jobs", type=click.IntRange(min=-1), default=-1, show_default=True,
               help="Processes of the random forest (-1: all cores).")
+@click.option("--drop-unsupported", is_flag=True,
+              help="Drop (and report) rows whose formulas have elements outside the network's "
+                   "86 inputs, from every model's data (default: refuse).")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
 @checkpoint_options("DIR/<model>.ckpt for each network")
-def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, overwrite, checkpoint_dir,
-            resume, **opts):
+def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsupported, overwrite,
+            checkpoint_dir, resume, **opts):
     """Train the network and the baselines on one split and compare them on the test rows.
 
     Prints test MAE with a 95% bootstrap interval, RMSE, R2, fit and predict seconds
@@ -280,6 +283,7 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, overwrite,
                 split.train, split.val, split.test, models=parse_models(models), task=task,
                 epochs=epochs, recipe=recipe, seed=opts["seed"], max_minutes=max_minutes,
                 unit=split.unit, n_jobs=jobs, stop=stop, checkpoint_dir=folder, resume=resume,
+                drop_unsupported=drop_unsupported,
             )
         except TrainingInterrupted as err:
             exit_interrupted(err)

@@ -237,3 +237,19 @@ def test_compare_checkpoint_arguments_are_checked(tmp_path):
         compare(*frames, models=("mean",), resume=True, progress=False)
     with pytest.raises(FileNotFoundError, match="missing"):
         compare(*frames, models=("mean",), checkpoint_dir=tmp_path / "missing", progress=False)
+
+
+def test_compare_refuses_or_drops_elements_outside_the_network_inputs():
+    rng = np.random.default_rng(3)
+    train, val, test = _frame(rng, 60), _frame(rng, 20), _frame(rng, 20)
+    train.loc[7, "formula"], test.loc[2, "formula"] = "He2Ne1", "Ar1"
+    kwargs = {"models": ("mean", "elemnet"), "epochs": 1, "n_resamples": 10, "progress": False}
+    with pytest.raises(ValueError, match=r"1 in train, 1 in test \(e\.g\. row 7 'He2Ne1' "
+                                         r"\(He, Ne\); row 2 'Ar1' \(Ar\)\).*--drop-unsupported"):
+        compare(train, val, test, **kwargs)
+    with pytest.warns(UserWarning, match="dropped formulas with elements outside"):
+        result = compare(train, val, test, drop_unsupported=True, **kwargs)
+    assert len(result.runs["mean"].predictions) == len(result.runs["elemnet"].predictions) == 19
+    # the baselines alone don't need the network's element set
+    assert len(compare(train, val, test, models=("mean",), n_resamples=10,
+                       progress=False).runs["mean"].predictions) == 20

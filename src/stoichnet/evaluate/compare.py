@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from stoichnet.chem import ELEMNET_ELEMENTS, parse_formulas
 from stoichnet.evaluate import plots
 from stoichnet.evaluate.metrics import (
     Estimate,
@@ -218,6 +220,37 @@ def _stopped_by(estimator, stop: StopRequest) -> str:
     return "epochs" if estimator.n_epochs_ >= estimator.settings_["epochs"] else "early stopping"
 
 
+def _network_rows(
+    frames: dict[str, pd.DataFrame], drop: bool
+) -> dict[str, pd.DataFrame]:
+    """Keep the rows whose formulas use only ElemNet's 86 input elements: raise naming the
+    others, or (``drop``) drop them from every split with a warning that counts them."""
+    allowed, problems = set(ELEMNET_ELEMENTS), {}
+    for split, frame in frames.items():
+        parsed = parse_formulas(frame["formula"])
+        outside = [sorted(set(c.elements) - allowed) for c in parsed.compositions]
+        bad = np.array([bool(e) for e in outside], dtype=bool)[parsed.inverse]
+        if bad.any():
+            problems[split] = [
+                f"row {label} {formula!r} ({', '.join(outside[i])})"
+                for label, formula, i in zip(frame.index[bad], frame["formula"][bad],
+                                             parsed.inverse[bad], strict=True)
+            ]
+            frames[split] = frame[~bad] if drop else frame
+    if not problems:
+        return frames
+    counts = ", ".join(f"{len(rows)} in {split}" for split, rows in problems.items())
+    examples = "; ".join(rows[0] for rows in problems.values())
+    message = f"formulas with elements outside the network's 86 inputs: {counts} (e.g. {examples})"
+    if not drop:
+        raise ValueError(
+            f"{message}. Remove those rows, or pass drop_unsupported=True "
+            "(--drop-unsupported) to drop them from every model's data with this report"
+        )
+    warnings.warn(f"dropped {message}", stacklevel=3)
+    return frames
+
+
 def compare(
     train: pd.DataFrame,
     val: pd.DataFrame,
@@ -235,6 +268,7 @@ def compare(
     stop: StopRequest | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    drop_unsupported: bool = False,
     progress: bool = True,
 ) -> Comparison:
     """Train each model on ``train`` and score it on ``test``.
@@ -261,6 +295,9 @@ def compare(
         resume: continue each network from its checkpoint in ``checkpoint_dir`` (one
             without a checkpoint starts afresh); the same data, models and settings give
             the same predictions as an uninterrupted run.
+        drop_unsupported: with a network among ``models``, rows whose formula has an
+            element outside its 86 inputs are dropped from every split (with a warning
+            counting them) instead of raising, so all models see the same rows.
         progress: show progress bars.
 
     Raises:
@@ -283,6 +320,9 @@ def compare(
             f"models {models} for {task}: each must be one of {', '.join(available)}, "
             "at least one, no repeats"
         )
+    if any(m in NETWORKS[task] for m in models):
+        train, val, test = _network_rows(
+            {"train": train, "val": val, "test": test}, drop_unsupported).values()
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoints")
     if checkpoint_dir is not None and not Path(checkpoint_dir).is_dir():
