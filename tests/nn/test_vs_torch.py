@@ -3,10 +3,10 @@ the same weights (float64 to 1e-10, float32 to 1e-4), for each cost."""
 
 import numpy as np
 import pytest
+import torch
 
 from stoichnet.nn import Activation, Dense, Dropout, Sequential
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 pytestmark = pytest.mark.oracle
 
