@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from stoichnet.nn import Activation, Dense, Dropout, Sequential
+from stoichnet.nn import Activation, Dense, Dropout, Sequential, activations
 
 F = torch.nn.functional
 pytestmark = pytest.mark.oracle
@@ -19,6 +19,13 @@ TORCH_ACTIVATIONS = {
     "elu": F.elu,
     "softmax": lambda t: torch.softmax(t, dim=-1),
 }
+
+
+@pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS))
+def test_activation_values_equal_torch(name):
+    z = np.random.default_rng(0).normal(scale=3, size=(6, 5))
+    expected = TORCH_ACTIVATIONS[name](torch.tensor(z)).numpy()
+    np.testing.assert_allclose(activations.get(name).value(z), expected, rtol=1e-12, atol=1e-15)
 
 # output activation and torch cost (on the output a, or on the last z when fused)
 CASES = {
