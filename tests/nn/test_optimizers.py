@@ -179,11 +179,12 @@ def test_scheduled_rate_matches_torch_scheduler():
                                   lambda n: RMSprop(0.01, centered=True, momentum=0.5,
                                                     num_threads=n)])
 def test_large_array_is_chunked_and_threaded_without_changing_results(make):
-    """A 200,000-element array spans several chunks; 1 and 3 threads agree bit for bit, and
+    """A 1,000,001-element array spans several chunks; 1 and 3 threads agree bit for bit, and
     both agree with torch (the chunk boundaries must not corrupt anything)."""
     rng = np.random.default_rng(3)
-    start = rng.standard_normal(200_001)
-    target = rng.standard_normal(200_001)
+    start = rng.standard_normal(1_000_001)
+    assert start.nbytes > 4 * optimizers._CHUNK_BYTES  # enough chunks for 3 threads
+    target = rng.standard_normal(start.size)
     results = []
     for n_threads in (1, 3):
         p = start.copy()
@@ -207,6 +208,54 @@ def test_large_array_is_chunked_and_threaded_without_changing_results(make):
     theirs = tp.detach().numpy()
     assert np.linalg.norm(results[0] - theirs) / np.linalg.norm(theirs) < 1e-12
     assert np.linalg.norm(theirs - start) > 1.0
+
+
+def test_float32_adam_step_is_the_ieee_result_of_the_formula():
+    """The fused kernel computes in float32, one rounding per operation, no fused
+    multiply-add: bit for bit what NumPy's float32 ufuncs give for the same formula."""
+    rng = np.random.default_rng(5)
+    p = rng.standard_normal(100_003, dtype=np.float32)
+    g = rng.standard_normal(p.size, dtype=np.float32)
+    opt = Adam(0.01, weight_decay=0.1, decoupled_weight_decay=True)
+    ref_p, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+    f = np.float32
+    for t in (1, 2, 3):
+        opt.step([p], [g])
+        root_bc2 = np.sqrt(1 - 0.999**t)
+        ref_p *= f(1 - 0.01 * 0.1)
+        m = m * f(0.9) + g * f(1 - 0.9)
+        v = v * f(0.999) + g * g * f(1 - 0.999)
+        ref_p += m / (np.sqrt(v) + f(1e-7 * root_bc2)) * f(-0.01 * root_bc2 / (1 - 0.9**t))
+    np.testing.assert_array_equal(p, ref_p)
+    np.testing.assert_array_equal(opt.state_dict()["exp_avg.0"], m)
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.01), lambda: RMSprop(0.01, centered=True,
+                                                                      momentum=0.9),
+                                  lambda: SGD(0.01, momentum=0.9), lambda: Nadam(0.01)])
+def test_moments_that_decay_below_float32_normals_are_stored_as_zero(make):
+    """A unit whose gradient is exactly zero must not leave subnormal moments behind (the
+    CPU computes on them several times slower); moments above the threshold are kept."""
+    tiny = np.finfo(np.float32).tiny
+    p = np.ones(1000, np.float32)
+    g = np.zeros_like(p)
+    g[500:] = 1.0
+    opt = make()
+    opt.step([p], [np.ones_like(p)])
+    state = opt.state_dict()
+    for arr in state.values():
+        if isinstance(arr, np.ndarray) and arr.ndim == 1:
+            arr[:500] = 4 * tiny
+    opt.load_state_dict(state)
+    for _ in range(40):  # 4 * tiny * 0.9**40 is well below tiny
+        opt.step([p], [g])
+    for key, arr in opt.state_dict().items():
+        if isinstance(arr, np.ndarray) and arr.ndim == 1:
+            assert not np.any((arr != 0) & (np.abs(arr) < tiny)), f"subnormal values in {key}"
+            if "square" not in key and "sq" not in key:
+                assert np.all(arr[:500] == 0), key
+            assert np.all(arr[500:] != 0), key
+    assert np.all(np.isfinite(p))
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -10,11 +10,19 @@ Every update rule follows PyTorch's documented algorithm (``torch.optim``), so a
 trajectory can be compared with PyTorch digit for digit; argument names and
 defaults are Keras'. Each class's docstring says where the two libraries differ.
 
-Speed: the update of a 4.6 M-parameter network is memory-bound, so each array is
-walked in cache-sized chunks (all passes of the rule run on one chunk while it
-sits in L2) and the chunks are shared among a few threads (NumPy ufuncs release
-the GIL). Every element is updated by the same sequence of operations whatever
-the chunking, so results do not depend on ``num_threads``.
+Speed: an update over 4.6 M parameters is memory-bound, so each rule is one fused
+loop (a numba kernel, compiled on first use) that reads every element once and
+writes it once, as PyTorch's ``fused=True`` kernels do, where a sequence of NumPy
+ufuncs would make ~12 passes. The loop body is the rule written for one element.
+Arrays are cut into chunks that a few threads share (the kernels release the GIL);
+every element sees the same operations, in the same order, whatever the chunking,
+so results do not depend on ``num_threads``. Kernels compute in the parameters'
+dtype with the hyper-parameters rounded to it (as NumPy does with a Python scalar)
+and without fused multiply-adds, so each step is the IEEE result of the formula.
+Moments below float32's smallest normal number are stored as zero: a unit whose
+gradient is exactly zero would otherwise decay its moments into subnormals, which
+this CPU computes several times slower; the update they would make is below
+1e-30 of a learning rate.
 """
 
 from __future__ import annotations
@@ -25,13 +33,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
+import numba
 import numpy as np
 
 from stoichnet.nn import schedules
 from stoichnet.nn.schedules import check_number
 
-_CHUNK_BYTES = 256 * 1024  # per array: p, g, the slots and the scratch of a chunk fit in L2
+_CHUNK_BYTES = 1 << 20  # per array: the unit of work the threads share
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# error_model="numpy": x/0 gives inf or nan as in NumPy (and lets the loop vectorise)
+_kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
 
 
 @cache
@@ -66,19 +78,16 @@ class _LockedIterator:
             return next(self._items)
 
 
-def _ema(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
-    """avg <- decay * avg + (1 - decay) * x, in place."""
-    avg *= decay
-    np.multiply(x, 1.0 - decay, out=tmp)
-    avg += tmp
+@_kernel
+def _grad(p, g, i, l2):
+    """g[i] + l2 * p[i]: the gradient with PyTorch's (L2) ``weight_decay``."""
+    return g[i] + p[i] * l2 if l2 else g[i]
 
 
-def _ema_square(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
-    """avg <- decay * avg + (1 - decay) * x**2, in place."""
-    avg *= decay
-    np.square(x, out=tmp)
-    tmp *= 1.0 - decay
-    avg += tmp
+@_kernel
+def _flush(x):
+    """x, or 0 where |x| is below the smallest normal number of its dtype."""
+    return x if abs(x) >= np.finfo(x).tiny else x - x
 
 
 class Optimizer:
@@ -86,7 +95,7 @@ class Optimizer:
 
     Subclasses declare their per-parameter state in ``_slots()``, the per-step
     scalars in ``_step_constants(t, lr)`` and the rule itself in
-    ``_update(p, g, state, tmp, k)``, which sees one chunk at a time.
+    ``_update(p, g, state, k)``, which calls the rule's kernel on one chunk.
 
     Args:
         learning_rate: a float >= 0, or a schedule (callable: step -> learning
@@ -104,7 +113,6 @@ class Optimizer:
             reduction changes it.
     """
 
-    _n_scratch = 1  # scratch chunks the rule needs, besides the one for weight decay
     decoupled_weight_decay = False  # AdamW-style decay: only the Adam family offers it
 
     def __init__(self, learning_rate=0.001, weight_decay: float = 0.0, *,
@@ -121,7 +129,6 @@ class Optimizer:
         self.iterations = 0
         self.lr_multiplier = 1.0
         self._state: list[dict[str, np.ndarray]] | None = None
-        self._scratch: dict[tuple, list[np.ndarray]] = {}
 
     @property
     def current_learning_rate(self) -> float:
@@ -138,8 +145,11 @@ class Optimizer:
         """Scalars shared by all parameters at step ``t`` (1-based), learning rate ``lr``."""
         return {"lr": lr}
 
-    def _update(self, p, g, state, tmp, k) -> None:
-        """Update one chunk: 1-D views ``p``, ``g``, ``state[name]``; scratch ``tmp``."""
+    def _update(self, p, g, state, k) -> None:
+        """Update one chunk: 1-D views ``p``, ``g``, ``state[name]``; ``k`` holds the
+        step constants in the chunk's dtype, plus ``l2`` (the coefficient of PyTorch's
+        weight decay, added to the gradient) and ``decay`` (the AdamW factor applied
+        to the parameters first)."""
         raise NotImplementedError
 
     def _hyperparameters(self) -> dict:
@@ -163,6 +173,12 @@ class Optimizer:
                              f"{self.learning_rate!r} times lr_multiplier {self.lr_multiplier!r}); "
                              "it must be finite and >= 0")
         k = self._step_constants(self.iterations + 1, lr)
+        wd = self.weight_decay
+        k["l2"] = 0.0 if self.decoupled_weight_decay else wd
+        k["decay"] = 1.0 - k["lr"] * wd if self.decoupled_weight_decay else 1.0
+        # rounded to the parameters' dtype once, as NumPy rounds a Python scalar
+        k = {dtype: {name: dtype.type(value) for name, value in k.items()}
+             for dtype in {p.dtype for p in params}}
         tasks = []
         for p, g, state in zip(params, grads, self._state, strict=True):
             chunk = _CHUNK_BYTES // p.itemsize
@@ -170,44 +186,25 @@ class Optimizer:
                 tasks.append((p, g, state, start, min(start + chunk, p.size)))
         n_workers = min(self.num_threads, len(tasks) // 2)
         if n_workers <= 1:
-            self._run(iter(tasks), 0, k)
+            self._run(iter(tasks), k)
         else:
             # workers take the next chunk when free, so a thread the OS delays costs no more
             # than its current chunk; the calling thread is worker 0
             queue = _LockedIterator(tasks)
-            # every worker's scratch exists before it takes a chunk: nothing is allocated
-            # in a later step when a worker that was idle so far gets its first chunk
-            for w in range(1, n_workers):
-                for dtype in {p.dtype for p in params}:
-                    self._scratch_for(w, dtype, 0)
             pool = _thread_pool(n_workers - 1)
-            futures = [pool.submit(self._run, queue, w, k) for w in range(1, n_workers)]
-            self._run(queue, 0, k)
+            futures = [pool.submit(self._run, queue, k) for _ in range(1, n_workers)]
+            self._run(queue, k)
             for future in futures:
                 future.result()
         self.iterations += 1
 
-    def _run(self, tasks, worker: int, k: dict) -> None:
-        """Update the chunks ``(p, g, state, start, stop)`` drawn from the iterator ``tasks``."""
-        wd = self.weight_decay
+    def _run(self, tasks, k: dict) -> None:
+        """Update the chunks ``(p, g, state, start, stop)`` drawn from the iterator ``tasks``;
+        ``k``: dtype -> step constants."""
         for p, g, state, start, stop in tasks:
-            tmp = self._scratch_for(worker, p.dtype, stop - start)
-            p_chunk, g_chunk = p.reshape(-1)[start:stop], g.reshape(-1)[start:stop]
             chunk_state = {name: arr[start:stop] for name, arr in state.items()}
-            if wd and self.decoupled_weight_decay:
-                p_chunk *= 1.0 - k["lr"] * wd
-            elif wd:
-                np.multiply(p_chunk, wd, out=tmp[-1])
-                tmp[-1] += g_chunk
-                g_chunk = tmp[-1]
-            self._update(p_chunk, g_chunk, chunk_state, tmp, k)
-
-    def _scratch_for(self, worker: int, dtype, n: int) -> list[np.ndarray]:
-        key = (worker, dtype)
-        if key not in self._scratch:
-            chunk = _CHUNK_BYTES // dtype.itemsize
-            self._scratch[key] = [np.empty(chunk, dtype) for _ in range(self._n_scratch + 1)]
-        return [buf[:n] for buf in self._scratch[key]]
+            self._update(p.reshape(-1)[start:stop], g.reshape(-1)[start:stop], chunk_state,
+                         k[p.dtype])
 
     def _validate(self, params, grads):
         if not isinstance(params, list | tuple) or not isinstance(grads, list | tuple):
@@ -308,6 +305,18 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
+@_kernel
+def _sgd(p, g, b, l2, lr, momentum, nesterov):
+    """SGD on 1-D arrays; ``b`` is the momentum buffer, None without momentum."""
+    for i in range(p.size):
+        gi = _grad(p, g, i, l2)
+        if b is not None:
+            bi = _flush(b[i] * momentum + gi)
+            b[i] = bi
+            gi = bi * momentum + gi if nesterov else bi
+        p[i] += gi * -lr
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
@@ -334,24 +343,33 @@ class SGD(Optimizer):
     def _slots(self):
         return {"momentum_buffer": 0.0} if self.momentum else {}
 
-    def _update(self, p, g, state, tmp, k):
-        s = tmp[0]
-        if self.momentum:
-            b = state["momentum_buffer"]
-            b *= self.momentum
-            b += g
-            if self.nesterov:
-                np.multiply(b, self.momentum, out=s)
-                s += g
-                s *= -k["lr"]
-            else:
-                np.multiply(b, -k["lr"], out=s)
-        else:
-            np.multiply(g, -k["lr"], out=s)
-        p += s
+    def _step_constants(self, t, lr):
+        return {"lr": lr, "momentum": self.momentum}
+
+    def _update(self, p, g, state, k):
+        _sgd(p, g, state.get("momentum_buffer"), k["l2"], k["lr"], k["momentum"],
+             self.nesterov)
 
     def _hyperparameters(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+@_kernel
+def _rmsprop(p, g, v, a, b, l2, lr, rho, one_minus_rho, epsilon, momentum):
+    """RMSprop on 1-D arrays; ``a`` (centred) and ``b`` (momentum) may be None."""
+    for i in range(p.size):
+        gi = _grad(p, g, i, l2)
+        vi = _flush(v[i] * rho + gi * gi * one_minus_rho)
+        v[i] = vi
+        if a is not None:
+            ai = _flush(a[i] * rho + gi * one_minus_rho)
+            a[i] = ai
+            vi = vi - ai * ai
+        d = gi / (np.sqrt(vi) + epsilon)
+        if b is not None:
+            d = _flush(b[i] * momentum + d)
+            b[i] = d
+        p[i] += d * -lr
 
 
 class RMSprop(Optimizer):
@@ -368,8 +386,6 @@ class RMSprop(Optimizer):
     Defaults (Keras): learning_rate=0.001, rho=0.9, epsilon=1e-7. PyTorch: lr=0.01,
     alpha=0.99 (its name for rho), eps=1e-8.
     """
-
-    _n_scratch = 1
 
     def __init__(self, learning_rate=0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, weight_decay: float = 0.0,
@@ -390,32 +406,28 @@ class RMSprop(Optimizer):
             slots["momentum_buffer"] = 0.0
         return slots
 
-    def _update(self, p, g, state, tmp, k):
-        s = tmp[0]
-        v = state["square_avg"]
-        _ema_square(v, g, self.rho, s)
-        if self.centered:
-            a = state["grad_avg"]
-            _ema(a, g, self.rho, s)
-            np.square(a, out=s)
-            np.subtract(v, s, out=s)
-            np.sqrt(s, out=s)
-        else:
-            np.sqrt(v, out=s)
-        s += self.epsilon
-        np.divide(g, s, out=s)
-        if self.momentum:
-            b = state["momentum_buffer"]
-            b *= self.momentum
-            b += s
-            np.multiply(b, -k["lr"], out=s)
-        else:
-            s *= -k["lr"]
-        p += s
+    def _step_constants(self, t, lr):
+        return {"lr": lr, "rho": self.rho, "one_minus_rho": 1.0 - self.rho,
+                "epsilon": self.epsilon, "momentum": self.momentum}
+
+    def _update(self, p, g, state, k):
+        _rmsprop(p, g, state["square_avg"], state.get("grad_avg"),
+                 state.get("momentum_buffer"), k["l2"], k["lr"], k["rho"],
+                 k["one_minus_rho"], k["epsilon"], k["momentum"])
 
     def _hyperparameters(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
                 "centered": self.centered}
+
+
+@_kernel
+def _adagrad(p, g, s, l2, lr, epsilon):
+    """Adagrad on 1-D arrays; ``s`` is the sum of squared gradients."""
+    for i in range(p.size):
+        gi = _grad(p, g, i, l2)
+        si = s[i] + gi * gi
+        s[i] = si
+        p[i] += gi / (np.sqrt(si) + epsilon) * -lr
 
 
 class Adagrad(Optimizer):
@@ -440,20 +452,27 @@ class Adagrad(Optimizer):
     def _slots(self):
         return {"sum": self.initial_accumulator_value}
 
-    def _update(self, p, g, state, tmp, k):
-        s = tmp[0]
-        acc = state["sum"]
-        np.square(g, out=s)
-        acc += s
-        np.sqrt(acc, out=s)
-        s += self.epsilon
-        np.divide(g, s, out=s)
-        s *= -k["lr"]
-        p += s
+    def _step_constants(self, t, lr):
+        return {"lr": lr, "epsilon": self.epsilon}
+
+    def _update(self, p, g, state, k):
+        _adagrad(p, g, state["sum"], k["l2"], k["lr"], k["epsilon"])
 
     def _hyperparameters(self):
         return {"initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon}
+
+
+@_kernel
+def _adadelta(p, g, v, u, l2, lr, rho, one_minus_rho, epsilon):
+    """Adadelta on 1-D arrays; ``v``, ``u``: running means of g^2 and of delta^2."""
+    for i in range(p.size):
+        gi = _grad(p, g, i, l2)
+        vi = _flush(v[i] * rho + gi * gi * one_minus_rho)
+        v[i] = vi
+        delta = np.sqrt(u[i] + epsilon) / np.sqrt(vi + epsilon) * gi
+        u[i] = _flush(u[i] * rho + delta * delta * one_minus_rho)
+        p[i] += delta * -lr
 
 
 class Adadelta(Optimizer):
@@ -467,8 +486,6 @@ class Adadelta(Optimizer):
     (Zeiler's rule has no learning rate, i.e. 1.0), rho=0.9, eps=1e-6.
     """
 
-    _n_scratch = 2
-
     def __init__(self, learning_rate=0.001, rho: float = 0.95, epsilon: float = 1e-7,
                  weight_decay: float = 0.0, **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
@@ -478,19 +495,13 @@ class Adadelta(Optimizer):
     def _slots(self):
         return {"square_avg": 0.0, "acc_delta": 0.0}
 
-    def _update(self, p, g, state, tmp, k):
-        s, delta = tmp[0], tmp[1]
-        v, u = state["square_avg"], state["acc_delta"]
-        _ema_square(v, g, self.rho, s)
-        np.add(v, self.epsilon, out=s)
-        np.sqrt(s, out=s)
-        np.add(u, self.epsilon, out=delta)
-        np.sqrt(delta, out=delta)
-        delta /= s
-        delta *= g
-        _ema_square(u, delta, self.rho, s)
-        delta *= -k["lr"]
-        p += delta
+    def _step_constants(self, t, lr):
+        return {"lr": lr, "rho": self.rho, "one_minus_rho": 1.0 - self.rho,
+                "epsilon": self.epsilon}
+
+    def _update(self, p, g, state, k):
+        _adadelta(p, g, state["square_avg"], state["acc_delta"], k["l2"], k["lr"], k["rho"],
+                  k["one_minus_rho"], k["epsilon"])
 
     def _hyperparameters(self):
         return {"rho": self.rho, "epsilon": self.epsilon}
@@ -515,15 +526,31 @@ class _AdamFamily(Optimizer):
         return {"exp_avg": 0.0}
 
     def _step_constants(self, t, lr):
-        return {"lr": lr, "bias_correction_1": 1.0 - self.beta_1 ** t,
+        return {"lr": lr, "beta_1": self.beta_1, "one_minus_beta_1": 1.0 - self.beta_1,
+                "beta_2": self.beta_2, "one_minus_beta_2": 1.0 - self.beta_2,
+                "bias_correction_1": 1.0 - self.beta_1 ** t,
                 "bias_correction_2": 1.0 - self.beta_2 ** t}
-
-    def _update_first_moment(self, m, g, tmp):
-        _ema(m, g, self.beta_1, tmp)
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "decoupled_weight_decay": self.decoupled_weight_decay}
+
+
+@_kernel
+def _adam(p, g, m, v, v_max, l2, decay, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
+          epsilon, step):
+    """Adam on 1-D arrays; ``v_max`` (AMSGrad) may be None. ``epsilon`` and ``step``
+    carry the bias corrections (see ``Adam._step_constants``)."""
+    for i in range(p.size):
+        gi = _grad(p, g, i, l2)
+        mi = _flush(m[i] * beta_1 + gi * one_minus_beta_1)
+        vi = _flush(v[i] * beta_2 + gi * gi * one_minus_beta_2)
+        m[i] = mi
+        v[i] = vi
+        if v_max is not None:
+            vi = v_max[i] if v_max[i] >= vi else vi  # np.maximum: a NaN in v wins
+            v_max[i] = vi
+        p[i] = p[i] * decay + mi / (np.sqrt(vi) + epsilon) * step
 
 
 class Adam(_AdamFamily):
@@ -558,21 +585,18 @@ class Adam(_AdamFamily):
             slots["max_exp_avg_sq"] = 0.0
         return slots
 
-    def _update(self, p, g, state, tmp, k):
-        s = tmp[0]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        self._update_first_moment(m, g, s)
-        _ema_square(v, g, self.beta_2, s)
-        if self.amsgrad:
-            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-            v = state["max_exp_avg_sq"]
-        # sqrt(v)/sqrt(bc2) + eps == (sqrt(v) + eps*sqrt(bc2)) / sqrt(bc2): one pass fewer
+    def _step_constants(self, t, lr):
+        k = super()._step_constants(t, lr)
+        # sqrt(v)/sqrt(bc2) + eps == (sqrt(v) + eps*sqrt(bc2)) / sqrt(bc2): one division less
         root_bc2 = math.sqrt(k["bias_correction_2"])
-        np.sqrt(v, out=s)
-        s += self.epsilon * root_bc2
-        np.divide(m, s, out=s)
-        s *= -k["lr"] * root_bc2 / k["bias_correction_1"]
-        p += s
+        k["epsilon"] = self.epsilon * root_bc2
+        k["step"] = -lr * root_bc2 / k["bias_correction_1"]
+        return k
+
+    def _update(self, p, g, state, k):
+        _adam(p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+              k["l2"], k["decay"], k["beta_1"], k["one_minus_beta_1"], k["beta_2"],
+              k["one_minus_beta_2"], k["epsilon"], k["step"])
 
     def _hyperparameters(self):
         return {**super()._hyperparameters(), "amsgrad": self.amsgrad}
@@ -591,6 +615,20 @@ class AdamW(Adam):
                  decoupled_weight_decay: bool = True, **kwargs):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
                          decoupled_weight_decay, **kwargs)
+
+
+@_kernel
+def _adamax(p, g, m, u, l2, decay, beta_1, one_minus_beta_1, beta_2, epsilon, step):
+    """Adamax on 1-D arrays; ``u`` is the exponentially weighted infinity norm."""
+    for i in range(p.size):
+        gi = _grad(p, g, i, l2)
+        mi = _flush(m[i] * beta_1 + gi * one_minus_beta_1)
+        m[i] = mi
+        ui = u[i] * beta_2
+        norm = abs(gi) + epsilon
+        ui = ui if ui >= norm else norm  # np.maximum: a NaN gradient wins
+        u[i] = ui
+        p[i] = p[i] * decay + mi / ui * step
 
 
 class Adamax(_AdamFamily):
@@ -614,17 +652,28 @@ class Adamax(_AdamFamily):
     def _slots(self):
         return {**super()._slots(), "exp_inf": 0.0}
 
-    def _update(self, p, g, state, tmp, k):
-        s = tmp[0]
-        m, u = state["exp_avg"], state["exp_inf"]
-        self._update_first_moment(m, g, s)
-        u *= self.beta_2
-        np.abs(g, out=s)
-        s += self.epsilon
-        np.maximum(u, s, out=u)
-        np.divide(m, u, out=s)
-        s *= -k["lr"] / k["bias_correction_1"]
-        p += s
+    def _step_constants(self, t, lr):
+        k = super()._step_constants(t, lr)
+        k["epsilon"] = self.epsilon
+        k["step"] = -lr / k["bias_correction_1"]
+        return k
+
+    def _update(self, p, g, state, k):
+        _adamax(p, g, state["exp_avg"], state["exp_inf"], k["l2"], k["decay"], k["beta_1"],
+                k["one_minus_beta_1"], k["beta_2"], k["epsilon"], k["step"])
+
+@_kernel
+def _nadam(p, g, m, v, l2, decay, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
+           epsilon, exp_avg_ratio, step):
+    """Nadam on 1-D arrays: theta -= lr*grad_coef*(g + exp_avg_ratio*m)/d, with the
+    coefficients folded into ``exp_avg_ratio`` and ``step`` (see ``Nadam._step_constants``)."""
+    for i in range(p.size):
+        gi = _grad(p, g, i, l2)
+        mi = _flush(m[i] * beta_1 + gi * one_minus_beta_1)
+        vi = _flush(v[i] * beta_2 + gi * gi * one_minus_beta_2)
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] * decay + (mi * exp_avg_ratio + gi) / (np.sqrt(vi) + epsilon) * step
 
 
 class Nadam(_AdamFamily):
@@ -640,8 +689,6 @@ class Nadam(_AdamFamily):
     Defaults (Keras): learning_rate=0.001, epsilon=1e-7. PyTorch: lr=0.002, eps=1e-8.
     Both: beta_1=0.9, beta_2=0.999, momentum_decay=0.004.
     """
-
-    _n_scratch = 2
 
     def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, momentum_decay: float = 0.004,
@@ -661,24 +708,19 @@ class Nadam(_AdamFamily):
         k = super()._step_constants(t, lr)
         mu, mu_next = self._mu(t), self._mu(t + 1)
         self.mu_product *= mu
-        k["grad_coef"] = (1.0 - mu) / (1.0 - self.mu_product)
-        k["exp_avg_coef"] = mu_next / (1.0 - self.mu_product * mu_next)
+        grad_coef = (1.0 - mu) / (1.0 - self.mu_product)
+        exp_avg_coef = mu_next / (1.0 - self.mu_product * mu_next)
+        # d = sqrt(v/bc2) + eps, kept as sqrt(bc2)*d = sqrt(v) + eps*sqrt(bc2)
+        root_bc2 = math.sqrt(k["bias_correction_2"])
+        k["epsilon"] = self.epsilon * root_bc2
+        k["exp_avg_ratio"] = exp_avg_coef / grad_coef
+        k["step"] = -lr * grad_coef * root_bc2
         return k
 
-    def _update(self, p, g, state, tmp, k):
-        s, d = tmp[0], tmp[1]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        self._update_first_moment(m, g, s)
-        _ema_square(v, g, self.beta_2, s)
-        # d = sqrt(v/bc2) + eps, kept as sqrt(bc2)*d = sqrt(v) + eps*sqrt(bc2) (one pass fewer)
-        root_bc2 = math.sqrt(k["bias_correction_2"])
-        np.sqrt(v, out=d)
-        d += self.epsilon * root_bc2
-        np.multiply(m, k["exp_avg_coef"] / k["grad_coef"], out=s)
-        s += g
-        s /= d
-        s *= -k["lr"] * k["grad_coef"] * root_bc2
-        p += s
+    def _update(self, p, g, state, k):
+        _nadam(p, g, state["exp_avg"], state["exp_avg_sq"], k["l2"], k["decay"], k["beta_1"],
+               k["one_minus_beta_1"], k["beta_2"], k["one_minus_beta_2"], k["epsilon"],
+               k["exp_avg_ratio"], k["step"])
 
     def _scalar_state(self):
         return {"mu_product": self.mu_product}
