@@ -24,9 +24,9 @@ EXIT_INTERRUPTED = 130
 @click.version_option(__version__, prog_name="stoichnet")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Threads of the BLAS matrix products (default: all cores). Use 1 on a "
-                   "machine busy with other jobs, where a 2-thread product waits for its "
-                   "descheduled second thread.")
+              help="Threads of the BLAS matrix products and of the optimizer's update "
+                   "(default: all cores). Use 1 on a machine busy with other jobs, where a "
+                   "2-thread product waits for its descheduled second thread.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, threads: int | None) -> None:
     """stoichnet: neural networks from first principles for materials properties
@@ -47,7 +47,10 @@ def cli(ctx: click.Context, debug: bool, threads: int | None) -> None:
     if threads is not None:
         from threadpoolctl import threadpool_limits
 
+        from stoichnet.nn.optimizers import thread_limit
+
         ctx.with_resource(threadpool_limits(limits=threads, user_api="blas"))
+        ctx.with_resource(thread_limit(threads))
 
 
 # ---------------------------------------------------------------- data options

@@ -478,3 +478,28 @@ def _threaded_adam_step():
     p = np.zeros(300_000)
     Adam(num_threads=2).step([p], [np.ones_like(p)])
     return p[:3]
+
+
+def test_thread_limit_caps_optimizers_without_an_explicit_thread_count(monkeypatch):
+    """``thread_limit`` (the CLI's --threads) keeps the update on the calling thread; an
+    explicit ``num_threads`` is left alone."""
+    p = np.zeros(8 * optimizers._CHUNK_BYTES // 8)
+    submitted = []
+    real_pool = optimizers._thread_pool(1)
+
+    class Pool:
+        def submit(self, fn, *args):
+            submitted.append(fn)
+            return real_pool.submit(fn, *args)
+
+    monkeypatch.setattr(optimizers, "_thread_pool", lambda n: Pool())
+    with optimizers.thread_limit(1):
+        Adam().step([p], [np.ones_like(p)])
+        assert submitted == []
+        Adam(num_threads=2).step([p], [np.ones_like(p)])
+        assert len(submitted) == 1
+    Adam(num_threads=None).step([p], [np.ones_like(p)])  # the machine's CPUs again
+    assert len(submitted) == 1 + (optimizers._default_num_threads() - 1)
+    with pytest.raises(ValueError, match="n_threads must be a positive int, got 0"):
+        with optimizers.thread_limit(0):
+            pass

@@ -27,6 +27,7 @@ this CPU computes several times slower; the update they would make is below
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -55,12 +56,31 @@ def _thread_pool(n_threads: int) -> ThreadPoolExecutor:
 os.register_at_fork(after_in_child=_thread_pool.cache_clear)
 
 
+_thread_limit: int | None = None  # set by ``thread_limit``
+
+
 def _default_num_threads() -> int:
+    if _thread_limit is not None:
+        return _thread_limit
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
     return max(1, min(available, 4))
+
+
+@contextlib.contextmanager
+def thread_limit(n_threads: int):
+    """Within the block, optimizers built with ``num_threads=None`` use ``n_threads``
+    threads (the CLI's ``--threads`` sets it together with the BLAS limit)."""
+    global _thread_limit
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
+    previous, _thread_limit = _thread_limit, n_threads
+    try:
+        yield
+    finally:
+        _thread_limit = previous
 
 
 class _LockedIterator:
@@ -104,8 +124,9 @@ class Optimizer:
             ``weight_decay``: g <- g + weight_decay * theta). Keras' ``weight_decay``
             is decoupled instead (theta <- theta - lr * weight_decay * theta, for every
             optimizer): here that is ``decoupled_weight_decay=True`` of the Adam family.
-        num_threads: threads sharing the update of large arrays (default: the
-            CPUs available to this process, at most 4). Results do not depend on it, so
+        num_threads: threads sharing the update of large arrays (default None: the
+            limit of ``thread_limit`` in effect at each step, else the CPUs available to
+            this process, at most 4). Results do not depend on it, so
             it is an execution setting, not part of ``get_config``.
     Attributes:
         iterations: number of steps taken so far.
@@ -121,9 +142,7 @@ class Optimizer:
             learning_rate = check_number("learning_rate", learning_rate, 0.0)
         self.learning_rate = learning_rate
         self.weight_decay = check_number("weight_decay", weight_decay, 0.0)
-        if num_threads is None:
-            num_threads = _default_num_threads()
-        elif isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
             raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
         self.num_threads = num_threads
         self.iterations = 0
@@ -184,7 +203,7 @@ class Optimizer:
             chunk = _CHUNK_BYTES // p.itemsize
             for start in range(0, p.size, chunk):
                 tasks.append((p, g, state, start, min(start + chunk, p.size)))
-        n_workers = min(self.num_threads, len(tasks) // 2)
+        n_workers = min(self.num_threads or _default_num_threads(), len(tasks) // 2)
         if n_workers <= 1:
             self._run(iter(tasks), k)
         else:
