@@ -40,7 +40,7 @@ import numpy as np
 from stoichnet.nn import schedules
 from stoichnet.nn.schedules import check_number
 
-_CHUNK_BYTES = 1 << 20  # per array: the unit of work the threads share
+_CHUNK_BYTES = 4 << 20  # per array: the unit of work the threads share
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # error_model="numpy": x/0 gives inf or nan as in NumPy (and lets the loop vectorise)
