@@ -159,7 +159,7 @@ def main() -> None:
             ours_rate = batch / statistics.median(ours)
             torch_rate = batch / statistics.median(theirs)
             ours_gflops = 6 * n_params * ours_rate / 1e9
-            split = stoichnet_breakdown(model, X, y, batch, repeats=5)
+            split = stoichnet_breakdown(model, X, y, batch, repeats=15)
             print(
                 f"{batch:>5} {ours_rate:>12,.0f} {torch_rate:>9,.0f} {ours_rate / torch_rate:>6.2f} "
                 f"{ours_gflops:>12.1f} {6 * n_params * torch_rate / 1e9:>6.1f} "

@@ -19,10 +19,10 @@ own code kept dropout on at inference. The recipes below let a study measure eac
 - ``elemnet-no-dropout``: ElemNet's optimiser settings without dropout;
 - ``stoichnet``: the default (:data:`DEFAULT_RECIPE`): no dropout, batch 256, AdamW
   (weight decay 0.01) with a 5% linear warm-up to 2e-3 then cosine decay to 0 over 25
-  epochs. On CritExam__Ef it reached test MAE 0.0641 eV/atom (val 0.0630) after 25 epochs:
-  12.6 CPU minutes on one core, 33 minutes of wall time on the shared 2-core machine
-  (load 2.5-11), against ElemNet's published 0.0707 (benchmarks/README.md, "Time to
-  accuracy").
+  epochs. On CritExam__Ef it reached test MAE 0.0641 eV/atom (val 0.0630) after 25 epochs,
+  6.4 minutes on one core of the 2-core dev machine, and passed ElemNet's published 0.0707
+  after 4.1 minutes; ElemNet's own recipe had not reached it after 40 minutes
+  (benchmarks/README.md, "Time to accuracy").
 
 Switching the default is the one line ``DEFAULT_RECIPE = ...``.
 """
