@@ -15,7 +15,12 @@ matmul of a (batch x 1024) by (1024 x 1024) product on the same threads (best of
 20, measured between the training steps) and stoichnet's share of it, and where
 stoichnet's time goes (forward, backward, optimizer step and the step's share).
 Issue 7's targets: ratio >= 2.0 / 1.2 / 1.0 at batch 32 / 256 / 1024, >= 70% of
-the matmul peak at batch 256, optimizer < 10% of a step at batch 256.
+the matmul peak at batch 256, optimizer < 10% of a step at batch 256. Then, at the
+largest batch size, what the hot loop allocates (tracemalloc over 5 steps after a
+warm-up: growth of live memory and the largest transient, against the size of one
+activation) and whether every parameter, gradient and layer buffer is float32.
+Prediction throughput and time to accuracy have their own scripts
+(predict_throughput.py, time_to_accuracy.py).
 
     python benchmarks/engine_vs_torch.py [--threads 2] [--steps 30]
 """
@@ -26,6 +31,7 @@ import argparse
 import os
 import statistics
 import time
+import tracemalloc
 
 import numpy as np
 import torch
@@ -117,6 +123,29 @@ def stoichnet_breakdown(model, X, y, batch: int, repeats: int) -> dict[str, floa
     return {key: 1e3 * statistics.median(v) for key, v in times.items()}
 
 
+def allocation_and_dtypes(model, X, y, batch: int) -> str:
+    """One line: tracemalloc over 5 training steps after a warm-up, and the dtypes of
+    every parameter, gradient and layer buffer."""
+    n_batches = len(X) // batch
+    stoichnet_step(model, X, y, batch, 0)
+    tracemalloc.start()
+    try:
+        stoichnet_step(model, X, y, batch, 1 % n_batches)  # re-created small objects exist once
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for i in range(5):
+            stoichnet_step(model, X, y, batch, i % n_batches)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    arrays = [model.flat_params, model.flat_grads] + [
+        buf for layer in model.layers for buf in layer._buffers.values()]
+    dtypes = sorted({str(a.dtype) for a in arrays})
+    return (f"batch {batch}, 5 steps: live memory grew {current - start:,} B, largest transient "
+            f"{peak - start:,} B (one 1024-unit activation: {batch * 1024 * 4:,} B); dtypes of "
+            f"params, grads and {len(arrays) - 2} layer buffers: {', '.join(dtypes)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -167,6 +196,7 @@ def main() -> None:
                 + " / ".join(f"{split[k]:.1f}" for k in ("forward", "backward", "optimizer"))
                 + f" ({100 * split['optimizer'] / sum(split.values()):.0f}%)"
             )
+        print("hot loop: " + allocation_and_dtypes(model, X, y, batch))
         print("load average at the end: " + " ".join(f"{v:.1f}" for v in os.getloadavg()))
 
 
