@@ -110,6 +110,14 @@ def _flush(x):
     return x if abs(x) >= np.finfo(x).tiny else x - x
 
 
+@_kernel
+def _ema(avg, i, x, decay, one_minus_decay):
+    """avg[i] <- decay * avg[i] + (1 - decay) * x (flushed to 0 below normals); returns it."""
+    value = _flush(avg[i] * decay + x * one_minus_decay)
+    avg[i] = value
+    return value
+
+
 class Optimizer:
     """Base class.
 
@@ -378,11 +386,9 @@ def _rmsprop(p, g, v, a, b, l2, lr, rho, one_minus_rho, epsilon, momentum):
     """RMSprop on 1-D arrays; ``a`` (centred) and ``b`` (momentum) may be None."""
     for i in range(p.size):
         gi = _grad(p, g, i, l2)
-        vi = _flush(v[i] * rho + gi * gi * one_minus_rho)
-        v[i] = vi
+        vi = _ema(v, i, gi * gi, rho, one_minus_rho)
         if a is not None:
-            ai = _flush(a[i] * rho + gi * one_minus_rho)
-            a[i] = ai
+            ai = _ema(a, i, gi, rho, one_minus_rho)
             vi = vi - ai * ai
         d = gi / (np.sqrt(vi) + epsilon)
         if b is not None:
@@ -487,10 +493,9 @@ def _adadelta(p, g, v, u, l2, lr, rho, one_minus_rho, epsilon):
     """Adadelta on 1-D arrays; ``v``, ``u``: running means of g^2 and of delta^2."""
     for i in range(p.size):
         gi = _grad(p, g, i, l2)
-        vi = _flush(v[i] * rho + gi * gi * one_minus_rho)
-        v[i] = vi
+        vi = _ema(v, i, gi * gi, rho, one_minus_rho)
         delta = np.sqrt(u[i] + epsilon) / np.sqrt(vi + epsilon) * gi
-        u[i] = _flush(u[i] * rho + delta * delta * one_minus_rho)
+        _ema(u, i, delta * delta, rho, one_minus_rho)
         p[i] += delta * -lr
 
 
@@ -562,10 +567,8 @@ def _adam(p, g, m, v, v_max, l2, decay, beta_1, one_minus_beta_1, beta_2, one_mi
     carry the bias corrections (see ``Adam._step_constants``)."""
     for i in range(p.size):
         gi = _grad(p, g, i, l2)
-        mi = _flush(m[i] * beta_1 + gi * one_minus_beta_1)
-        vi = _flush(v[i] * beta_2 + gi * gi * one_minus_beta_2)
-        m[i] = mi
-        v[i] = vi
+        mi = _ema(m, i, gi, beta_1, one_minus_beta_1)
+        vi = _ema(v, i, gi * gi, beta_2, one_minus_beta_2)
         if v_max is not None:
             vi = v_max[i] if v_max[i] >= vi else vi  # np.maximum: a NaN in v wins
             v_max[i] = vi
@@ -641,8 +644,7 @@ def _adamax(p, g, m, u, l2, decay, beta_1, one_minus_beta_1, beta_2, epsilon, st
     """Adamax on 1-D arrays; ``u`` is the exponentially weighted infinity norm."""
     for i in range(p.size):
         gi = _grad(p, g, i, l2)
-        mi = _flush(m[i] * beta_1 + gi * one_minus_beta_1)
-        m[i] = mi
+        mi = _ema(m, i, gi, beta_1, one_minus_beta_1)
         ui = u[i] * beta_2
         norm = abs(gi) + epsilon
         ui = ui if ui >= norm else norm  # np.maximum: a NaN gradient wins
@@ -688,10 +690,8 @@ def _nadam(p, g, m, v, l2, decay, beta_1, one_minus_beta_1, beta_2, one_minus_be
     coefficients folded into ``exp_avg_ratio`` and ``step`` (see ``Nadam._step_constants``)."""
     for i in range(p.size):
         gi = _grad(p, g, i, l2)
-        mi = _flush(m[i] * beta_1 + gi * one_minus_beta_1)
-        vi = _flush(v[i] * beta_2 + gi * gi * one_minus_beta_2)
-        m[i] = mi
-        v[i] = vi
+        mi = _ema(m, i, gi, beta_1, one_minus_beta_1)
+        vi = _ema(v, i, gi * gi, beta_2, one_minus_beta_2)
         p[i] = p[i] * decay + (mi * exp_avg_ratio + gi) / (np.sqrt(vi) + epsilon) * step
 
 
