@@ -19,10 +19,11 @@ every element sees the same operations, in the same order, whatever the chunking
 so results do not depend on ``num_threads``. Kernels compute in the parameters'
 dtype with the hyper-parameters rounded to it (as NumPy does with a Python scalar)
 and without fused multiply-adds, so each step is the IEEE result of the formula.
-Moments below float32's smallest normal number are stored as zero: a unit whose
-gradient is exactly zero would otherwise decay its moments into subnormals, which
-this CPU computes several times slower; the update they would make is below
-1e-30 of a learning rate.
+Moments below the smallest normal number of their dtype (1.2e-38 in float32) are
+stored as zero: a unit whose gradient is exactly zero would otherwise decay its
+moments into subnormals, which x86 CPUs compute several times slower. With the
+default epsilons the update such a moment would make is below 1e-30 of a learning
+rate. PyTorch keeps subnormals; the difference never reaches a parameter's digits.
 """
 
 from __future__ import annotations
