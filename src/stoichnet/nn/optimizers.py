@@ -23,7 +23,7 @@ Moments below the smallest normal number of their dtype (1.2e-38 in float32) are
 stored as zero: a unit whose gradient is exactly zero would otherwise decay its
 moments into subnormals, which x86 CPUs compute several times slower. With the
 default epsilons the update such a moment would make is below 1e-30 of a learning
-rate. PyTorch keeps subnormals; the difference never reaches a parameter's digits.
+rate, far below the resolution of any parameter not itself near 0. PyTorch keeps subnormals.
 """
 
 from __future__ import annotations
