@@ -125,6 +125,21 @@ def test_unknown_loss_and_metric_list_the_valid_ones():
         losses.get_metric("r2", losses.get("mse"))
 
 
+def test_metrics_follow_the_label_encoding_of_the_loss():
+    """With class-index labels, mae/mse compare the probability rows with one-hot rows
+    (this used to fail on broadcasting); a sparse metric under a one-hot loss gets indices."""
+    a = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    sparse, one_hot = np.array([0, 1]), np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    sparse_loss, one_hot_loss = (losses.get("sparse_categorical_crossentropy"),
+                                 losses.get("categorical_crossentropy"))
+    # |0.7-1| + 0.2 + 0.1 + 0.1 + |0.1-1| + 0.8 = 2.4 over 6 entries
+    assert np.isclose(losses.get_metric("mae", sparse_loss)(a, sparse), 0.4)
+    assert np.isclose(losses.get_metric("mse", sparse_loss)(a, sparse),
+                      losses.mse(a, one_hot))
+    assert np.isclose(losses.get_metric("sparse_categorical_crossentropy", one_hot_loss)(
+        a, one_hot), -(np.log(0.7) + np.log(0.1)) / 2)
+
+
 @pytest.mark.oracle
 @pytest.mark.parametrize("name", sorted(losses.LOSSES))
 def test_loss_values_equal_torch(name):

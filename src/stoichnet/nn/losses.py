@@ -236,11 +236,19 @@ METRICS = ("accuracy", *LOSSES)
 
 def get_metric(name: str, loss: Loss) -> Callable[[np.ndarray, np.ndarray], float]:
     """metric(y_pred, y_true) -> float for a metric name ("mae", "mse", "accuracy" or any
-    loss name); ``loss`` tells how labels are encoded. Unknown names raise ValueError."""
+    loss name); ``loss`` tells how labels are encoded (class indices are one-hot encoded
+    for a metric that compares whole output rows, and back). Unknown names raise
+    ValueError."""
     key = ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else None
     if key in ("accuracy", "acc"):
         return lambda a, y: accuracy(a, y, loss.sparse_labels)
     if key not in LOSSES:
         raise ValueError(f"unknown metric {name!r}; valid metrics are {sorted(METRICS)}")
-    return LOSSES[key].value
+    metric = LOSSES[key]
+    if loss.sparse_labels and not metric.sparse_labels:  # class indices -> one-hot rows
+        return lambda a, y: metric.value(
+            a, np.eye(a.shape[-1], dtype=a.dtype)[y.reshape(-1).astype(np.intp)])
+    if metric.sparse_labels and not loss.sparse_labels:  # one-hot rows -> class indices
+        return lambda a, y: metric.value(a, y.argmax(axis=-1))
+    return metric.value
 
