@@ -17,7 +17,7 @@ from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 
 import stoichnet
 from stoichnet.chem import ElementFractions
-from stoichnet.cli import cli, main
+from stoichnet.cli import cli, load_split, main
 from stoichnet.nn import load_model
 
 
@@ -190,6 +190,25 @@ def test_usage_errors(tmp_path, capsys):
     assert code == 2 and "--train needs --test" in err
     code, _, err = _run(capsys, "compare", "--dataset", "CritExam__Ef", "--train", csv)
     assert code == 2 and "either --dataset NAME or --train FILE" in err
+
+
+def test_duplicates_mean_refuses_class_labels(tmp_path, capsys):
+    """Averaging duplicate rows of a 0/1 table would turn labels into fractions."""
+    table = tmp_path / "metal.csv"
+    table.write_text("formula,target\nNaCl,0\nNaCl,1\nFe,1\nCu,1\nMgO,0\n")
+    args = ["compare", "--train", table, "--test", table, "--duplicates", "mean",
+            "--out", tmp_path / "x"]
+    code, _, err = _run(capsys, *args)
+    assert code == 2 and "--duplicates mean would average the class labels" in err
+    assert str(table) in err and not (tmp_path / "x").exists()
+    code, _, err = _run(capsys, *args[:-2], "--task", "classification", "--out", tmp_path / "y")
+    assert code == 2 and "would average the class labels" in err
+    # a quantity that happens to be 0/1 may be averaged when the user says so
+    split = load_split({"dataset": None, "train_path": str(table), "val_path": str(table),
+                            "test_path": str(table), "formula_col": "formula",
+                            "target_col": "target", "duplicates": "mean", "subset": None,
+                            "seed": 0}, task="regression")
+    assert sorted(split.train["target"]) == [0.0, 0.5, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("command", ["compare", "study", "depth-study", "train", "predict",

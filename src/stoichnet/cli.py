@@ -103,11 +103,13 @@ def data_options(func):
     return func
 
 
-def load_split(opts: dict, need_test: bool = True) -> Split:
-    """The train/val/test tables named by the data options."""
+def load_split(opts: dict, need_test: bool = True, task: str = "auto") -> Split:
+    """The train/val/test tables named by the data options; ``task`` ("auto",
+    "regression" or "classification") guards --duplicates mean against class labels."""
     from stoichnet.chem.datasets import get_dataset, load_dataset
     from stoichnet.chem.splits import train_val_test_split
     from stoichnet.chem.tables import read_table
+    from stoichnet.evaluate.compare import detect_task
 
     dataset, train_path = opts["dataset"], opts["train_path"]
     if (dataset is None) == (train_path is None):
@@ -129,8 +131,16 @@ def load_split(opts: dict, need_test: bool = True) -> Split:
             notes.append(f"{name} has one file: split 70/15/15 at random (seed {seed})")
     else:
         def read(path):
+            duplicates = opts["duplicates"] or "raise"
+            if duplicates == "mean" and task != "regression":
+                kept = read_table(path, opts["formula_col"], opts["target_col"], duplicates="keep")
+                if task == "classification" or detect_task(kept["target"]) == "classification":
+                    raise click.UsageError(
+                        f"--duplicates mean would average the class labels of {path} into "
+                        "fractions: use first, raise or keep (compare and train also take "
+                        "--task regression, if the 0/1 target is a quantity)")
             return read_table(path, opts["formula_col"], opts["target_col"],
-                              duplicates=opts["duplicates"] or "raise")
+                              duplicates=duplicates)
 
         name = Path(train_path).name
         train = read(train_path)
@@ -278,7 +288,7 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
     out = Path(out_dir or f"compare-{opts['dataset'] or Path(opts['train_path'] or '').stem}")
     check_output_dir(out, overwrite)
     folder = checkpoint_folder(checkpoint_dir, resume, overwrite)
-    split = load_split(opts)
+    split = load_split(opts, task=task)
     echo_notes(split)
     with stop_on_sigint(StopRequest()) as stop:
         try:
@@ -489,7 +499,7 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
     check_output_file(card_path(out_path), overwrite)
     folder = checkpoint_folder(checkpoint_dir, resume, overwrite, files="train.ckpt")
     checkpoint = None if folder is None else folder / "train.ckpt"
-    split = load_split(opts, need_test=False)
+    split = load_split(opts, need_test=False, task=task)
     echo_notes(split)
     task = detect_task(split.train["target"]) if task == "auto" else task
     if task == "classification":
