@@ -385,3 +385,10 @@ def test_small_cnn_learns_mnist_digits_in_one_epoch(data_dir):
     model.fit(X[:600], y[:600], epochs=1, batch_size=16, seed=0, verbose=0)
     _, accuracy = model.evaluate(X[600:], y[600:])
     assert accuracy > 0.5  # chance is 0.1
+
+
+def test_layers_are_named_as_keras_names_them():
+    model = Sequential([Conv2D(2, 3, input_shape=(8, 8, 1)), Conv2D(2, 3), MaxPool2D(2),
+                        Flatten(), Dense(1)])
+    assert [layer.name for layer in model.layers] == [
+        "conv2d", "conv2d_1", "max_pool2d", "flatten", "dense"]

@@ -130,7 +130,7 @@ class Sequential:
         if layer.built or any(layer is other for other in self.layers):
             raise ValueError(f"{layer!r} is already built or in a model; create a new layer")
         if layer.name is None:
-            kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
+            kind = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(layer).__name__).lower()
             taken = {other.name for other in self.layers}
             name, i = kind, 0
             while name in taken:
