@@ -139,8 +139,7 @@ def train_stoichnet(recipe, data, log: RunLog, seed: int, threads: int, max_minu
               validation_data=data["val"], callbacks=callbacks, verbose=0, seed=seed)
 
     def predict(X_eval: np.ndarray, mc_samples: int | None) -> np.ndarray:
-        model._set_rng(np.random.default_rng(seed))  # the same masks for val and test
-        return model.predict(X_eval, mc_samples=mc_samples)
+        return model.predict(X_eval, mc_samples=mc_samples, seed=seed)  # same masks for val, test
 
     return stopper.best_epoch + 1, predict
 

@@ -154,6 +154,18 @@ def test_mc_dropout_prediction_averages_stochastic_passes():
     assert np.abs(many - deterministic).mean() < np.abs(one - deterministic).mean()
 
 
+def test_mc_prediction_with_a_seed_is_reproducible_and_leaves_the_model_generator_alone():
+    X, _ = data(20)
+    model = dropout_net()
+    state = model.rng.bit_generator.state
+    first = model.predict(X, mc_samples=3, seed=7)
+    assert model.rng.bit_generator.state == state
+    assert all(layer.rng is model.rng for layer in model.layers)
+    np.testing.assert_array_equal(first, model.predict(X, mc_samples=3, seed=7))
+    assert not np.array_equal(first, model.predict(X, mc_samples=3, seed=8))
+    assert not np.array_equal(model.predict(X, mc_samples=3), model.predict(X, mc_samples=3))
+
+
 def test_mc_dropout_flag_keeps_dropout_on_in_predict():
     model = Sequential([Dense(8, "relu", input_dim=3), Dropout(0.5, mc_dropout=True), Dense(1)], seed=0)
     X = np.ones((4, 3))

@@ -213,8 +213,8 @@ def predict_formulas(
     frame = pd.DataFrame({"position": good, "formula": [formulas[i] for i in good]})
     if len(good):
         if info["inference_dropout"] == "mc":
-            model._set_rng(np.random.default_rng(info["seed"]))
-            out = model.predict(X, mc_samples=info["mc_samples"]).astype(np.float64)
+            out = model.predict(X, mc_samples=info["mc_samples"],
+                                seed=info["seed"]).astype(np.float64)
         else:
             out = model.predict(X).astype(np.float64)
     else:

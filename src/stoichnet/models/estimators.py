@@ -63,10 +63,7 @@ class MonteCarloValidation(Callback):
         self.mc_samples, self.seed = mc_samples, seed
 
     def on_epoch_end(self, epoch, logs=None):
-        training_rng = self.model.rng
-        self.model._set_rng(np.random.default_rng(self.seed))
-        predicted = self.model.predict(self.X_val, mc_samples=self.mc_samples)
-        self.model._set_rng(training_rng)  # training continues with its own masks
+        predicted = self.model.predict(self.X_val, mc_samples=self.mc_samples, seed=self.seed)
         value = float(self.model.loss.value(predicted, self.y_val))
         logs["val_mc_loss"] = value
         self.model.history.history.setdefault("val_mc_loss", []).append(value)
@@ -314,8 +311,7 @@ class _NeuralNet(BaseEstimator):
         samples = self.settings_["mc_samples"] if mc_samples is None else mc_samples
         samples = _check_int("mc_samples", samples, 1)
         # the same masks on every call, so predictions are reproducible
-        self.model_._set_rng(np.random.default_rng(self._predict_seed))
-        return self.model_.predict(X, mc_samples=samples)
+        return self.model_.predict(X, mc_samples=samples, seed=self._predict_seed)
 
 
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):

@@ -550,7 +550,8 @@ class Sequential:
         return self._train_step(X, y, self._fused())[0]
 
     # ------------------------------------------------------------------ inference
-    def predict(self, X, batch_size: int | None = None, mc_samples: int | None = None) -> np.ndarray:
+    def predict(self, X, batch_size: int | None = None, mc_samples: int | None = None,
+                seed: int | None = None) -> np.ndarray:
         """Network outputs for X: (n_samples, *output_shape) in the model's dtype.
 
         Args:
@@ -558,15 +559,24 @@ class Sequential:
             mc_samples: if given, average this many passes with dropout ON
                 (Monte-Carlo dropout, drawing masks from ``self.rng``); default:
                 one pass with dropout off (unless a layer has ``mc_dropout``).
+            seed: draw this call's dropout masks from ``numpy.random.default_rng(seed)``
+                instead, leaving ``self.rng`` where it was: the same seed gives the same
+                Monte-Carlo predictions, and training goes on with its own masks.
         """
         X = self._check_x(X)
         batch_size = _check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
         passes = 1 if mc_samples is None else _check_int("mc_samples", mc_samples, 1)
-        out = np.zeros((X.shape[0], *self.output_shape), dtype=self.dtype)
-        for start in range(0, X.shape[0], batch_size):
-            chunk = slice(start, start + batch_size)
-            for _ in range(passes):
-                out[chunk] += self._forward(X[chunk], training=mc_samples is not None)
+        own_rng = self.rng
+        if seed is not None:
+            self._set_rng(np.random.default_rng(seed))
+        try:
+            out = np.zeros((X.shape[0], *self.output_shape), dtype=self.dtype)
+            for start in range(0, X.shape[0], batch_size):
+                chunk = slice(start, start + batch_size)
+                for _ in range(passes):
+                    out[chunk] += self._forward(X[chunk], training=mc_samples is not None)
+        finally:
+            self._set_rng(own_rng)
         if passes > 1:
             out /= passes
         return out
