@@ -164,3 +164,24 @@ def test_accuracy_for_one_output_several_outputs_and_class_indices():
     probs = np.array([[0.1, 0.9], [0.8, 0.2]])
     assert losses.accuracy(probs, np.array([[0.0, 1.0], [0.0, 1.0]])) == 0.5
     assert losses.accuracy(probs, np.array([1, 0]), sparse_labels=True) == 1.0
+
+
+def test_fused_relu_kernels_match_the_two_pass_numpy_rules():
+    """relu_plus_bias and relu_backward (one numba pass each) give NumPy's values for 2-D and
+    4-D arrays, into a strided ``out`` too, and let NaN through where the rule does."""
+    rng = np.random.default_rng(4)
+    for shape in [(7, 5), (3, 4, 4, 2)]:
+        z, da = rng.standard_normal(shape), rng.standard_normal(shape)
+        a = np.maximum(z, 0)
+        np.testing.assert_array_equal(activations.relu_backward(da, None, a), da * (a > 0))
+        out = np.empty(shape[::-1]).T  # Fortran order: not C-contiguous
+        result = activations.relu_backward(da, None, a, out=out)
+        assert result is out
+        np.testing.assert_array_equal(out, da * (a > 0))
+    z, b = rng.standard_normal((6, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    z[0, 0] = np.nan
+    expected = np.maximum(z + b, 0)
+    result = activations.relu_plus_bias(z, b)
+    assert result is z and result.dtype == np.float32
+    np.testing.assert_array_equal(result, expected)  # NaN in the same place
+    assert np.isnan(result[0, 0])

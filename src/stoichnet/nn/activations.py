@@ -18,7 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
+
+# one pass over a (n_samples, n_units) array instead of two NumPy passes; x/0 as in NumPy
+_kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
 
 LEAKY_RELU_ALPHA = 0.01  # PyTorch's default slope (Keras' LeakyReLU layer uses 0.3)
 ELU_ALPHA = 1.0
@@ -90,6 +94,37 @@ def relu_derivative(z, a, out=None):
     return np.greater(a, 0, out=_ensure(out, a), casting="unsafe")
 
 
+@_kernel
+def _relu_plus_bias(z, b):
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            v = z[i, j] + b[j]
+            z[i, j] = v if not v < 0 else v - v  # max(v, 0); NaN stays NaN
+
+
+def relu_plus_bias(z, b):
+    """a = max(z + b, 0) written over z, in one pass. z: (n, units); b: (units,)."""
+    _relu_plus_bias(z, b)
+    return z
+
+
+@_kernel
+def _relu_backward(da, a, out):
+    for i in range(out.size):
+        g = da[i]
+        out[i] = g if a[i] > 0 else g - g  # g · σ'; NaN/inf stay non-finite
+
+
+def relu_backward(da, z, a, out=None):
+    """dz = da where a > 0, else 0: σ'(z) · da in one pass. da, a, out: one shape."""
+    dz = out if out is not None and out.flags.c_contiguous else np.empty(a.shape, a.dtype)
+    _relu_backward(da.reshape(-1), a.reshape(-1), dz.reshape(-1))  # views when contiguous
+    if out is not None and dz is not out:
+        np.copyto(out, dz)
+        return out
+    return dz
+
+
 def leaky_relu(z, out=None):
     """a = z where z > 0, else 0.01 z."""
     out = _ensure(out, z)
@@ -144,9 +179,10 @@ def softmax_backward(da, z, a, out=None):
 class ActivationFunction:
     """One registry entry: the function, its derivative and the backward rule.
 
-    ``jacobian_product`` (softmax; linear, whose Jacobian is the identity) replaces
-    the elementwise σ' · da when given. ``in_place``: ``value(z, out=z)`` is valid and
-    the backward never reads z (it may then be passed as None).
+    ``jacobian_product`` (softmax; linear, whose Jacobian is the identity; relu, as one
+    fused pass) replaces the elementwise σ' · da when given. ``in_place``:
+    ``value(z, out=z)`` is valid and the backward never reads z (it may then be passed
+    as None). ``plus_bias(z, b)``, when given, writes σ(z + b) over z in one pass.
     """
 
     name: str
@@ -154,6 +190,7 @@ class ActivationFunction:
     derivative: Callable[..., np.ndarray] | None
     jacobian_product: Callable[..., np.ndarray] | None = None
     in_place: bool = False
+    plus_bias: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def backward(self, da, z, a, out=None):
         """dz = da · σ'(z) (elementwise), or the Jacobian-vector product."""
@@ -169,7 +206,8 @@ ACTIVATIONS: dict[str, ActivationFunction] = {
         ActivationFunction("linear", linear, linear_derivative, linear_backward, in_place=True),
         ActivationFunction("sigmoid", sigmoid, sigmoid_derivative),
         ActivationFunction("tanh", tanh, tanh_derivative, in_place=True),
-        ActivationFunction("relu", relu, relu_derivative, in_place=True),
+        ActivationFunction("relu", relu, relu_derivative, relu_backward, in_place=True,
+                           plus_bias=relu_plus_bias),
         ActivationFunction("leaky_relu", leaky_relu, leaky_relu_derivative),
         ActivationFunction("elu", elu, elu_derivative),
         ActivationFunction("softmax", softmax, None, softmax_backward),

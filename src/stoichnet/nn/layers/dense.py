@@ -118,6 +118,9 @@ class Dense(Layer):
         shape = (x.shape[0], self.units)
         self.a_prev = x
         z = np.matmul(x, self.params["W"], out=self._buffer("z", shape, self.dtype))
+        if self.use_bias and self.sigma.plus_bias is not None:
+            self.z, self.a = None, self.sigma.plus_bias(z, self.params["b"])  # one pass
+            return self.a
         if self.use_bias:
             z += self.params["b"]
         if self.sigma.in_place:  # relu & co.: a overwrites z, backward reads only a
