@@ -576,7 +576,8 @@ class Sequential:
                 for _ in range(passes):
                     out[chunk] += self._forward(X[chunk], training=mc_samples is not None)
         finally:
-            self._set_rng(own_rng)
+            if seed is not None:
+                self._set_rng(own_rng)
         if passes > 1:
             out /= passes
         return out
