@@ -23,9 +23,9 @@ from pathlib import Path
 CATEGORIES = [
     ("sgemm_beta: OpenBLAS zeroing each product's output", ("sgemm_beta",)),
     ("sgemm kernels (forward, dW, da_prev)", ("sgemm", "gemm_")),
-    ("optimizer (one fused Adam pass)", ("optimizers.py",)),
+    ("optimizer (the Adam step)", ("optimizers.py",)),
     ("dropout (mask draw, scale, multiply)", ("dropout.py",)),
-    ("activations (relu, relu')", ("activations.py",)),
+    ("activations (bias + relu, relu')", ("activations.py",)),
     ("loss (MAE and its gradient)", ("losses.py",)),
     ("gradient-norm check (one dot over flat_grads)", ("sdot",)),
     ("dense elementwise (bias add, bias gradient)", ("dense.py",)),
