@@ -257,6 +257,31 @@ def get(identifier) -> LearningRateSchedule:
         raise TypeError(f"bad arguments for schedule {cls.__name__}: {err}") from err
 
 
+# the schedules a training recipe names, each spanning the run's optimizer steps
+RECIPE_SCHEDULES = (None, "constant", "cosine", "warmup_cosine", "onecycle")
+
+
+def from_name(name: str | None, learning_rate: float, total_steps: int,
+              warmup_fraction: float = 0.0):
+    """The learning rate of a run of ``total_steps`` optimizer steps for a recipe's
+    schedule ``name`` (see ``RECIPE_SCHEDULES``): the float ``learning_rate`` for None or
+    "constant"; else a schedule peaking at ``learning_rate`` and spanning the steps:
+    "cosine" (``CosineDecay``), "warmup_cosine" (a linear warm-up over
+    ``warmup_fraction`` of the steps, at least one, then cosine decay to 0) or
+    "onecycle" (``OneCycle``)."""
+    if name not in RECIPE_SCHEDULES:
+        raise ValueError(f"schedule must be one of {RECIPE_SCHEDULES}, got {name!r}")
+    if name in (None, "constant"):
+        return learning_rate
+    if name == "cosine":
+        return CosineDecay(learning_rate, decay_steps=max(total_steps, 1))
+    if name == "warmup_cosine":
+        warmup = max(1, round(warmup_fraction * total_steps))
+        return CosineDecay(0.0, decay_steps=max(total_steps - warmup, 1),
+                           warmup_target=learning_rate, warmup_steps=warmup)
+    return OneCycle(learning_rate, total_steps=max(total_steps, 2))
+
+
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when ``monitor`` stops improving.
 
