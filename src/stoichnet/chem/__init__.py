@@ -1,5 +1,6 @@
 """Chemistry: the periodic table, formulas -> Composition, feature vectors, datasets."""
 
+from stoichnet.chem.composition import Composition
 from stoichnet.chem.datasets import (
     DATASETS,
     ChecksumError,
@@ -16,14 +17,7 @@ from stoichnet.chem.featurizers import (
     FeaturizationReport,
     MissingPropertyError,
 )
-from stoichnet.chem.formula import (
-    MAX_FORMULA_LENGTH,
-    Composition,
-    FormulaError,
-    ParsedFormulas,
-    parse_formula,
-    parse_formulas,
-)
+from stoichnet.chem.formula import ParsedFormulas, parse_formula, parse_formulas
 from stoichnet.chem.fractions import (
     ELEMNET_ELEMENTS,
     DroppedRows,
@@ -31,6 +25,7 @@ from stoichnet.chem.fractions import (
     UnsupportedElementError,
     fraction_matrix,
 )
+from stoichnet.chem.grammar import MAX_FORMULA_LENGTH, FormulaError
 from stoichnet.chem.idx import IDXFormatError, read_idx
 from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS, atomic_number
 from stoichnet.chem.splits import (
