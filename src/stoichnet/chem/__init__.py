@@ -1,4 +1,5 @@
-"""Chemistry: the periodic table, formulas -> Composition, feature vectors, datasets."""
+"""Chemistry: the periodic table, formulas -> Composition, feature vectors, composition
+datasets (image datasets such as MNIST are in ``stoichnet.images``)."""
 
 from stoichnet.chem.composition import Composition
 from stoichnet.chem.datasets import (
@@ -8,7 +9,6 @@ from stoichnet.chem.datasets import (
     get_dataset,
     list_datasets,
     load_dataset,
-    load_mnist,
 )
 from stoichnet.chem.element_tables import PRESETS, ElementTable, element_table
 from stoichnet.chem.featurizers import (
@@ -26,7 +26,6 @@ from stoichnet.chem.fractions import (
     fraction_matrix,
 )
 from stoichnet.chem.grammar import MAX_FORMULA_LENGTH, FormulaError
-from stoichnet.chem.idx import IDXFormatError, read_idx
 from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS, atomic_number
 from stoichnet.chem.splits import (
     chemical_system_kfold,
@@ -68,7 +67,6 @@ __all__ = [
     "ChecksumError",
     "DatasetNotAvailableError",
     "DuplicateFormulaError",
-    "IDXFormatError",
     "TableError",
     "TableReport",
     "chemical_system_kfold",
@@ -78,8 +76,6 @@ __all__ = [
     "kfold_indices",
     "list_datasets",
     "load_dataset",
-    "load_mnist",
-    "read_idx",
     "read_table",
     "train_val_test_split",
 ]
