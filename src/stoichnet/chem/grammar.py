@@ -126,7 +126,9 @@ def check_text(value: object) -> str:
     """``value`` as a plain str of at most MAX_FORMULA_LENGTH characters.
 
     Raises FormulaError for a missing value (None, NaN, pandas NA), a value that is not
-    a string, or text that is too long. Every reader checks its input with this first.
+    a string, or text that is too long. ``parse_formula`` calls it first, and so does the
+    batch reader for every value its array pass leaves (that pass reads only short
+    strings); ``parse_general`` itself expects a str.
     """
     if type(value) is not str:
         if not isinstance(value, str):
