@@ -48,8 +48,8 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from threadpoolctl import threadpool_limits
 
-from stoichnet.chem.datasets import load_mnist
 from stoichnet.evaluate.plots import learning_curves
+from stoichnet.images import load_mnist
 from stoichnet.nn import Conv2D, Dense, Dropout, Flatten, Sequential
 from stoichnet.nn.optimizers import Adam
 

@@ -1,5 +1,6 @@
 import hashlib
 import http.server
+import os
 import threading
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ from stoichnet.chem.datasets import (
 )
 from stoichnet.chem.formula import parse_formulas
 from stoichnet.chem.tables import composition_key
+from stoichnet.images import DATASETS as IMAGE_DATASETS
 
 # Row counts (train, val, test) as published in the shared data README
 README_ROWS = {
@@ -33,7 +35,9 @@ README_ROWS = {
 
 
 def test_registry_names_every_shared_file_with_its_hash(data_dir):
+    # every shared file belongs to one registry: compositions here, images in stoichnet.images
     registered = {f.path: f for d in DATASETS.values() for f in d.files.values()}
+    registered |= {f.path: f for d in IMAGE_DATASETS.values() for f in (d.images, d.labels)}
     on_disk = {
         p.relative_to(data_dir).as_posix()
         for p in data_dir.rglob("*")
@@ -55,7 +59,6 @@ def test_registry_metadata_is_complete():
             "licence"} <= set(table)
     assert table.loc["matbench_mp_e_form", "duplicate_rows"] == 54369
     assert table.loc["matbench_mp_e_form", "rows"] == 132752
-    assert table.loc["mnist", "rows"] == 10000
     assert table.loc["CritExam__Ef", "unit"] == "eV/atom"
 
 
@@ -166,6 +169,18 @@ def test_download_verifies_and_caches(tmp_path, capsys):
     (tmp_path / "source" / "tiny.csv").unlink()  # the cached copy is used from now on
     assert fetch_file(file, data_dir=empty, cache_dir=cache, download=False) == path
     assert sorted(p.name for p in path.parent.iterdir()) == ["train.csv"]
+
+
+def test_downloaded_file_honours_the_umask(tmp_path):
+    # written through util.files.atomic_file: 0666 less the umask, not mkstemp's 0600
+    file = _file(_source(tmp_path))
+    old = os.umask(0o022)
+    try:
+        path = fetch_file(file, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
+                          progress=False)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 @pytest.fixture

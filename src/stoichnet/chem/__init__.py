@@ -1,5 +1,7 @@
-"""Chemistry: the periodic table, formulas -> Composition, feature vectors, datasets."""
+"""Chemistry: the periodic table, formulas -> Composition, feature vectors, composition
+datasets (image datasets such as MNIST are in ``stoichnet.images``)."""
 
+from stoichnet.chem.composition import Composition
 from stoichnet.chem.datasets import (
     DATASETS,
     ChecksumError,
@@ -7,7 +9,6 @@ from stoichnet.chem.datasets import (
     get_dataset,
     list_datasets,
     load_dataset,
-    load_mnist,
 )
 from stoichnet.chem.element_tables import PRESETS, ElementTable, element_table
 from stoichnet.chem.featurizers import (
@@ -16,14 +17,7 @@ from stoichnet.chem.featurizers import (
     FeaturizationReport,
     MissingPropertyError,
 )
-from stoichnet.chem.formula import (
-    MAX_FORMULA_LENGTH,
-    Composition,
-    FormulaError,
-    ParsedFormulas,
-    parse_formula,
-    parse_formulas,
-)
+from stoichnet.chem.formula import ParsedFormulas, parse_formula, parse_formulas
 from stoichnet.chem.fractions import (
     ELEMNET_ELEMENTS,
     DroppedRows,
@@ -31,7 +25,7 @@ from stoichnet.chem.fractions import (
     UnsupportedElementError,
     fraction_matrix,
 )
-from stoichnet.chem.idx import IDXFormatError, read_idx
+from stoichnet.chem.grammar import MAX_FORMULA_LENGTH, FormulaError
 from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS, atomic_number
 from stoichnet.chem.splits import (
     chemical_system_kfold,
@@ -73,7 +67,6 @@ __all__ = [
     "ChecksumError",
     "DatasetNotAvailableError",
     "DuplicateFormulaError",
-    "IDXFormatError",
     "TableError",
     "TableReport",
     "chemical_system_kfold",
@@ -83,8 +76,6 @@ __all__ = [
     "kfold_indices",
     "list_datasets",
     "load_dataset",
-    "load_mnist",
-    "read_idx",
     "read_table",
     "train_val_test_split",
 ]

@@ -1,33 +1,28 @@
-"""Registry of the public datasets stoichnet uses, and their loaders.
+"""Registry of the public composition datasets stoichnet uses, and their loader.
 
-Each file is named by its path relative to the data folder, its public source URLs and
-its SHA-256. A file is looked for, in this order, in
-
-1. ``data_dir`` (default: the folder named by ``$STOICHNET_DATA``), same relative layout;
-2. the user cache ``cache_dir`` (default: ``$STOICHNET_CACHE``, else
-   ``$XDG_CACHE_HOME/stoichnet``, else ``~/.cache/stoichnet``);
-3. its source URLs, downloaded into the cache under a temporary name that is renamed only
-   once the SHA-256 matches.
-
-Every file found is checked against its SHA-256; a mismatch is an error, never a fallback.
+Each file is a CSV of ``formula,target`` rows, named by its path relative to the data
+folder, its public source URLs and its SHA-256; ``load_dataset`` finds, downloads and
+checks it with ``stoichnet.util.datafiles.fetch_file`` (data folder, then user cache,
+then download). Datasets that are not compositions (MNIST) are in ``stoichnet.images``.
 """
 
 import difflib
-import hashlib
-import http.client
 import os
-import tempfile
-import urllib.request
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+
+from stoichnet.util import datafiles
+from stoichnet.util.datafiles import (
+    ChecksumError,
+    DatasetNotAvailableError,
+    default_cache_dir,
+    fetch_file,
+)
 
 from .formula import parse_formulas
-from .idx import read_idx
 from .tables import DUPLICATES, composition_key, resolve_duplicates
 
 __all__ = [
@@ -41,37 +36,18 @@ __all__ = [
     "get_dataset",
     "list_datasets",
     "load_dataset",
-    "load_mnist",
 ]
 
-CHUNK_BYTES = 1 << 20
-
-
-class ChecksumError(ValueError):
-    """A data file's SHA-256 differs from the registry's."""
-
-
-class DatasetNotAvailableError(FileNotFoundError):
-    """A data file is neither in the data folder nor in the cache, and cannot be downloaded."""
-
-
 @dataclass(frozen=True)
-class DataFile:
-    """One file of a dataset.
+class DataFile(datafiles.DataFile):
+    """One CSV file of a composition dataset: a ``stoichnet.util.datafiles.DataFile``
+    (path, sha256, urls, rows: data rows, header excluded) that also records its duplicates.
 
-    path: POSIX path relative to the data folder (and to the cache).
-    sha256: hex digest of the file's bytes.
-    urls: public sources, tried in order.
-    rows: data rows (CSV, header excluded) or records (IDX).
     duplicate_rows, duplicate_compositions: rows of this file whose composition (see
         ``tables.composition_key``) is shared with another row of the file, and how many
         such compositions there are (polymorphs, or one compound written twice).
     """
 
-    path: str
-    sha256: str
-    urls: tuple[str, ...]
-    rows: int
     duplicate_rows: int = 0
     duplicate_compositions: int = 0
 
@@ -80,8 +56,7 @@ class DataFile:
 class Dataset:
     """A registered dataset: what it measures, where it comes from, and its files.
 
-    files maps a split name ("train", "val", "test", "all") to its CSV, or for MNIST
-    "images"/"labels" to its IDX files.
+    files maps a split name ("train", "val", "test", "all") to its CSV.
     """
 
     name: str
@@ -98,9 +73,7 @@ class Dataset:
 
     @property
     def n_rows(self) -> int:
-        """Rows over all splits (images, for MNIST)."""
-        if "images" in self.files:
-            return self.files["images"].rows
+        """Rows over all splits."""
         return sum(file.rows for file in self.files.values())
 
 
@@ -161,18 +134,6 @@ def _matbench(stem, prop, unit, task, digest, rows, duplicates=(0, 0)) -> Datase
                 duplicate_compositions=duplicates[0],
             )
         },
-    )
-
-
-def _mnist_file(stem, digest, rows) -> DataFile:
-    return DataFile(
-        path=f"mnist/{stem}.gz",
-        sha256=digest,
-        urls=(
-            f"http://yann.lecun.com/exdb/mnist/{stem}.gz",
-            f"https://ossci-datasets.s3.amazonaws.com/mnist/{stem}.gz",
-        ),
-        rows=rows,
     )
 
 
@@ -257,25 +218,6 @@ _REGISTRY = [
               duplicates=(4, 8)),  # e.g. Cu1.8S1 and Cu9S5
     _matbench("glass", "metallic glass forming (1) or not (0)", "class", "classification",
               "2c76eaaad9c1d92959e99a8a5c77bf1dce605279ee83af0ba3ed18833dcf9a33", 5680),
-    Dataset(
-        name="mnist",
-        property="handwritten digit 0-9 (28x28 grey-scale images)",
-        unit="class",
-        task="classification",
-        source=(
-            "MNIST test set (LeCun, Cortes, Burges), http://yann.lecun.com/exdb/mnist/; "
-            "only the 10,000-image t10k files"
-        ),
-        licence="CC BY-SA 3.0",
-        files={
-            "images": _mnist_file(
-                "t10k-images-idx3-ubyte",
-                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 10000),
-            "labels": _mnist_file(
-                "t10k-labels-idx1-ubyte",
-                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 10000),
-        },
-    ),
 ]
 DATASETS: dict[str, Dataset] = {d.name: d for d in _REGISTRY}
 
@@ -292,11 +234,14 @@ def get_dataset(name: str) -> Dataset:
         return DATASETS[by_lower[name.lower()]]
     close = difflib.get_close_matches(name.lower(), by_lower, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(by_lower[c]) for c in close)}? " if close else ""
-    raise ValueError(f"unknown dataset {name!r}; {hint}available: {', '.join(DATASETS)}")
+    raise ValueError(
+        f"unknown dataset {name!r}; {hint}available: {', '.join(DATASETS)} (these hold "
+        "compositions; image sets such as MNIST load with stoichnet.images.load_mnist())"
+    )
 
 
 def list_datasets() -> pd.DataFrame:
-    """The registry as a table indexed by name: property, unit, task, splits, rows,
+    """The composition datasets as a table indexed by name: property, unit, task, splits, rows,
     duplicate_rows (rows sharing their composition with another row of their split), source,
     licence."""
     return pd.DataFrame(
@@ -315,99 +260,6 @@ def list_datasets() -> pd.DataFrame:
             for d in DATASETS.values()
         ]
     ).set_index("name")
-
-
-def default_cache_dir() -> Path:
-    """``$STOICHNET_CACHE``, else ``$XDG_CACHE_HOME/stoichnet``, else ``~/.cache/stoichnet``."""
-    if os.environ.get("STOICHNET_CACHE"):
-        return Path(os.environ["STOICHNET_CACHE"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "stoichnet"
-    return Path.home() / ".cache" / "stoichnet"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _verified(path: Path, file: DataFile) -> Path:
-    actual = _sha256(path)
-    if actual != file.sha256:
-        raise ChecksumError(
-            f"{path}: SHA-256 mismatch for {file.path}: expected {file.sha256}, got {actual}. "
-            "The file is corrupt or a different version; replace it with the published file "
-            f"({file.urls[0]})"
-        )
-    return path
-
-
-def _download(url: str, dest: Path, file: DataFile, progress: bool) -> None:
-    """Stream ``url`` into a temporary file next to ``dest``; rename it only if its SHA-256
-    matches."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = response.headers.get("Content-Length")
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
-                      desc=file.path, disable=not progress) as bar:
-                for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    bar.update(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != file.sha256:
-            raise ChecksumError(
-                f"download of {file.path} from {url}: SHA-256 mismatch: expected {file.sha256}, "
-                f"got {digest.hexdigest()}; the file was not saved"
-            )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def fetch_file(
-    file: DataFile,
-    *,
-    data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    download: bool = True,
-    progress: bool = True,
-) -> Path:
-    """Local path of a verified copy of ``file`` (see the module docstring for the order).
-
-    data_dir: default ``$STOICHNET_DATA``; cache_dir: default ``default_cache_dir()``.
-    Raises ``ChecksumError`` when a copy found or downloaded has the wrong SHA-256 and
-    ``DatasetNotAvailableError`` when no copy exists and none can be downloaded.
-    """
-    if data_dir is None and os.environ.get("STOICHNET_DATA"):
-        data_dir = os.environ["STOICHNET_DATA"]
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    places = ([Path(data_dir) / file.path] if data_dir is not None else []) + [cache / file.path]
-    for place in places:
-        if place.is_file():
-            return _verified(place, file)
-    failures = []
-    if download:
-        for url in file.urls:
-            try:
-                _download(url, places[-1], file, progress)
-                return places[-1]
-            except (OSError, http.client.HTTPException) as exc:
-                failures.append(f"{url}: {exc}")
-    tried = "; ".join(failures) if failures else "download disabled"
-    raise DatasetNotAvailableError(
-        f"{file.path} is not available: looked for {', '.join(map(str, places))} ({tried}). "
-        f"Download it from {file.urls[0]} and put it at one of those paths "
-        "(or set STOICHNET_DATA to a folder holding it under the same relative path)"
-    )
 
 
 def load_dataset(
@@ -435,8 +287,6 @@ def load_dataset(
     rows in file order, index 0..n-1 before any merging.
     """
     dataset = get_dataset(name)
-    if dataset.name == "mnist":
-        raise ValueError("'mnist' holds images, not formulas: load it with load_mnist()")
     if duplicates not in (None, *DUPLICATES):
         raise ValueError(f"duplicates={duplicates!r}: expected None or one of {DUPLICATES}")
     if duplicates == "mean" and dataset.task == "classification":
@@ -492,26 +342,3 @@ def _check_splits(dataset: Dataset, split) -> list[str]:
             f"dataset {dataset.name!r} has splits {list(dataset.splits)}; got split={split!r}"
         )
     return requested
-
-
-def load_mnist(
-    *,
-    data_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    download: bool = True,
-    progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The 10,000 MNIST t10k digits: images uint8 (10000, 28, 28) with 0 = background,
-    labels uint8 (10000,) in 0..9. Files are resolved and verified like ``load_dataset``'s."""
-    dataset = DATASETS["mnist"]
-    arrays = [
-        read_idx(fetch_file(dataset.files[part], data_dir=data_dir, cache_dir=cache_dir,
-                            download=download, progress=progress))
-        for part in ("images", "labels")
-    ]
-    images, labels = arrays
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"MNIST images ({images.shape[0]}) and labels ({labels.shape[0]}) differ in count"
-        )
-    return images, labels

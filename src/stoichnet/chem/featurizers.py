@@ -28,9 +28,15 @@ import pandas as pd
 import scipy.sparse
 from sklearn.base import BaseEstimator
 
+from stoichnet.chem.composition import Composition
 from stoichnet.chem.element_tables import PRESETS, ElementTable, element_table
-from stoichnet.chem.formula import Composition, parse_formulas
-from stoichnet.chem.fractions import DroppedRows, UnsupportedElementError, fraction_matrix
+from stoichnet.chem.formula import parse_formulas
+from stoichnet.chem.fractions import (
+    DroppedRows,
+    UnsupportedElementError,
+    fraction_matrix,
+    unsupported_rows,
+)
 from stoichnet.chem.periodic_table import SYMBOLS
 
 STATS: tuple[str, ...] = ("avg", "dev", "range", "max", "min", "mode")
@@ -209,21 +215,16 @@ class CompositionFeaturizer(BaseEstimator):
     ) -> DroppedRows:
         """The rows with elements the table lacks, as a report of dropped rows; raises
         UnsupportedElementError for them unless on_unsupported="drop"."""
-        lacks = ~table.supported[fractions.indices]
-        bad = np.logical_or.reduceat(lacks, fractions.indptr[:-1]) if lacks.size else lacks
-        failing = np.flatnonzero(bad)
-        unsupported = [
-            tuple(SYMBOLS[z] for z in fractions.indices[start:end] if not table.supported[z])
-            for start, end in zip(
-                fractions.indptr[failing], fractions.indptr[failing + 1], strict=True
-            )
-        ]
+        failing, unsupported = unsupported_rows(
+            fractions.indptr, fractions.indices, table.supported
+        )
         formulas = [rows[r] for r in failing]
         if len(failing) and self.on_unsupported == "raise":
             raise UnsupportedElementError(
                 failing, formulas, unsupported, int(table.supported.sum())
             )
-        return DroppedRows(np.flatnonzero(~bad), failing, formulas, unsupported)
+        kept = np.setdiff1d(np.arange(len(rows)), failing, assume_unique=True)
+        return DroppedRows(kept, failing, formulas, unsupported)
 
     def _fill_missing(
         self, fractions: scipy.sparse.csr_matrix, table: ElementTable

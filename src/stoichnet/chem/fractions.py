@@ -10,7 +10,9 @@ import pandas as pd
 import scipy.sparse
 from sklearn.base import BaseEstimator
 
-from stoichnet.chem.formula import Composition, _DistinctAmounts, _parse_distinct, _shorten
+from stoichnet.chem.composition import Composition
+from stoichnet.chem.formula import DistinctAmounts, parse_distinct
+from stoichnet.chem.grammar import short_repr
 from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS
 
 _ELEMNET_LEFT_OUT = frozenset({"He", "Ne", "Ar", "Po", "At", "Rn", "Fr", "Ra"})
@@ -43,7 +45,7 @@ class UnsupportedElementError(ValueError):
         self.formulas = formulas
         self.unsupported = unsupported
         shown = "; ".join(
-            f"row {row} {_shorten(formula)} has {', '.join(symbols)}"
+            f"row {row} {short_repr(formula)} has {', '.join(symbols)}"
             for row, formula, symbols in zip(rows[:5], formulas, unsupported, strict=False)
         )
         more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
@@ -100,7 +102,7 @@ def _element_columns(elements: Sequence[str]) -> dict[str, int]:
 
 
 def _fraction_entries(
-    distinct: _DistinctAmounts, column_of: dict[str, int]
+    distinct: DistinctAmounts, column_of: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Non-zero entries of the fraction matrix of the distinct formulas, row by row.
 
@@ -114,24 +116,43 @@ def _fraction_entries(
     return rows, column_of_z[distinct.atomic_numbers], distinct.amounts / distinct.num_atoms[rows]
 
 
-def _unsupported_rows(
-    distinct: _DistinctAmounts, rows: np.ndarray, columns: np.ndarray
-) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
-    """Input rows whose formula has elements outside the columns.
+def unsupported_rows(
+    indptr: np.ndarray, elements: np.ndarray, supported: np.ndarray
+) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """The rows of a CSR layout of compositions that hold elements outside a set.
 
-    rows, columns: from ``_fraction_entries``. Returns ((k,) int64 input rows,
-    index of the distinct formula -> its symbols outside the set).
+    indptr: (n_rows + 1,) int64 row bounds, every row with at least one entry.
+    elements: (n_entries,) int64, each entry's element as Z - 1 (its index in SYMBOLS).
+    supported: (118,) bool, True for the elements of the set (index Z - 1).
+    Returns ((k,) int64 failing rows, for each its symbols outside the set in entry order).
+    The one test for unsupported elements: ``fraction_matrix``, ``ElementFractions``
+    and ``CompositionFeaturizer`` all use it.
     """
-    outside_entries = np.flatnonzero(columns < 0)
-    outside: dict[int, tuple[str, ...]] = {}
-    for row, z in zip(
-        rows[outside_entries].tolist(),
-        distinct.atomic_numbers[outside_entries].tolist(),
-        strict=True,
-    ):
-        outside[row] = (*outside.get(row, ()), SYMBOLS[z - 1])
-    failing = np.flatnonzero(np.isin(distinct.inverse, list(outside)))
-    return failing, outside
+    lacks = ~supported[elements]
+    bad = np.logical_or.reduceat(lacks, indptr[:-1]) if lacks.size else lacks
+    failing = np.flatnonzero(bad)
+    symbols = [
+        tuple(SYMBOLS[z] for z in elements[start:end] if not supported[z])
+        for start, end in zip(indptr[failing], indptr[failing + 1], strict=True)
+    ]
+    return failing, symbols
+
+
+def _unsupported_inputs(
+    distinct: DistinctAmounts, column_of: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+    """``unsupported_rows`` of the distinct formulas, as input rows.
+
+    Returns ((n_kept,) int64 input rows whose elements are all in ``column_of``,
+    (k,) int64 the other input rows, for each of those its symbols outside the set).
+    """
+    supported = np.zeros(len(SYMBOLS), dtype=bool)
+    supported[[ATOMIC_NUMBERS[symbol] - 1 for symbol in column_of]] = True
+    failing, symbols = unsupported_rows(distinct.indptr, distinct.atomic_numbers - 1, supported)
+    outside = np.isin(distinct.inverse, failing)
+    symbols_of = dict(zip(failing.tolist(), symbols, strict=True))
+    rows = np.flatnonzero(outside)
+    return np.flatnonzero(~outside), rows, [symbols_of[k] for k in distinct.inverse[rows].tolist()]
 
 
 def fraction_matrix(
@@ -149,16 +170,13 @@ def fraction_matrix(
     UnsupportedElementError naming the rows that contain elements not in ``elements``.
     """
     column_of = _element_columns(elements)
-    parsed = _parse_distinct(compositions, errors="raise")
-    rows, columns, fractions = _fraction_entries(parsed, column_of)
-    failing, outside = _unsupported_rows(parsed, rows, columns)
+    parsed = parse_distinct(compositions, errors="raise")
+    _, failing, unsupported = _unsupported_inputs(parsed, column_of)
     if len(failing):
         raise UnsupportedElementError(
-            failing,
-            parsed.values[failing].tolist(),
-            [outside[k] for k in parsed.inverse[failing].tolist()],
-            len(column_of),
+            failing, parsed.values[failing].tolist(), unsupported, len(column_of)
         )
+    _, columns, fractions = _fraction_entries(parsed, column_of)
     shape = (len(parsed.num_atoms), len(column_of))
     unique = scipy.sparse.csr_matrix((fractions, columns, parsed.indptr), shape=shape)
     unique.sort_indices()  # canonical CSR: columns ascending within each row
@@ -210,15 +228,13 @@ class ElementFractions(BaseEstimator):
         With on_unsupported="drop" the dropped rows are missing from the output.
         """
         column_of = self._check_params()
-        parsed = _parse_distinct(formulas, errors="raise")
-        rows, columns, fractions = _fraction_entries(parsed, column_of)
-        failing, outside = _unsupported_rows(parsed, rows, columns)
-        unsupported = [outside[k] for k in parsed.inverse[failing].tolist()]
+        parsed = parse_distinct(formulas, errors="raise")
+        kept, failing, unsupported = _unsupported_inputs(parsed, column_of)
         if len(failing) and self.on_unsupported == "raise":
             raise UnsupportedElementError(
                 failing, parsed.values[failing].tolist(), unsupported, len(column_of)
             )
-        kept = np.flatnonzero(~np.isin(parsed.inverse, list(outside)))
+        rows, columns, fractions = _fraction_entries(parsed, column_of)
         self.dropped_ = DroppedRows(kept, failing, parsed.values[failing].tolist(), unsupported)
         if len(failing):
             warnings.warn(str(self.dropped_), UserWarning, stacklevel=2)

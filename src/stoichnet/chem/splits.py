@@ -5,13 +5,17 @@ within chemical systems it has seen. The chemical-system split keeps every syste
 of elements, "Fe-O") wholly on one side, the honest test of generalising to new chemistry.
 """
 
+import numbers
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold
 
-from .formula import Composition, parse_formulas
+from stoichnet.util.checks import check_int, check_real
+
+from .composition import Composition
+from .formula import parse_formulas
 
 __all__ = [
     "chemical_system_kfold",
@@ -25,11 +29,15 @@ Seed = int | np.random.Generator
 
 
 def _generator(seed: Seed) -> np.random.Generator:
+    """seed as a Generator: TypeError unless an int or a Generator, ValueError if < 0."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0:
-        return np.random.default_rng(int(seed))
-    raise TypeError(f"seed must be a non-negative int or a numpy Generator, got {seed!r}")
+    try:
+        return np.random.default_rng(check_int("seed", seed, low=0))
+    except TypeError:
+        raise TypeError(
+            f"seed must be an int >= 0 or a numpy Generator, got {seed!r} ({type(seed).__name__})"
+        ) from None
 
 
 def _random_state(seed: Seed) -> int:
@@ -38,12 +46,11 @@ def _random_state(seed: Seed) -> int:
 
 
 def _length(data: int | pd.DataFrame | Sequence) -> int:
-    if isinstance(data, bool):
-        raise TypeError("data must be a number of rows or a table, got a bool")
-    if isinstance(data, int | np.integer):
-        if data < 1:
-            raise ValueError(f"number of rows must be positive, got {data}")
-        return int(data)
+    if isinstance(data, numbers.Integral):  # a bool too: check_int refuses it
+        n = check_int("data (a number of rows)", data)
+        if n < 1:
+            raise ValueError(f"number of rows must be positive, got {n}")
+        return n
     try:
         return len(data)
     except TypeError:
@@ -105,8 +112,7 @@ def kfold_indices(
     Every row is in exactly one test fold.
     """
     n = _length(data)
-    if not isinstance(n_splits, int | np.integer) or isinstance(n_splits, bool) or n_splits < 2:
-        raise ValueError(f"n_splits must be an int >= 2, got {n_splits!r}")
+    n_splits = check_int("n_splits", n_splits, low=2)
     positions = np.zeros((n, 1))
     if groups is None:
         if n_splits > n:
@@ -161,7 +167,7 @@ def chemical_system_split(
     """
     systems = chemical_systems(formulas)
     n = len(systems)
-    fractions = [test_size, val_size]
+    fractions = [check_real("test_size", test_size), check_real("val_size", val_size)]
     if not 0 < test_size < 1 or not 0 <= val_size < 1 or test_size + val_size >= 1:
         raise ValueError(
             f"test_size={test_size!r}, val_size={val_size!r}: need 0 < test_size, "

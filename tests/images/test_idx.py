@@ -4,8 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from stoichnet.chem.datasets import load_mnist
-from stoichnet.chem.idx import IDXFormatError, read_idx
+from stoichnet.images import IDXFormatError, load_mnist, read_idx
 
 # IDX dtype codes and their big-endian struct formats, from the MNIST page's format table
 CODES = {0x08: ("B", np.uint8), 0x09: ("b", np.int8), 0x0B: ("h", np.int16),
