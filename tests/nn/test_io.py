@@ -20,7 +20,8 @@ from stoichnet.nn import (
     load_model,
     optimizers,
 )
-from stoichnet.nn.io import FORMAT_VERSION, _digest
+from stoichnet.nn.archive import _digest
+from stoichnet.nn.io import FORMAT_VERSION
 
 
 @pytest.fixture
