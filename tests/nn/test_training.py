@@ -2,11 +2,13 @@
 and a diverging run stops with a clear error instead of NaN weights."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from stoichnet.nn import (
+    Activation,
     Dense,
     Dropout,
     Sequential,
@@ -184,3 +186,29 @@ def test_train_on_batch_returns_the_loss_and_steps():
 
 def test_leaky_relu_slope_is_pytorch_default():
     assert activations.leaky_relu(np.array([-1.0])) == -0.01
+
+
+@pytest.mark.parametrize("last", ["dense", "activation_layer"])
+def test_in_place_sigmoid_with_binary_crossentropy_matches_the_plain_run(monkeypatch, last):
+    """The fused loss asks the layer for its logits: an activation flagged ``in_place``
+    (its output overwrites z) trains exactly as the one that keeps z."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(64, 4))
+    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(float)
+
+    def run():
+        tail = [Dense(1, "sigmoid")] if last == "dense" else [Dense(1), Activation("sigmoid")]
+        model = Sequential([Dense(8, "tanh", input_dim=4), *tail], seed=2)
+        model.compile(optimizers.Adam(learning_rate=0.05), "binary_crossentropy")
+        history = model.fit(X, y, epochs=5, batch_size=16, verbose=0, seed=3)
+        return model, history.history["loss"]
+
+    plain, plain_loss = run()
+    assert plain._fused()
+    sigmoid = activations.get("sigmoid")
+    monkeypatch.setitem(activations.ACTIVATIONS, "sigmoid", replace(sigmoid, in_place=True))
+    in_place, in_place_loss = run()
+    assert in_place.layers[-1].sigma.in_place and in_place._fused()
+    assert in_place_loss[-1] < in_place_loss[0]
+    assert in_place_loss == plain_loss
+    assert in_place.flat_params.tobytes() == plain.flat_params.tobytes()

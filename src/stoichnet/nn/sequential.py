@@ -225,7 +225,8 @@ class Sequential:
             raise ValueError(f"{what} needs a compiled model: call compile(optimizer, loss) first")
 
     def _fused(self) -> bool:
-        """Whether the loss is computed from the last layer's z (softmax/sigmoid fused)."""
+        """Whether the loss is computed from the last layer's logits z (softmax/sigmoid
+        fused): the layer then offers ``logits()`` and ``backward_from_z``."""
         last = self.layers[-1]
         return (
             self.loss.fused_activation is not None
@@ -296,7 +297,7 @@ class Sequential:
     def _cost(self, y_pred: np.ndarray, y: np.ndarray, fused: bool) -> float:
         """The batch cost (without regularization) of the last forward pass."""
         if fused:
-            return self.loss.value_from_logits(self.layers[-1].z, y)
+            return self.loss.value_from_logits(self.layers[-1].logits(), y)
         return self.loss.value(y_pred, y)
 
     def _backward(self, y_pred: np.ndarray, y: np.ndarray, fused: bool,
@@ -306,7 +307,7 @@ class Sequential:
         layers = self.layers
         if fused:
             last = layers[-1]
-            grad = last.backward_from_z(self.loss.gradient_from_logits(last.z, last.a, y))
+            grad = last.backward_from_z(self.loss.gradient_from_logits(last.logits(), last.a, y))
             layers = layers[:-1]
         else:
             grad = self.loss.gradient(y_pred, y)
