@@ -2,6 +2,7 @@
 and a diverging run stops with a clear error instead of NaN weights."""
 
 import math
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +15,7 @@ from stoichnet.nn import (
     Sequential,
     TrainingDivergedError,
     activations,
+    load_model,
     optimizers,
 )
 
@@ -106,6 +108,36 @@ def test_fit_seed_alone_makes_a_lazily_built_model_reproducible():
         model.fit(X, y, epochs=2, verbose=0, seed=9)
         runs.append(model.flat_params.copy())
     assert np.array_equal(runs[0], runs[1])
+
+
+def test_fit_seed_on_an_eagerly_built_unseeded_model_warns(tmp_path):
+    """Decision for issue 12, item 14: fit's seed never redraws weights that exist (a
+    model built from Sequential(seed=...) keeps its results); it warns when they came
+    from Sequential(seed=None) and were never trained, set or loaded."""
+    X, y = data(60)
+    unseeded = [dropout_net(seed=None) for _ in range(2)]
+    for model in unseeded:
+        with pytest.warns(UserWarning, match=r"Sequential\(seed=None\).*pass seed to Sequential"):
+            model.fit(X, y, epochs=1, verbose=0, seed=5)
+    # what the warning is about: the same script, the same fit seed, other weights
+    assert unseeded[0].flat_params.tobytes() != unseeded[1].flat_params.tobytes()
+    path = tmp_path / "m.npz"
+    unseeded[0].save(path)
+    set_weights = dropout_net(seed=None)
+    set_weights.set_weights(unseeded[1].get_weights())
+    quiet = [
+        unseeded[0],  # trained already: fit continues from its weights
+        dropout_net(seed=0),  # seeded build
+        Sequential([Dense(8, "relu"), Dense(1)]),  # lazily built by fit, from its seed
+        set_weights,
+        load_model(path),
+    ]
+    quiet[2].compile("adam", "mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dropout_net(seed=None).fit(X, y, epochs=1, verbose=0)  # no fit seed: nothing promised
+        for model in quiet:
+            model.fit(X, y, epochs=1, verbose=0, seed=5)
 
 
 def test_float32_end_to_end():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import warnings
 
 import numpy as np
 
@@ -29,6 +30,12 @@ from .layers.base import LAYERS, Layer
 
 DTYPES = ("float32", "float64")
 DEFAULT_PREDICT_BATCH = 1024
+_UNSEEDED_WEIGHTS = (
+    "fit(seed=...) seeds the shuffling and dropout, but this model's initial weights were "
+    "drawn when it was built, from Sequential(seed=None): they differ from run to run. For "
+    "reproducible weights pass seed to Sequential (or elemnet), or build the model lazily "
+    "(no input_dim) so that fit's seed draws them"
+)
 
 
 class History(Callback):
@@ -95,6 +102,10 @@ class Sequential:
         self.dtype = np.dtype(check_choice("dtype", str(dtype), DTYPES))
         self.name = name
         self.rng = np.random.default_rng(seed)
+        # whether rng was seeded, and whether the current weights were drawn unseeded and
+        # never trained or set since (fit(seed=...) warns about those: see fit)
+        self._rng_seeded = seed is not None
+        self._initial_weights_unseeded = False
         self.layers: list[Layer] = []
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
@@ -161,6 +172,7 @@ class Sequential:
                 "from the layer before it"
             )
         layer.build(shape, self.rng, self.dtype)
+        self._initial_weights_unseeded |= not self._rng_seeded
 
     def _assemble(self) -> None:
         """Move every parameter and gradient into the flat buffers; layers keep views."""
@@ -400,11 +412,16 @@ class Sequential:
             shuffle: reshuffle the training samples before every epoch.
             callbacks: ``Callback`` instances (EarlyStopping, CSVLogger, ...), called in
                 this order; the History records the epoch's logs after all of them.
-            verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+            verbose: 0 silent, 1 a progress bar per epoch on a terminal (one line per
+                epoch when stderr is not one, e.g. a log file), 2 one line per epoch.
             seed: seeds a new generator ``self.rng`` for shuffling, dropout and,
-                if the model is not built yet, the initial weights (a model built
-                earlier drew them from ``Sequential(seed=...)``). The same seeds,
-                data and machine give bit-identical weights.
+                if the model is not built yet, the initial weights. A model built
+                earlier (``input_dim`` on its first layer, ``build``) drew them from
+                ``Sequential(seed=...)``; fit's seed does not redraw them. If that seed
+                was None and the model was never trained, loaded or given weights,
+                ``fit(seed=...)`` warns (``UserWarning``): its initial weights differ
+                from run to run. The same seeds, data and machine give bit-identical
+                weights.
             checkpoint: path of a checkpoint (see ``nn.checkpoint.TrainingState``) written atomically
                 after every ``checkpoint_every``-th epoch, the last epoch, an early stop
                 and a Ctrl-C; never with non-finite weights.
@@ -432,8 +449,12 @@ class Sequential:
             clipnorm = check_real("clipnorm", clipnorm, 0.0, low_open=True)
         if seed is not None:  # before a lazy build, so that it draws from this generator too
             self._set_rng(np.random.default_rng(seed))
+            if self._initial_weights_unseeded and resume is None:
+                warnings.warn(_UNSEEDED_WEIGHTS, UserWarning, stacklevel=2)
+            self._rng_seeded = True
         X, y = self._check_xy(X, y, build=True)
         X, y, val = self._validation(X, y, validation_data, validation_split)
+        self._initial_weights_unseeded = False  # from here on the weights are trained ones
 
         n = X.shape[0]
         n_batches = -(-n // batch_size)
@@ -528,6 +549,7 @@ class Sequential:
         """One optimizer step on the batch (X, y); returns its cost before the step."""
         self._require_compiled("train_on_batch")
         X, y = self._check_xy(X, y, build=True)
+        self._initial_weights_unseeded = False
         return self._train_step(X, y, self._fused())[0]
 
     # ------------------------------------------------------------------ inference
@@ -613,6 +635,7 @@ class Sequential:
             checked.append(w)
         for (layer, key), w in zip(targets, checked, strict=True):
             layer.params[key][...] = w
+        self._initial_weights_unseeded = False
 
     def get_config(self) -> dict:
         """JSON-serialisable architecture: name, dtype, input shape and layer configs."""
@@ -684,6 +707,7 @@ def load_model(path) -> Sequential:
                 f"{model.dtype} ({model.count_params()},)"
             )
         model.flat_params[...] = weights
+        model._initial_weights_unseeded = False
         compiled = config["compile"]
         if compiled is not None:
             model.compile(optimizers.get(compiled["optimizer"]), losses.get(compiled["loss"]),
