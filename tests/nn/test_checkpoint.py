@@ -29,7 +29,7 @@ from stoichnet.nn import (
     optimizers,
 )
 from stoichnet.nn import io as nn_io
-from stoichnet.nn.schedules import ReduceLROnPlateau
+from stoichnet.nn.schedules import LearningRateScheduler, ReduceLROnPlateau
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(90, 5))
@@ -396,3 +396,31 @@ def test_clipnorm_matches_torch_clip_grad_norm(max_norm):
     assert (max(norms) > max_norm) == (max_norm < 1)  # the small bound clips, the large never
     for ours, theirs in zip(model.get_weights(), params, strict=True):
         np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("stop", ["after epoch 3", "mid-epoch"])
+def test_learning_rate_scheduler_run_resumes_bit_identically(tmp_path, stop):
+    """LearningRateScheduler acts through lr_multiplier (training state), so the compile
+    settings a checkpoint compares stay those of compile (issue 12, item 5)."""
+    def scheduler():
+        return [LearningRateScheduler(lambda epoch: 1e-3 * 0.5 ** epoch)]
+
+    fit = {**FIT, "epochs": 6}
+    full = make_model()
+    full_history = full.fit(X, Y, callbacks=scheduler(), **fit)
+    path = tmp_path / "run.ckpt"
+    if stop == "mid-epoch":
+        with pytest.raises(TrainingInterrupted):
+            make_model().fit(X, Y, callbacks=[*scheduler(), InterruptAt(3, 1)], checkpoint=path,
+                             **fit)
+        resumed = make_model()
+        history = resumed.fit(X, Y, callbacks=[*scheduler(), InterruptAt(-1, -1)], resume=path,
+                              **fit)
+    else:
+        make_model().fit(X, Y, callbacks=scheduler(), checkpoint=path, **{**fit, "epochs": 3})
+        resumed = make_model()
+        history = resumed.fit(X, Y, callbacks=scheduler(), resume=path, **fit)
+    assert load_checkpoint(path)[0]["compile"]["optimizer"]["learning_rate"] == 0.03
+    assert resumed.optimizer.current_learning_rate == 1e-3 * 0.5 ** 5
+    assert resumed.flat_params.tobytes() == full.flat_params.tobytes()
+    assert history.history == full_history.history
