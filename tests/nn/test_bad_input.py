@@ -4,7 +4,7 @@ argument and what was received."""
 import numpy as np
 import pytest
 
-from stoichnet.nn import Dense, Dropout, Sequential
+from stoichnet.nn import Dense, Dropout, Sequential, gradcheck
 
 X = np.random.default_rng(0).normal(size=(10, 3))
 Y = np.arange(10.0)
@@ -127,3 +127,11 @@ def test_declared_input_dim_must_match_what_the_layer_receives():
         Sequential([Dense(4, input_dim=3), Dense(2, input_dim=5)])
     with pytest.raises(ValueError, match=r"X has per-sample shape \(2,\) but the model was built for \(3,\)"):
         compiled(input_dim=3).predict(np.ones((1, 2)))
+
+
+@pytest.mark.parametrize(("eps", "error"), [(0.0, ValueError), (-1e-6, ValueError), ("1e-6", TypeError)])
+def test_gradcheck_refuses_a_bad_step(eps, error):
+    model = Sequential([Dense(2, input_dim=3)], dtype="float64", seed=0)
+    model.compile("sgd", "mse")
+    with pytest.raises(error, match="eps must be"):
+        gradcheck(model, X, np.ones((10, 2)), eps=eps)
