@@ -4,7 +4,7 @@ argument and what was received."""
 import numpy as np
 import pytest
 
-from stoichnet.nn import Dense, Dropout, Sequential
+from stoichnet.nn import Dense, Dropout, Sequential, gradcheck
 
 X = np.random.default_rng(0).normal(size=(10, 3))
 Y = np.arange(10.0)
@@ -29,15 +29,15 @@ def compiled(loss="mse", **kwargs):
         ({"X": np.empty((0, 3)), "y": np.empty(0)}, ValueError, r"X is empty \(shape \(0, 3\)\)"),
         ({"X": X[:, 0]}, ValueError, r"X must have shape \(n_samples, n_features\), got shape \(10,\)"),
         ({"y": np.ones((10, 2))}, ValueError, r"y has per-sample shape \(2,\) but the model outputs \(1,\)"),
-        ({"batch_size": 0}, ValueError, r"batch_size must be >= 1, got 0"),
+        ({"batch_size": 0}, ValueError, r"batch_size must be an int >= 1, got 0"),
         ({"batch_size": 2.5}, TypeError, r"batch_size must be an int, got 2.5"),
-        ({"epochs": -1}, ValueError, r"epochs must be >= 0, got -1"),
-        ({"validation_split": 1.0}, ValueError, r"validation_split must be a number in \[0, 1\), got 1.0"),
+        ({"epochs": -1}, ValueError, r"epochs must be an int >= 0, got -1"),
+        ({"validation_split": 1.0}, ValueError, r"validation_split must be in \[0, 1\), got 1.0"),
         ({"validation_split": 0.01}, ValueError, r"leaves 0 for validation"),
         ({"validation_data": (X, Y[:3])}, ValueError, r"validation_data\[0\] and validation_data\[1\] have different"),
         ({"validation_data": X}, TypeError, r"validation_data must be a pair"),
         ({"callbacks": ["early"]}, TypeError, r"callbacks must be Callback instances, got 'early'"),
-        ({"verbose": 3}, ValueError, r"verbose must be 0, 1 or 2, got 3"),
+        ({"verbose": 3}, ValueError, r"verbose must be one of \(0, 1, 2\), got 3"),
     ],
 )
 def test_fit_rejects(kwargs, error, pattern):
@@ -127,3 +127,11 @@ def test_declared_input_dim_must_match_what_the_layer_receives():
         Sequential([Dense(4, input_dim=3), Dense(2, input_dim=5)])
     with pytest.raises(ValueError, match=r"X has per-sample shape \(2,\) but the model was built for \(3,\)"):
         compiled(input_dim=3).predict(np.ones((1, 2)))
+
+
+@pytest.mark.parametrize(("eps", "error"), [(0.0, ValueError), (-1e-6, ValueError), ("1e-6", TypeError)])
+def test_gradcheck_refuses_a_bad_step(eps, error):
+    model = Sequential([Dense(2, input_dim=3)], dtype="float64", seed=0)
+    model.compile("sgd", "mse")
+    with pytest.raises(error, match="eps must be"):
+        gradcheck(model, X, np.ones((10, 2)), eps=eps)

@@ -2,6 +2,8 @@
 the progress display, and summary parameter counts."""
 
 import csv
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -106,6 +108,37 @@ def test_verbose_0_is_silent_and_verbose_2_prints_a_line_per_epoch(capsys):
     assert len(out) == 2 and out[1].startswith("Epoch 2/2 - loss: ")
     linear_model().fit(X, Y, epochs=1, verbose=1)
     assert "Epoch 1/1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_verbose_1_draws_bars_on_a_terminal_and_one_line_per_epoch_elsewhere(
+        monkeypatch, capsys, terminal):
+    """A log file or batch job (stderr not a terminal) gets no carriage-return bar
+    redraws, one line per epoch instead (issue 12, item 12)."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+    linear_model().fit(X, Y, epochs=3, batch_size=8, validation_data=(X, Y), verbose=1)
+    out, err = capsys.readouterr()
+    assert out == ""
+    if terminal:
+        assert "\r" in err and "8/8" in err and "Epoch 3/3" in err
+    else:
+        assert "\r" not in err
+        lines = err.splitlines()
+        assert len(lines) == 3
+        for epoch, line in enumerate(lines, 1):
+            assert re.fullmatch(rf"Epoch {epoch}/3 - loss: \S+ - mae: \S+ - val_loss: \S+ - "
+                                r"val_mae: \S+ - \d+\.\ds", line), line
+
+
+def test_history_records_what_callbacks_add_to_the_epoch_logs():
+    """History runs after every callback at an epoch's end (issue 12, item 11)."""
+    class AddsAScore(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_extra"] = 2.0 * epoch
+
+    history = linear_model().fit(X, Y, epochs=3, callbacks=[AddsAScore()], verbose=0)
+    assert history.history["val_extra"] == [0.0, 2.0, 4.0]
+    assert list(history.history) == ["loss", "mae", "val_extra"]
 
 
 def test_stop_training_from_a_callback():

@@ -29,7 +29,7 @@ from stoichnet.nn import (
     optimizers,
 )
 from stoichnet.nn import io as nn_io
-from stoichnet.nn.schedules import ReduceLROnPlateau
+from stoichnet.nn.schedules import LearningRateScheduler, ReduceLROnPlateau
 
 rng = np.random.default_rng(0)
 X = rng.normal(size=(90, 5))
@@ -359,12 +359,15 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, fault):
 
 def test_bad_arguments():
     model = make_model()
-    with pytest.raises(ValueError, match="checkpoint_every must be >= 1"):
+    with pytest.raises(ValueError, match="checkpoint_every must be an int >= 1"):
         model.fit(X, Y, checkpoint_every=0, **FIT)
     with pytest.raises(TypeError, match="checkpoint_every must be an int"):
         model.fit(X, Y, checkpoint_every=1.5, **FIT)
-    for bad in (0, -1.0, float("inf"), float("nan"), "1", True):
-        with pytest.raises(ValueError, match="clipnorm must be None or a finite number"):
+    for bad in (0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"clipnorm must be in \(0, inf\)"):
+            model.fit(X, Y, clipnorm=bad, **FIT)
+    for bad in ("1", True):  # a wrong type is a TypeError (issue 12, item 6)
+        with pytest.raises(TypeError, match="clipnorm must be a number"):
             model.fit(X, Y, clipnorm=bad, **FIT)
 
 
@@ -393,3 +396,31 @@ def test_clipnorm_matches_torch_clip_grad_norm(max_norm):
     assert (max(norms) > max_norm) == (max_norm < 1)  # the small bound clips, the large never
     for ours, theirs in zip(model.get_weights(), params, strict=True):
         np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("stop", ["after epoch 3", "mid-epoch"])
+def test_learning_rate_scheduler_run_resumes_bit_identically(tmp_path, stop):
+    """LearningRateScheduler acts through lr_multiplier (training state), so the compile
+    settings a checkpoint compares stay those of compile (issue 12, item 5)."""
+    def scheduler():
+        return [LearningRateScheduler(lambda epoch: 1e-3 * 0.5 ** epoch)]
+
+    fit = {**FIT, "epochs": 6}
+    full = make_model()
+    full_history = full.fit(X, Y, callbacks=scheduler(), **fit)
+    path = tmp_path / "run.ckpt"
+    if stop == "mid-epoch":
+        with pytest.raises(TrainingInterrupted):
+            make_model().fit(X, Y, callbacks=[*scheduler(), InterruptAt(3, 1)], checkpoint=path,
+                             **fit)
+        resumed = make_model()
+        history = resumed.fit(X, Y, callbacks=[*scheduler(), InterruptAt(-1, -1)], resume=path,
+                              **fit)
+    else:
+        make_model().fit(X, Y, callbacks=scheduler(), checkpoint=path, **{**fit, "epochs": 3})
+        resumed = make_model()
+        history = resumed.fit(X, Y, callbacks=scheduler(), resume=path, **fit)
+    assert load_checkpoint(path)[0]["compile"]["optimizer"]["learning_rate"] == 0.03
+    assert resumed.optimizer.current_learning_rate == 1e-3 * 0.5 ** 5
+    assert resumed.flat_params.tobytes() == full.flat_params.tobytes()
+    assert history.history == full_history.history

@@ -4,7 +4,9 @@ ModelFileError without executing anything."""
 import copy
 import io as stdio
 import json
+import os
 import pickle
+import stat
 import zipfile
 
 import numpy as np
@@ -19,8 +21,10 @@ from stoichnet.nn import (
     Sequential,
     load_model,
     optimizers,
+    save_model,
 )
-from stoichnet.nn.io import FORMAT_VERSION, _digest
+from stoichnet.nn.archive import _digest
+from stoichnet.nn.io import FORMAT_VERSION
 
 
 @pytest.fixture
@@ -51,7 +55,22 @@ def test_round_trip(model, tmp_path):
     assert [w.dtype for w in loaded.get_weights()] == [np.float32] * 5
     assert loaded.loss.name == "mae" and loaded.metrics == ["mse"]
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
-    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary left
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_model_files_and_checkpoints_get_the_umask_mode(model, tmp_path, umask, mode):
+    """Like any file a program writes: a colleague can read the model under umask 022
+    (the temporary file's 0600 used to stay; issue 12, item 9)."""
+    previous = os.umask(umask)
+    try:
+        save_model(model, tmp_path / "m.npz")
+        model.fit(np.ones((4, 4)), np.ones(4), verbose=0, checkpoint=tmp_path / "run.ckpt")
+    finally:
+        os.umask(previous)
+    for name in ("m.npz", "run.ckpt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode
 
 
 def test_refuses_to_overwrite(model, tmp_path):

@@ -2,16 +2,20 @@
 and a diverging run stops with a clear error instead of NaN weights."""
 
 import math
+import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from stoichnet.nn import (
+    Activation,
     Dense,
     Dropout,
     Sequential,
     TrainingDivergedError,
     activations,
+    load_model,
     optimizers,
 )
 
@@ -106,6 +110,36 @@ def test_fit_seed_alone_makes_a_lazily_built_model_reproducible():
     assert np.array_equal(runs[0], runs[1])
 
 
+def test_fit_seed_on_an_eagerly_built_unseeded_model_warns(tmp_path):
+    """Decision for issue 12, item 14: fit's seed never redraws weights that exist (a
+    model built from Sequential(seed=...) keeps its results); it warns when they came
+    from Sequential(seed=None) and were never trained, set or loaded."""
+    X, y = data(60)
+    unseeded = [dropout_net(seed=None) for _ in range(2)]
+    for model in unseeded:
+        with pytest.warns(UserWarning, match=r"Sequential\(seed=None\).*pass seed to Sequential"):
+            model.fit(X, y, epochs=1, verbose=0, seed=5)
+    # what the warning is about: the same script, the same fit seed, other weights
+    assert unseeded[0].flat_params.tobytes() != unseeded[1].flat_params.tobytes()
+    path = tmp_path / "m.npz"
+    unseeded[0].save(path)
+    set_weights = dropout_net(seed=None)
+    set_weights.set_weights(unseeded[1].get_weights())
+    quiet = [
+        unseeded[0],  # trained already: fit continues from its weights
+        dropout_net(seed=0),  # seeded build
+        Sequential([Dense(8, "relu"), Dense(1)]),  # lazily built by fit, from its seed
+        set_weights,
+        load_model(path),
+    ]
+    quiet[2].compile("adam", "mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dropout_net(seed=None).fit(X, y, epochs=1, verbose=0)  # no fit seed: nothing promised
+        for model in quiet:
+            model.fit(X, y, epochs=1, verbose=0, seed=5)
+
+
 def test_float32_end_to_end():
     X, y = data()  # float64 inputs are cast once
     model = dropout_net()
@@ -184,3 +218,29 @@ def test_train_on_batch_returns_the_loss_and_steps():
 
 def test_leaky_relu_slope_is_pytorch_default():
     assert activations.leaky_relu(np.array([-1.0])) == -0.01
+
+
+@pytest.mark.parametrize("last", ["dense", "activation_layer"])
+def test_in_place_sigmoid_with_binary_crossentropy_matches_the_plain_run(monkeypatch, last):
+    """The fused loss asks the layer for its logits: an activation flagged ``in_place``
+    (its output overwrites z) trains exactly as the one that keeps z."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(64, 4))
+    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(float)
+
+    def run():
+        tail = [Dense(1, "sigmoid")] if last == "dense" else [Dense(1), Activation("sigmoid")]
+        model = Sequential([Dense(8, "tanh", input_dim=4), *tail], seed=2)
+        model.compile(optimizers.Adam(learning_rate=0.05), "binary_crossentropy")
+        history = model.fit(X, y, epochs=5, batch_size=16, verbose=0, seed=3)
+        return model, history.history["loss"]
+
+    plain, plain_loss = run()
+    assert plain._fused()
+    sigmoid = activations.get("sigmoid")
+    monkeypatch.setitem(activations.ACTIVATIONS, "sigmoid", replace(sigmoid, in_place=True))
+    in_place, in_place_loss = run()
+    assert in_place.layers[-1].sigma.in_place and in_place._fused()
+    assert in_place_loss[-1] < in_place_loss[0]
+    assert in_place_loss == plain_loss
+    assert in_place.flat_params.tobytes() == plain.flat_params.tobytes()

@@ -10,7 +10,7 @@ from .callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, Prog
 from .checkpoint import load_checkpoint
 from .errors import ModelFileError, TrainingDivergedError, TrainingInterrupted
 from .gradcheck import gradcheck
-from .io import load_model, save_model
+from .io import save_model
 from .layers import (
     L2,
     LAYERS,
@@ -23,7 +23,7 @@ from .layers import (
     MaxPool2D,
     register_layer,
 )
-from .sequential import History, Sequential
+from .sequential import History, Sequential, load_model
 
 __all__ = [
     "LAYERS",

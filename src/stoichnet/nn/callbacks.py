@@ -1,13 +1,24 @@
-"""Callbacks: hooks that ``Sequential.fit`` calls during training."""
+"""Callbacks: hooks that ``Sequential.fit`` calls during training.
+
+Stopping and saving: ``EarlyStopping``, ``ModelCheckpoint``; logging: ``CSVLogger``,
+``ProgressBar``; the learning rate: ``ReduceLROnPlateau`` and ``LearningRateScheduler``,
+which act through ``optimizer.lr_multiplier`` (training state, saved in checkpoints),
+never through the optimizer's configured ``learning_rate`` (a compile setting).
+The callbacks that watch a metric share ``monitor_mode`` and ``_Monitor``.
+"""
 
 from __future__ import annotations
 
 import csv
 import math
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from stoichnet.util.checks import check_choice, check_int, check_real
 
 
 class Callback:
@@ -54,25 +65,32 @@ class Callback:
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
 
 
+def monitor_mode(monitor: str, mode: str) -> str:
+    """"min" or "max": whether smaller or larger values of the log key ``monitor`` are
+    better. ``mode`` "auto" means "max" for an accuracy (a key ending in "acc" or
+    "accuracy", e.g. "val_accuracy") and "min" for everything else (losses, errors)."""
+    check_choice("mode", mode, ("auto", "min", "max"))
+    if mode == "auto":
+        return "max" if monitor.endswith(("acc", "accuracy")) else "min"
+    return mode
+
+
 def _monitored(callback: Callback, monitor: str, logs: dict | None) -> float:
     if not logs or monitor not in logs:
         raise ValueError(
-            f"{type(callback).__name__} monitors {monitor!r}, which is not in the epoch logs "
-            f"{sorted(logs or {})}; pass validation data to fit or monitor 'loss'"
+            f"{type(callback).__name__} monitors {monitor!r} but the epoch logs hold "
+            f"{sorted(logs or {})}; pass validation data to fit or monitor one of those"
         )
-    return logs[monitor]
+    return float(logs[monitor])
 
 
 class _Monitor:
-    """Tracks the best value of a monitored metric: mode "min", "max" or "auto"
-    ("max" for accuracies, else "min"); an improvement must beat the best by min_delta."""
+    """Tracks the best value of a monitored metric (``monitor_mode`` decides whether
+    smaller or larger is better); an improvement must beat the best by min_delta."""
 
     def __init__(self, monitor: str, mode: str, min_delta: float):
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-        if mode == "auto":
-            mode = "max" if monitor.endswith(("acc", "accuracy")) else "min"
-        self.monitor, self.mode, self.min_delta = monitor, mode, abs(float(min_delta))
+        self.monitor, self.mode = monitor, monitor_mode(monitor, mode)
+        self.min_delta = abs(check_real("min_delta", min_delta))
         self.reset()
 
     def reset(self) -> None:
@@ -110,8 +128,7 @@ class EarlyStopping(Callback):
         mode: str = "auto",
         restore_best_weights: bool = False,
     ):
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"patience must be an int >= 0, got {patience!r}")
+        patience = check_int("patience", patience, 0)
         self.tracker = _Monitor(monitor, mode, min_delta)
         self.monitor, self.patience, self.restore_best_weights = monitor, patience, restore_best_weights
 
@@ -229,15 +246,24 @@ class CSVLogger(Callback):
 
 
 class ProgressBar(Callback):
-    """What ``fit(verbose=...)`` shows: 1 a tqdm bar per epoch (batches, then the
-    epoch's logs), 2 one line per epoch. Written to stderr."""
+    """What ``fit(verbose=...)`` shows. 1: on a terminal, a tqdm bar per epoch on stderr
+    (batches, then the epoch's logs); when stderr is not a terminal (a log file, a batch
+    job) no bars, whose carriage-return redraws would fill the log, but one line per
+    epoch on stderr. 2: one line per epoch on stdout. A line reads
+    ``Epoch 3/40 - loss: 0.12 - val_loss: 0.15 - 1.3s`` (the epoch's wall time)."""
 
     def __init__(self, verbose: int = 1):
-        self.verbose = verbose
+        self.verbose = check_choice("verbose", verbose, (1, 2))
         self._bar = None
+        self._bars = False
+        self._started = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._bars = self.verbose == 1 and sys.stderr.isatty()
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.verbose == 1:
+        self._started = time.perf_counter()
+        if self._bars:
             self._bar = tqdm(
                 total=self.params["steps"], desc=f"Epoch {epoch + 1}/{self.params['epochs']}",
                 unit="batch", leave=True,
@@ -253,10 +279,122 @@ class ProgressBar(Callback):
             self._bar.set_postfix_str(text, refresh=False)
             self._bar.close()
             self._bar = None
-        elif self.verbose == 2:
-            tqdm.write(f"Epoch {epoch + 1}/{self.params['epochs']} - {text}")
+            return
+        seconds = time.perf_counter() - self._started
+        line = f"Epoch {epoch + 1}/{self.params['epochs']} - {text} - {seconds:.1f}s"
+        if self.verbose == 2:
+            tqdm.write(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     def on_train_end(self, logs=None):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving.
+
+    Follows PyTorch's ``ReduceLROnPlateau`` with ``threshold_mode="abs"``: an epoch
+    improves when the metric beats the best so far by more than ``min_delta``; the rate is
+    reduced on the (patience + 1)-th epoch in a row without improvement (Keras reduces on
+    the patience-th), never below ``min_lr``, then ``cooldown`` epochs pass before bad
+    epochs count again. It acts through ``optimizer.lr_multiplier``, so it composes with a
+    schedule (``min_lr`` bounds the rate at the moment of each reduction).
+
+    Args:
+        monitor: key of the epoch logs, e.g. "val_loss".
+        factor: in (0, 1).
+        patience: bad epochs tolerated, >= 0.
+        min_delta: absolute improvement that counts, >= 0.
+        cooldown: epochs to wait after a reduction, >= 0.
+        min_lr: lower bound of the rate, >= 0.
+        mode: "min", "max" or "auto" (see ``monitor_mode``).
+    Attributes: best, wait, cooldown_counter.
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
+                 mode: str = "auto"):
+        self.monitor = monitor
+        self.factor = check_real("factor", factor, 0.0, 1.0, low_open=True)
+        self.patience = check_int("patience", patience, 0)
+        self.tracker = _Monitor(monitor, mode, check_real("min_delta", min_delta, 0.0))
+        self.mode = self.tracker.mode
+        self.cooldown = check_int("cooldown", cooldown, 0)
+        self.min_lr = check_real("min_lr", min_lr, 0.0)
+        self.on_train_begin()
+
+    @property
+    def best(self) -> float:
+        return self.tracker.best
+
+    def on_train_begin(self, logs=None):
+        self.tracker.reset()
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def get_state(self) -> dict:
+        return {"best": self.tracker.best, "wait": self.wait,
+                "cooldown_counter": self.cooldown_counter}
+
+    def set_state(self, state: dict) -> None:
+        self.tracker.best = state["best"]
+        self.wait, self.cooldown_counter = state["wait"], state["cooldown_counter"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.tracker.improved(_monitored(self, self.monitor, logs)):
+            self.wait = 0
+        else:
+            self.wait += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.wait > self.patience:
+            self._reduce(self.model.optimizer)
+            self.cooldown_counter = self.cooldown
+            self.wait = 0
+
+    def _reduce(self, optimizer) -> None:
+        old = optimizer.current_learning_rate
+        new = max(old * self.factor, self.min_lr)
+        if old - new > 1e-8:  # PyTorch's eps: smaller changes are ignored
+            optimizer.lr_multiplier *= new / old
+
+
+class LearningRateScheduler(Callback):
+    """Train epoch ``epoch`` (counted from 0) at the rate ``schedule(epoch)``, as Keras'
+    callback of the same name. ``schedule``: callable int -> float >= 0.
+
+    It sets ``optimizer.lr_multiplier`` (training state, saved in checkpoints) to
+    ``schedule(epoch) / learning_rate``, chosen so that the product is
+    ``schedule(epoch)`` exactly when a float multiplier gives it, and leaves the
+    configured ``learning_rate`` alone: a checkpointed run resumes bit-identically.
+    Setting the multiplier replaces earlier ``ReduceLROnPlateau`` reductions, as
+    Keras' scheduler overrides them. The optimizer's ``learning_rate`` must be a
+    float > 0; for a per-step rate pass a schedule as ``learning_rate`` instead.
+    """
+
+    def __init__(self, schedule):
+        if not callable(schedule):
+            raise TypeError(f"schedule must be callable (epoch -> learning rate), got "
+                            f"{schedule!r}")
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rate = check_real(f"schedule({epoch})", self.schedule(epoch), 0.0)
+        optimizer = self.model.optimizer
+        base = optimizer.learning_rate
+        if callable(base) or base == 0:
+            raise ValueError(f"LearningRateScheduler scales the optimizer's learning_rate, "
+                             f"which must be a float > 0, got {base!r}; use either a "
+                             "schedule as learning_rate or this callback")
+        multiplier = rate / base
+        if base * multiplier != rate:  # the optimizer uses base * multiplier: make it rate
+            for candidate in (math.nextafter(multiplier, -math.inf),
+                              math.nextafter(multiplier, math.inf)):
+                if base * candidate == rate:
+                    multiplier = candidate
+                    break
+        optimizer.lr_multiplier = multiplier

@@ -1,35 +1,41 @@
-"""Training checkpoints: everything ``Sequential.fit`` needs to continue a run exactly.
+"""Training state: everything ``Sequential.fit`` needs to stop and continue a run exactly.
 
-``fit(..., checkpoint="run.ckpt", checkpoint_every=N)`` writes one after every N-th
-epoch, after the last epoch (or the one where a callback stopped training) and when
-Ctrl-C interrupts ``fit``; ``fit(..., resume="run.ckpt")`` continues from it. A resumed
-run draws the same shuffles and dropout masks as an uninterrupted one, so its final
-weights are bit-identical (same data, batch size and machine).
+``TrainingState`` is the one component that ``fit`` hands its checkpoint, resume and
+interrupt plumbing to. ``fit(..., checkpoint="run.ckpt", checkpoint_every=N)`` writes
+one after every N-th epoch, after the last epoch (or the one where a callback stopped
+training) and when Ctrl-C (or ``model.interrupt()``) stops ``fit``; ``fit(...,
+resume="run.ckpt")`` continues from it. A resumed run draws the same shuffles and
+dropout masks as an uninterrupted one, so its final weights are bit-identical (same
+data, batch size and machine).
 
 A checkpoint is written at an epoch boundary, or, after Ctrl-C, between two batches:
 then it also holds the epoch's permutation, the number of batches done and the
 running loss/metric sums. It holds the weights, the optimizer's state
-(``state_dict``), the generator state (``model.rng.bit_generator.state``), the
-number of epochs done, the History and each user callback's ``get_state()``.
+(``state_dict``: its step count and ``lr_multiplier`` included, which is how the
+learning-rate callbacks act), the generator state (``model.rng.bit_generator.state``),
+the number of epochs done, the History and each user callback's ``get_state()``.
+Non-finite weights or optimizer state are never written.
 
-File format: the model-file family of ``nn.io`` (one ``.npz``, JSON config, SHA-256
-over config and arrays, never pickle), written atomically (temporary file, fsync,
-rename, folder fsync) so a crash mid-write leaves the previous checkpoint intact.
-Reading a truncated, altered or foreign file raises ``ModelFileError``.
+File format: an ``nn.archive`` archive (one ``.npz``, JSON config, SHA-256 over config
+and arrays, never pickle), written crash-safely, so a crash mid-write leaves the
+previous checkpoint intact. Reading a truncated, altered or foreign file raises
+``ModelFileError``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import signal
-import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import io
+from stoichnet.util.checks import check_int
+from stoichnet.util.signals import graceful_sigint
+
+from .archive import check_format, read_archive, write_archive
 from .errors import ModelFileError, TrainingDivergedError, TrainingInterrupted
 
 FORMAT = "stoichnet.checkpoint"
@@ -70,7 +76,7 @@ def _split_arrays(prefix: str, state: dict, arrays: dict) -> dict:
             arrays[prefix + key] = value
             plain[key] = {"array": prefix + key}
         else:
-            plain[key] = value  # numpy scalars become numbers in io.write_archive
+            plain[key] = value  # numpy scalars become numbers in archive.write_archive
     return plain
 
 
@@ -84,15 +90,6 @@ def _json_rng_state(state):
     if isinstance(state, dict):
         return {key: _json_rng_state(value) for key, value in state.items()}
     return state.tolist() if isinstance(state, np.ndarray) else state
-
-
-def check_paths(checkpoint, resume) -> None:
-    """Fail before training when ``checkpoint``'s folder or the ``resume`` file is missing."""
-    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
-        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: the folder "
-                                f"{str(Path(checkpoint).parent)!r} does not exist")
-    if resume is not None and not Path(resume).is_file():
-        raise FileNotFoundError(f"resume={str(resume)!r}: no checkpoint file there")
 
 
 def data_digest(X: np.ndarray, y: np.ndarray, validation) -> str:
@@ -132,7 +129,7 @@ def save_checkpoint(path, model, progress: Progress, callbacks, fit_params: dict
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": model.get_config(),
-        "compile": io.compile_config(model),
+        "compile": model.get_compile_config(),
         "optimizer_state": _split_arrays("optimizer.", optimizer_state, arrays),
         "rng": _json_rng_state(model.rng.bit_generator.state),
         "progress": {"epoch": progress.epoch, "batch": progress.batch,
@@ -144,14 +141,14 @@ def save_checkpoint(path, model, progress: Progress, callbacks, fit_params: dict
                        "state": _split_arrays(f"callback{i}.", cb.get_state(), arrays)}
                       for i, cb in enumerate(callbacks)],
     }
-    io.write_archive(path, config, arrays, overwrite=True)
+    write_archive(path, config, arrays, overwrite=True)
 
 
 def load_checkpoint(path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read and verify a checkpoint: (config, arrays). ``ModelFileError`` if it is not
     an intact stoichnet checkpoint of this format version."""
-    config, arrays = io.read_archive(path, WHAT)
-    io.check_format(path, config, FORMAT, FORMAT_VERSION, WHAT)
+    config, arrays = read_archive(path, WHAT)
+    check_format(path, config, FORMAT, FORMAT_VERSION, WHAT)
     return config, arrays
 
 
@@ -166,7 +163,7 @@ def restore(path, model, callbacks, fit_params: dict) -> Progress:
     config, arrays = load_checkpoint(path)
     try:
         saved = (config["model"], config["compile"])
-        ours = (model.get_config(), io.compile_config(model))
+        ours = (model.get_config(), model.get_compile_config())
         if saved[0] != ours[0]:
             raise ValueError(f"checkpoint {path} was written for another architecture: "
                              f"{saved[0]} (this model: {ours[0]})")
@@ -216,37 +213,85 @@ def restore(path, model, callbacks, fit_params: dict) -> Progress:
     return progress
 
 
-@contextmanager
-def interrupt_on_sigint(model):
-    """While ``fit`` runs, the first Ctrl-C calls ``model.interrupt()`` (stop after the
-    current batch, write the checkpoint, raise ``TrainingInterrupted``); a second one
-    raises ``KeyboardInterrupt`` at once. Installed only in the main thread and only
-    when nobody else handles SIGINT (a caller's own handler is left alone)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
+class TrainingState:
+    """Checkpoint, resume and interrupt for one ``fit`` call, so that ``fit`` itself
+    shows only the training loop.
 
-    def handler(signum, frame):
-        if model.interrupt_requested:
-            raise KeyboardInterrupt
-        model.interrupt()
+    ``fit`` creates it before touching the data (bad paths fail at once), enters
+    ``run`` after the callbacks' ``on_train_begin``, and reports to it after every
+    batch (``batch_done``) and every epoch (``epoch_done``).
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    Args:
+        model: the ``Sequential`` being trained.
+        checkpoint: path written atomically when due (see the module docstring), or None.
+        checkpoint_every: write after every this many epochs (and always at the end).
+        resume: path of a checkpoint to continue from, or None.
+    Attributes:
+        start: the ``Progress`` the run starts from (epoch 0 unless resumed).
+    """
 
+    def __init__(self, model, checkpoint=None, checkpoint_every: int = 1, resume=None):
+        self.checkpoint_every = check_int("checkpoint_every", checkpoint_every, 1)
+        if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+            raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: the folder "
+                                    f"{str(Path(checkpoint).parent)!r} does not exist")
+        if resume is not None and not Path(resume).is_file():
+            raise FileNotFoundError(f"resume={str(resume)!r}: no checkpoint file there")
+        self.model, self.path, self.resume = model, checkpoint, resume
+        self.start = Progress()
+        self.callbacks: list = []
+        self.fit_params: dict = {}
 
-def interrupted(progress: Progress, path, model, callbacks, fit_params: dict):
-    """Write the checkpoint (if ``path``) and return the ``TrainingInterrupted`` to raise."""
-    where = f"in epoch {progress.epoch + 1} after batch {progress.batch}" if progress.batch else (
-        f"after epoch {progress.epoch}")
-    if path is None:
-        how = "no checkpoint was asked for (fit(..., checkpoint=PATH) makes one)"
-    else:
-        save_checkpoint(path, model, progress, callbacks, fit_params)
-        how = f"saved {path}; continue with fit(..., resume={str(path)!r})"
-    return TrainingInterrupted(f"training interrupted {where}: {how}", progress.epoch,
-                               progress.batch, path)
+    @contextmanager
+    def run(self, callbacks, X, y, validation, batch_size: int, shuffle: bool) -> Iterator[None]:
+        """Restore the ``resume`` checkpoint (if any) into the model and ``callbacks`` (the
+        user's, after their ``on_train_begin``), then, while the body runs, turn the first
+        Ctrl-C into ``model.interrupt()`` (``util.signals.graceful_sigint``).
+
+        Raises ``ValueError`` when the checkpoint belongs to other data (X, y and the
+        validation pair), settings or callbacks; ``ModelFileError`` for a broken file.
+        """
+        self.callbacks = list(callbacks)
+        self.fit_params = {"batch_size": batch_size, "n_samples": X.shape[0],
+                           "shuffle": bool(shuffle)}
+        if self.path is not None or self.resume is not None:
+            self.fit_params["data_sha256"] = data_digest(X, y, validation)
+        if self.resume is not None:
+            self.start = restore(self.resume, self.model, self.callbacks, self.fit_params)
+            self.model.stop_training = self.start.stop_training
+        with graceful_sigint(self.model.interrupt):
+            yield
+
+    def resumed_batches(self, epoch: int) -> Progress | None:
+        """The saved position when the run resumes in the middle of ``epoch``: its order,
+        batches done and running sums; None otherwise (the epoch starts afresh)."""
+        return self.start if epoch == self.start.epoch and self.start.batch else None
+
+    def batch_done(self, epoch: int, batch: int, order, totals: dict, seen: int) -> None:
+        """After batch ``batch`` of ``epoch``: if an interrupt was asked for, write the
+        checkpoint of this mid-epoch position and raise ``TrainingInterrupted``."""
+        if self.model.interrupt_requested:
+            raise self._interrupted(Progress(epoch, batch + 1, order, totals, seen))
+
+    def epoch_done(self, epoch: int, epochs: int) -> None:
+        """After ``epoch`` (its callbacks' ``on_epoch_end`` included): write the checkpoint
+        when due (every ``checkpoint_every``-th, the last, an early stop); after an
+        interrupt also raise ``TrainingInterrupted``."""
+        done = Progress(epoch + 1, stop_training=self.model.stop_training)
+        if self.path is not None and ((epoch + 1) % self.checkpoint_every == 0
+                                      or epoch + 1 == epochs or done.stop_training):
+            save_checkpoint(self.path, self.model, done, self.callbacks, self.fit_params)
+        if self.model.interrupt_requested:
+            raise self._interrupted(done)
+
+    def _interrupted(self, progress: Progress) -> TrainingInterrupted:
+        """Write the checkpoint (if any) and return the ``TrainingInterrupted`` to raise."""
+        where = (f"in epoch {progress.epoch + 1} after batch {progress.batch}" if progress.batch
+                 else f"after epoch {progress.epoch}")
+        if self.path is None:
+            how = "no checkpoint was asked for (fit(..., checkpoint=PATH) makes one)"
+        else:
+            save_checkpoint(self.path, self.model, progress, self.callbacks, self.fit_params)
+            how = f"saved {self.path}; continue with fit(..., resume={str(self.path)!r})"
+        return TrainingInterrupted(f"training interrupted {where}: {how}", progress.epoch,
+                                   progress.batch, self.path)

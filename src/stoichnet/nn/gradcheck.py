@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stoichnet.util.checks import check_real
+
 
 def _relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     """||a - n|| / (||a|| + ||n||), 0 when both vanish."""
@@ -24,9 +26,11 @@ def gradcheck(model, X, y, eps: float = 1e-6, details: bool = False):
         model: a compiled ``Sequential`` with dtype "float64" (float32 is too
             coarse for finite differences); built from X if needed.
         X, y: a small batch (the cost is evaluated 2 × (n_params + X.size) times).
+        eps: the finite-difference step, a float > 0.
     Returns the largest block error, or with ``details`` a dict
     ``{"dense/W": err, ..., "X": err}``.
     """
+    eps = check_real("eps", eps, 0.0, low_open=True)
     if model.dtype != np.float64:
         raise ValueError(
             f"gradcheck needs a float64 model, got {model.dtype}: build it with "

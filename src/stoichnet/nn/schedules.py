@@ -1,4 +1,4 @@
-"""Learning-rate schedules and the callbacks that change the rate during ``fit``.
+"""Learning-rate schedules: the rate as a function of the optimizer step.
 
 A schedule is a callable ``step -> learning rate`` (``step`` = optimizer steps taken
 so far, 0 on the first step); pass it as an optimizer's ``learning_rate``. Where
@@ -6,44 +6,26 @@ so far, 0 on the first step); pass it as an optimizer's ``learning_rate``. Where
 docstring names it and the tests compare the two. Each has ``get_config()``;
 ``get(config)`` rebuilds it.
 
-Callbacks: ``ReduceLROnPlateau`` scales the rate through ``optimizer.lr_multiplier``
-when a monitored metric stops improving; ``LearningRateScheduler`` sets the rate at
-the start of each epoch from a function of the epoch.
+The callbacks that change the rate during ``fit`` (``ReduceLROnPlateau``,
+``LearningRateScheduler``) live in ``nn.callbacks``; they are importable from here too.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 
-from stoichnet.nn.callbacks import Callback
+from stoichnet.util.checks import check_bool, check_choice, check_int, check_real
 
+# moved to nn.callbacks beside the other callbacks; importable from here as before
+from .callbacks import LearningRateScheduler, ReduceLROnPlateau  # noqa: F401
 
-def check_number(name: str, value, low: float, high: float = math.inf, *, low_open=False,
-                 high_open=True, integer=False):
-    """``value`` as a Python int (``integer``) or float, after checking its type and that it
-    lies in [low, high) (ends opened/closed by ``low_open``/``high_open``).
-
-    Raises TypeError for a non-number (bools included), ValueError naming ``name``, the
-    value and the allowed interval otherwise. Shared with ``stoichnet.nn.optimizers``.
-    """
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {value!r} "
-                        f"({type(value).__name__})")
-    value = int(value) if integer else float(value)
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if math.isnan(value) or too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    return value
+# nn.optimizers still imports this name: an alias of util.checks.check_real, to be
+# removed once optimizers.py calls check_real itself
+check_number = check_real
 
 
 def _check_step(step) -> int:
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"step must be an int >= 0, got {step!r}")
-    return step
+    return check_int("step", step, 0)
 
 
 class LearningRateSchedule:
@@ -69,10 +51,10 @@ class StepDecay(LearningRateSchedule):
     every ``step_size`` steps. PyTorch: ``StepLR(step_size, gamma)``."""
 
     def __init__(self, initial_learning_rate: float, step_size: int, gamma: float = 0.1):
-        self.initial_learning_rate = check_number(
+        self.initial_learning_rate = check_real(
             "initial_learning_rate", initial_learning_rate, 0.0)
-        self.step_size = check_number("step_size", step_size, 1, integer=True)
-        self.gamma = check_number("gamma", gamma, 0.0, 1.0, high_open=False)
+        self.step_size = check_int("step_size", step_size, 1)
+        self.gamma = check_real("gamma", gamma, 0.0, 1.0, high_open=False)
 
     def __call__(self, step):
         return self.initial_learning_rate * self.gamma ** (_check_step(step) // self.step_size)
@@ -89,13 +71,11 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
                  staircase: bool = False):
-        self.initial_learning_rate = check_number(
+        self.initial_learning_rate = check_real(
             "initial_learning_rate", initial_learning_rate, 0.0)
-        self.decay_steps = check_number("decay_steps", decay_steps, 1, integer=True)
-        self.decay_rate = check_number("decay_rate", decay_rate, 0.0, 1.0, high_open=False)
-        if not isinstance(staircase, bool):
-            raise TypeError(f"staircase must be a bool, got {staircase!r}")
-        self.staircase = staircase
+        self.decay_steps = check_int("decay_steps", decay_steps, 1)
+        self.decay_rate = check_real("decay_rate", decay_rate, 0.0, 1.0, high_open=False)
+        self.staircase = check_bool("staircase", staircase)
 
     def __call__(self, step):
         exponent = _check_step(step) / self.decay_steps
@@ -123,16 +103,16 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
                  warmup_target: float | None = None, warmup_steps: int = 0):
-        self.initial_learning_rate = check_number(
+        self.initial_learning_rate = check_real(
             "initial_learning_rate", initial_learning_rate, 0.0)
-        self.decay_steps = check_number("decay_steps", decay_steps, 1, integer=True)
-        self.alpha = check_number("alpha", alpha, 0.0, 1.0, high_open=False)
-        self.warmup_steps = check_number("warmup_steps", warmup_steps, 0, integer=True)
+        self.decay_steps = check_int("decay_steps", decay_steps, 1)
+        self.alpha = check_real("alpha", alpha, 0.0, 1.0, high_open=False)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, 0)
         if (warmup_target is None) != (self.warmup_steps == 0):
             raise ValueError(f"warmup_target and warmup_steps go together: got warmup_target="
                              f"{warmup_target!r}, warmup_steps={warmup_steps!r}")
         self.warmup_target = (None if warmup_target is None
-                              else check_number("warmup_target", warmup_target, 0.0))
+                              else check_real("warmup_target", warmup_target, 0.0))
 
     def __call__(self, step):
         step = _check_step(step)
@@ -158,9 +138,9 @@ class LinearWarmup(LearningRateSchedule):
     (which requires start_factor > 0)."""
 
     def __init__(self, learning_rate: float, warmup_steps: int, start_factor: float = 0.0):
-        self.learning_rate = check_number("learning_rate", learning_rate, 0.0)
-        self.warmup_steps = check_number("warmup_steps", warmup_steps, 1, integer=True)
-        self.start_factor = check_number("start_factor", start_factor, 0.0, 1.0, high_open=False)
+        self.learning_rate = check_real("learning_rate", learning_rate, 0.0)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, 1)
+        self.start_factor = check_real("start_factor", start_factor, 0.0, 1.0, high_open=False)
 
     def __call__(self, step):
         fraction = min(_check_step(step), self.warmup_steps) / self.warmup_steps
@@ -185,17 +165,13 @@ class OneCycle(LearningRateSchedule):
     def __init__(self, max_learning_rate: float, total_steps: int, pct_start: float = 0.3,
                  anneal_strategy: str = "cos", div_factor: float = 25.0,
                  final_div_factor: float = 1e4, three_phase: bool = False):
-        self.max_learning_rate = check_number("max_learning_rate", max_learning_rate, 0.0)
-        self.total_steps = check_number("total_steps", total_steps, 2, integer=True)
-        self.pct_start = check_number("pct_start", pct_start, 0.0, 1.0, low_open=True)
-        if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
-        self.anneal_strategy = anneal_strategy
-        self.div_factor = check_number("div_factor", div_factor, 0.0, low_open=True)
-        self.final_div_factor = check_number("final_div_factor", final_div_factor, 0.0, low_open=True)
-        if not isinstance(three_phase, bool):
-            raise TypeError(f"three_phase must be a bool, got {three_phase!r}")
-        self.three_phase = three_phase
+        self.max_learning_rate = check_real("max_learning_rate", max_learning_rate, 0.0)
+        self.total_steps = check_int("total_steps", total_steps, 2)
+        self.pct_start = check_real("pct_start", pct_start, 0.0, 1.0, low_open=True)
+        self.anneal_strategy = check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
+        self.div_factor = check_real("div_factor", div_factor, 0.0, low_open=True)
+        self.final_div_factor = check_real("final_div_factor", final_div_factor, 0.0, low_open=True)
+        self.three_phase = check_bool("three_phase", three_phase)
         initial = self.max_learning_rate / self.div_factor
         minimum = initial / self.final_div_factor
         warm_end = self.pct_start * self.total_steps - 1
@@ -280,97 +256,3 @@ def from_name(name: str | None, learning_rate: float, total_steps: int,
         return CosineDecay(0.0, decay_steps=max(total_steps - warmup, 1),
                            warmup_target=learning_rate, warmup_steps=warmup)
     return OneCycle(learning_rate, total_steps=max(total_steps, 2))
-
-
-class ReduceLROnPlateau(Callback):
-    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving.
-
-    Follows PyTorch's ``ReduceLROnPlateau`` with ``threshold_mode="abs"``: an epoch
-    improves when the metric beats the best so far by more than ``min_delta``; the rate is
-    reduced on the (patience + 1)-th epoch in a row without improvement (Keras reduces on
-    the patience-th), never below ``min_lr``, then ``cooldown`` epochs pass before bad
-    epochs count again. It acts through ``optimizer.lr_multiplier``, so it composes with a
-    schedule (``min_lr`` bounds the rate at the moment of each reduction).
-
-    Args:
-        monitor: key of the epoch logs, e.g. "val_loss".
-        factor: in (0, 1).
-        patience: bad epochs tolerated, >= 0.
-        min_delta: absolute improvement that counts, >= 0.
-        cooldown: epochs to wait after a reduction, >= 0.
-        min_lr: lower bound of the rate, >= 0.
-        mode: "min", "max" or "auto" ("max" when the monitor names an accuracy).
-    """
-
-    state_attributes = ("best", "wait", "cooldown_counter")
-
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
-                 min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0,
-                 mode: str = "auto"):
-        self.monitor = monitor
-        self.factor = check_number("factor", factor, 0.0, 1.0, low_open=True)
-        self.patience = check_number("patience", patience, 0, integer=True)
-        self.min_delta = check_number("min_delta", min_delta, 0.0)
-        self.cooldown = check_number("cooldown", cooldown, 0, integer=True)
-        self.min_lr = check_number("min_lr", min_lr, 0.0)
-        if mode not in ("min", "max", "auto"):
-            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
-        if mode == "auto":
-            mode = "max" if "acc" in monitor else "min"
-        self.mode = mode
-        self._reset()
-
-    def _reset(self) -> None:
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.wait = 0
-        self.cooldown_counter = 0
-
-    def _improved(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
-    def on_train_begin(self, logs=None):
-        self._reset()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        if self.monitor not in logs:
-            raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r} but the epoch logs "
-                             f"hold {sorted(logs)}; pass validation data or choose one of those")
-        value = float(logs[self.monitor])
-        if self._improved(value):
-            self.best = value
-            self.wait = 0
-        else:
-            self.wait += 1
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.wait = 0
-        if self.wait > self.patience:
-            self._reduce(self.model.optimizer)
-            self.cooldown_counter = self.cooldown
-            self.wait = 0
-
-    def _reduce(self, optimizer) -> None:
-        old = optimizer.current_learning_rate
-        new = max(old * self.factor, self.min_lr)
-        if old - new > 1e-8:  # PyTorch's eps: smaller changes are ignored
-            optimizer.lr_multiplier *= new / old
-
-
-class LearningRateScheduler(Callback):
-    """Set ``optimizer.learning_rate = schedule(epoch)`` at the start of every epoch
-    (epoch counted from 0), as Keras' callback of the same name. ``schedule``: callable
-    int -> float >= 0. For a per-step rate pass a schedule as the optimizer's
-    ``learning_rate`` instead."""
-
-    def __init__(self, schedule):
-        if not callable(schedule):
-            raise TypeError(f"schedule must be callable (epoch -> learning rate), got "
-                            f"{schedule!r}")
-        self.schedule = schedule
-
-    def on_epoch_begin(self, epoch, logs=None):
-        lr = self.schedule(epoch)
-        self.model.optimizer.learning_rate = check_number(f"schedule({epoch})", lr, 0.0)

@@ -16,22 +16,34 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import warnings
 
 import numpy as np
 
-from . import checkpoint as checkpoints
+from stoichnet.util.checks import check_choice, check_int, check_real
+
 from . import io, losses, optimizers
 from .callbacks import Callback, ProgressBar
-from .errors import TrainingDivergedError
+from .checkpoint import TrainingState
+from .errors import ModelFileError, TrainingDivergedError
 from .layers.base import LAYERS, Layer
 
 DTYPES = ("float32", "float64")
 DEFAULT_PREDICT_BATCH = 1024
+_UNSEEDED_WEIGHTS = (
+    "fit(seed=...) seeds the shuffling and dropout, but this model's initial weights were "
+    "drawn when it was built, from Sequential(seed=None): they differ from run to run. For "
+    "reproducible weights pass seed to Sequential (or elemnet), or build the model lazily "
+    "(no input_dim) so that fit's seed draws them"
+)
 
 
 class History(Callback):
     """Records the logs of every epoch: ``history["loss"]``, ``history["val_loss"]``,
-    one list per metric, one value per epoch; ``epoch`` lists the 0-based epochs run."""
+    one list per metric, one value per epoch; ``epoch`` lists the 0-based epochs run.
+
+    ``fit`` calls it after every other callback at the end of an epoch, so a key a
+    callback adds to ``logs`` there (e.g. ``logs["val_mc_loss"]``) is recorded too."""
 
     def on_train_begin(self, logs=None):
         self.epoch: list[int] = []
@@ -41,14 +53,6 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _as_numeric(value, name: str, dtype) -> np.ndarray:
@@ -95,11 +99,13 @@ class Sequential:
     """
 
     def __init__(self, layers=None, dtype: str = "float32", seed=None, name: str = "sequential"):
-        if str(dtype) not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        self.dtype = np.dtype(dtype)
+        self.dtype = np.dtype(check_choice("dtype", str(dtype), DTYPES))
         self.name = name
         self.rng = np.random.default_rng(seed)
+        # whether rng was seeded, and whether the current weights were drawn unseeded and
+        # never trained or set since (fit(seed=...) warns about those: see fit)
+        self._rng_seeded = seed is not None
+        self._initial_weights_unseeded = False
         self.layers: list[Layer] = []
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
@@ -166,6 +172,7 @@ class Sequential:
                 "from the layer before it"
             )
         layer.build(shape, self.rng, self.dtype)
+        self._initial_weights_unseeded |= not self._rng_seeded
 
     def _assemble(self) -> None:
         """Move every parameter and gradient into the flat buffers; layers keep views."""
@@ -230,7 +237,8 @@ class Sequential:
             raise ValueError(f"{what} needs a compiled model: call compile(optimizer, loss) first")
 
     def _fused(self) -> bool:
-        """Whether the loss is computed from the last layer's z (softmax/sigmoid fused)."""
+        """Whether the loss is computed from the last layer's logits z (softmax/sigmoid
+        fused): the layer then offers ``logits()`` and ``backward_from_z``."""
         last = self.layers[-1]
         return (
             self.loss.fused_activation is not None
@@ -301,7 +309,7 @@ class Sequential:
     def _cost(self, y_pred: np.ndarray, y: np.ndarray, fused: bool) -> float:
         """The batch cost (without regularization) of the last forward pass."""
         if fused:
-            return self.loss.value_from_logits(self.layers[-1].z, y)
+            return self.loss.value_from_logits(self.layers[-1].logits(), y)
         return self.loss.value(y_pred, y)
 
     def _backward(self, y_pred: np.ndarray, y: np.ndarray, fused: bool,
@@ -311,7 +319,7 @@ class Sequential:
         layers = self.layers
         if fused:
             last = layers[-1]
-            grad = last.backward_from_z(self.loss.gradient_from_logits(last.z, last.a, y))
+            grad = last.backward_from_z(self.loss.gradient_from_logits(last.logits(), last.a, y))
             layers = layers[:-1]
         else:
             grad = self.loss.gradient(y_pred, y)
@@ -402,13 +410,19 @@ class Sequential:
             validation_split: fraction of samples held out for validation, taken
                 from the END of X and y before shuffling, as in Keras.
             shuffle: reshuffle the training samples before every epoch.
-            callbacks: ``Callback`` instances (EarlyStopping, CSVLogger, ...).
-            verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+            callbacks: ``Callback`` instances (EarlyStopping, CSVLogger, ...), called in
+                this order; the History records the epoch's logs after all of them.
+            verbose: 0 silent, 1 a progress bar per epoch on a terminal (one line per
+                epoch when stderr is not one, e.g. a log file), 2 one line per epoch.
             seed: seeds a new generator ``self.rng`` for shuffling, dropout and,
-                if the model is not built yet, the initial weights (a model built
-                earlier drew them from ``Sequential(seed=...)``). The same seeds,
-                data and machine give bit-identical weights.
-            checkpoint: path of a checkpoint (see ``nn.checkpoint``) written atomically
+                if the model is not built yet, the initial weights. A model built
+                earlier (``input_dim`` on its first layer, ``build``) drew them from
+                ``Sequential(seed=...)``; fit's seed does not redraw them. If that seed
+                was None and the model was never trained, loaded or given weights,
+                ``fit(seed=...)`` warns (``UserWarning``): its initial weights differ
+                from run to run. The same seeds, data and machine give bit-identical
+                weights.
+            checkpoint: path of a checkpoint (see ``nn.checkpoint.TrainingState``) written atomically
                 after every ``checkpoint_every``-th epoch, the last epoch, an early stop
                 and a Ctrl-C; never with non-finite weights.
             resume: path of a checkpoint to continue from, with the same data, compile
@@ -422,55 +436,33 @@ class Sequential:
         Ctrl-C or ``interrupt()``.
         """
         self._require_compiled("fit")
-        epochs = _check_int("epochs", epochs, 0)
-        batch_size = _check_int("batch_size", batch_size, 1)
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not (
-            0 <= validation_split < 1
-        ):
-            raise ValueError(f"validation_split must be a number in [0, 1), got {validation_split!r}")
+        epochs = check_int("epochs", epochs, 0)
+        batch_size = check_int("batch_size", batch_size, 1)
+        check_choice("verbose", verbose, (0, 1, 2))
+        validation_split = check_real("validation_split", validation_split, 0.0, 1.0)
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
-        checkpoint_every = _check_int("checkpoint_every", checkpoint_every, 1)
-        checkpoints.check_paths(checkpoint, resume)
-        if clipnorm is not None and (
-            isinstance(clipnorm, bool) or not isinstance(clipnorm, numbers.Real)
-            or not 0 < clipnorm < math.inf
-        ):
-            raise ValueError(f"clipnorm must be None or a finite number > 0, got {clipnorm!r}")
+        state = TrainingState(self, checkpoint, checkpoint_every, resume)
+        if clipnorm is not None:
+            clipnorm = check_real("clipnorm", clipnorm, 0.0, low_open=True)
         if seed is not None:  # before a lazy build, so that it draws from this generator too
             self._set_rng(np.random.default_rng(seed))
+            if self._initial_weights_unseeded and resume is None:
+                warnings.warn(_UNSEEDED_WEIGHTS, UserWarning, stacklevel=2)
+            self._rng_seeded = True
         X, y = self._check_xy(X, y, build=True)
-        val = None
-        if validation_data is not None:
-            if validation_split:
-                raise ValueError("give either validation_data or validation_split, not both")
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError(
-                    f"validation_data must be a pair (X_val, y_val), got {type(validation_data).__name__}"
-                )
-            val = self._check_xy(*validation_data, names=("validation_data[0]", "validation_data[1]"))
-        elif validation_split:
-            n_val = int(X.shape[0] * validation_split)
-            if n_val == 0 or n_val == X.shape[0]:
-                raise ValueError(
-                    f"validation_split={validation_split} of {X.shape[0]} samples leaves "
-                    f"{n_val} for validation and {X.shape[0] - n_val} for training; both need >= 1"
-                )
-            val = (X[-n_val:], y[-n_val:])
-            X, y = X[:-n_val], y[:-n_val]
+        X, y, val = self._validation(X, y, validation_data, validation_split)
+        self._initial_weights_unseeded = False  # from here on the weights are trained ones
 
         n = X.shape[0]
         n_batches = -(-n // batch_size)
         fused = self._fused()
-        self.history = History()
         user_callbacks = callbacks
-        callbacks = [self.history, *callbacks]
-        if verbose:
-            callbacks.append(ProgressBar(verbose))
+        self.history = History()
+        # History last: it records what every callback added to the epoch's logs
+        callbacks = [*callbacks, *([ProgressBar(verbose)] if verbose else []), self.history]
         params = {"epochs": epochs, "steps": n_batches, "samples": n, "verbose": verbose}
         for cb in callbacks:
             cb.set_model(self)
@@ -480,30 +472,25 @@ class Sequential:
         logs: dict[str, float] = {}
         for cb in callbacks:
             cb.on_train_begin()
-        fit_params = {"batch_size": batch_size, "n_samples": n, "shuffle": bool(shuffle)}
-        if checkpoint is not None or resume is not None:
-            fit_params["data_sha256"] = checkpoints.data_digest(X, y, val)
-        ckpt_args = (checkpoint, self, user_callbacks, fit_params)  # for save and interrupt
-        resumed = checkpoints.Progress()
-        if resume is not None:
-            resumed = checkpoints.restore(resume, self, user_callbacks, fit_params)
-            self.stop_training = resumed.stop_training
-        with checkpoints.interrupt_on_sigint(self):
-            for epoch in range(resumed.epoch, epochs if not self.stop_training else 0):
+        # checkpoint, resume and Ctrl-C: TrainingState; what remains is the lecture's loop
+        with state.run(user_callbacks, X, y, val, batch_size, shuffle):
+            for epoch in range(state.start.epoch, epochs if not self.stop_training else 0):
                 for cb in callbacks:
                     cb.on_epoch_begin(epoch)
-                if epoch == resumed.epoch and resumed.batch:  # a checkpoint from mid-epoch
-                    order, first = resumed.order, resumed.batch
-                    totals, seen = resumed.totals, resumed.seen
-                else:
+                resumed = state.resumed_batches(epoch)
+                if resumed is not None:  # a checkpoint from mid-epoch: its order and sums
+                    order, first, totals, seen = (resumed.order, resumed.batch,
+                                                  resumed.totals, resumed.seen)
+                else:  # shuffle
                     order, first = self.rng.permutation(n) if shuffle else None, 0
                     totals, seen = dict.fromkeys(["loss", *self._metric_fns], 0.0), 0
                 if order is not None:
                     np.take(X, order, axis=0, out=X_epoch)
                     np.take(y, order, axis=0, out=y_epoch)
-                for batch in range(first, n_batches):
+                for batch in range(first, n_batches):  # mini-batches
                     xb = X_epoch[batch * batch_size : (batch + 1) * batch_size]
                     yb = y_epoch[batch * batch_size : (batch + 1) * batch_size]
+                    # forward, cost, backward, optimizer step
                     loss, y_pred = self._train_step(xb, yb, fused, epoch, batch, clipnorm)
                     m = xb.shape[0]
                     seen += m
@@ -512,29 +499,44 @@ class Sequential:
                         totals[key] += fn(y_pred, yb) * m
                     for cb in callbacks:
                         cb.on_batch_end(batch, {"loss": loss})
-                    if self.interrupt_requested:
-                        progress = checkpoints.Progress(epoch, batch + 1, order, totals, seen)
-                        raise checkpoints.interrupted(progress, *ckpt_args)
+                    state.batch_done(epoch, batch, order, totals, seen)
                     if self.stop_training:
                         break
+                # epoch end: mean training scores, validation scores, callbacks
                 logs = {key: value / seen for key, value in totals.items()}
                 if val is not None:
                     scores = self._evaluate_arrays(*val, batch_size, fused)
                     logs.update({f"val_{key}": value for key, value in scores.items()})
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
-                done = checkpoints.Progress(epoch + 1, stop_training=self.stop_training)
-                if checkpoint is not None and (
-                    (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or self.stop_training
-                ):
-                    checkpoints.save_checkpoint(checkpoint, self, done, user_callbacks, fit_params)
-                if self.interrupt_requested:
-                    raise checkpoints.interrupted(done, *ckpt_args)
+                state.epoch_done(epoch, epochs)
                 if self.stop_training:
                     break
         for cb in callbacks:
             cb.on_train_end(logs)
         return self.history
+
+    def _validation(self, X, y, validation_data, validation_split: float):
+        """(X, y, validation pair or None): ``validation_data`` checked, or the last
+        ``validation_split`` of (X, y) held out."""
+        if validation_data is not None:
+            if validation_split:
+                raise ValueError("give either validation_data or validation_split, not both")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError(
+                    f"validation_data must be a pair (X_val, y_val), got {type(validation_data).__name__}"
+                )
+            names = ("validation_data[0]", "validation_data[1]")
+            return X, y, self._check_xy(*validation_data, names=names)
+        if not validation_split:
+            return X, y, None
+        n_val = int(X.shape[0] * validation_split)
+        if n_val == 0 or n_val == X.shape[0]:
+            raise ValueError(
+                f"validation_split={validation_split} of {X.shape[0]} samples leaves "
+                f"{n_val} for validation and {X.shape[0] - n_val} for training; both need >= 1"
+            )
+        return X[:-n_val], y[:-n_val], (X[-n_val:], y[-n_val:])
 
     def interrupt(self) -> None:
         """Ask a running ``fit`` to stop after its current batch, write its checkpoint
@@ -547,6 +549,7 @@ class Sequential:
         """One optimizer step on the batch (X, y); returns its cost before the step."""
         self._require_compiled("train_on_batch")
         X, y = self._check_xy(X, y, build=True)
+        self._initial_weights_unseeded = False
         return self._train_step(X, y, self._fused())[0]
 
     # ------------------------------------------------------------------ inference
@@ -564,8 +567,8 @@ class Sequential:
                 Monte-Carlo predictions, and training goes on with its own masks.
         """
         X = self._check_x(X)
-        batch_size = _check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
-        passes = 1 if mc_samples is None else _check_int("mc_samples", mc_samples, 1)
+        batch_size = check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
+        passes = 1 if mc_samples is None else check_int("mc_samples", mc_samples, 1)
         own_rng = self.rng
         if seed is not None:
             self._set_rng(np.random.default_rng(seed))
@@ -602,7 +605,7 @@ class Sequential:
         """
         self._require_compiled("evaluate")
         X, y = self._check_xy(X, y)
-        batch_size = _check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
+        batch_size = check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
         scores = self._evaluate_arrays(X, y, batch_size, self._fused())
         if return_dict:
             return scores
@@ -632,6 +635,7 @@ class Sequential:
             checked.append(w)
         for (layer, key), w in zip(targets, checked, strict=True):
             layer.params[key][...] = w
+        self._initial_weights_unseeded = False
 
     def get_config(self) -> dict:
         """JSON-serialisable architecture: name, dtype, input shape and layer configs."""
@@ -641,6 +645,14 @@ class Sequential:
             "input_shape": None if self.input_shape is None else list(self.input_shape),
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
         }
+
+    def get_compile_config(self) -> dict | None:
+        """JSON description of ``compile`` (loss, metrics, optimizer's ``get_config``), or
+        None if the model is not compiled."""
+        if self.loss is None:
+            return None
+        return {"loss": self.loss.name, "metrics": list(self.metrics),
+                "optimizer": self.optimizer.get_config()}
 
     @classmethod
     def from_config(cls, config: dict) -> Sequential:
@@ -659,7 +671,8 @@ class Sequential:
         return model
 
     def save(self, path, overwrite: bool = False) -> None:
-        """Write architecture, compile settings and weights to one file (see ``nn.io``)."""
+        """Write architecture, compile settings and weights to one file (see ``nn.io``);
+        ``load_model`` reads it back."""
         io.save_model(self, path, overwrite=overwrite)
 
     def summary(self, print_fn=print) -> str:
@@ -679,3 +692,26 @@ class Sequential:
         text = "\n".join(lines)
         print_fn(text)
         return text
+
+
+def load_model(path) -> Sequential:
+    """Read a model written by ``save_model`` / ``Sequential.save``: architecture, weights
+    and (if it was compiled) loss, metrics and optimizer hyper-parameters (not optimizer
+    state). Raises ``FileNotFoundError`` or ``ModelFileError`` (see ``nn.io``)."""
+    config, weights = io.read_model_file(path)
+    try:
+        model = Sequential.from_config(config["model"])
+        if weights.dtype != model.dtype or weights.shape != (model.count_params(),):
+            raise ValueError(
+                f"weights are {weights.dtype} {weights.shape}, the architecture needs "
+                f"{model.dtype} ({model.count_params()},)"
+            )
+        model.flat_params[...] = weights
+        model._initial_weights_unseeded = False
+        compiled = config["compile"]
+        if compiled is not None:
+            model.compile(optimizers.get(compiled["optimizer"]), losses.get(compiled["loss"]),
+                          compiled["metrics"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{path} has an invalid model description: {err}") from None
+    return model

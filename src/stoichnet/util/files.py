@@ -32,7 +32,10 @@ def check_output_file(path: str | os.PathLike, overwrite: bool) -> Path:
     if path.is_dir():
         raise IsADirectoryError(f"output {str(path)!r} is a folder; give a file name")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"output {str(path)!r} exists; pass --overwrite to replace it")
+        raise FileExistsError(
+            f"output {str(path)!r} exists; pass --overwrite (overwrite=True in Python) to "
+            "replace it"
+        )
     return path
 
 

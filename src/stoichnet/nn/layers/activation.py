@@ -37,5 +37,9 @@ class Activation(Layer):
         """Backward from dC/dz (used when the loss is fused with the activation)."""
         return dz
 
+    def logits(self) -> np.ndarray:
+        """z of the last forward (its input), for a loss fused with the activation."""
+        return self.z
+
     def get_config(self) -> dict:
         return {"activation": self.activation, "name": self.name}

@@ -144,6 +144,18 @@ class Dense(Layer):
         shape = (dz.shape[0], W.shape[0])
         return np.matmul(dz, W.T, out=self._buffer("da_prev", shape, self.dtype))
 
+    def logits(self) -> np.ndarray:
+        """z = a_prev · W + b of the last forward, (n, n_out), for a loss fused with the
+        activation. An in-place activation overwrote z with a (nothing else reads z),
+        so z is then recomputed, with the same operations, into a buffer of its own."""
+        if self.z is not None:
+            return self.z
+        shape = (self.a_prev.shape[0], self.units)
+        z = np.matmul(self.a_prev, self.params["W"], out=self._buffer("logits", shape, self.dtype))
+        if self.use_bias:
+            z += self.params["b"]
+        return z
+
     def _dz(self, grad_out: np.ndarray) -> np.ndarray:
         """dz = dC/da · σ'(z), (n, n_out), in the layer's dz buffer."""
         return self.sigma.backward(
