@@ -178,6 +178,9 @@ def test_fused_relu_kernels_match_the_two_pass_numpy_rules():
         result = activations.relu_backward(da, None, a, out=out)
         assert result is out
         np.testing.assert_array_equal(out, da * (a > 0))
+        da.reshape(-1)[:3] = [np.inf, -np.inf, np.nan]  # non-finite stays non-finite
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_array_equal(activations.relu_backward(da, None, a), da * (a > 0))
     z, b = rng.standard_normal((6, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
     z[0, 0] = np.nan
     expected = np.maximum(z + b, 0)

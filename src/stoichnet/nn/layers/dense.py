@@ -65,6 +65,10 @@ class Dense(Layer):
     Input (n, n_in) -> output (n, n_out); ``a`` of the last forward is kept as an
     attribute, and ``z`` too unless the activation is computed in place (relu,
     tanh, linear: ``z`` is then None and ``a`` reuses its buffer).
+
+    ``forward`` and ``backward`` reuse buffers and fuse the bias with ReLU (one numba
+    pass each way); ``reference_forward`` and ``reference_backward`` are the same layer
+    in plain NumPy, the oracle the tests hold them to, bit for bit.
     """
 
     def __init__(
@@ -158,6 +162,37 @@ class Dense(Layer):
             self.kernel_regularizer.add_gradient(W, self.grads["W"], self._buffer("l2", W.shape, W.dtype))
         if self.use_bias:
             np.sum(dz, axis=0, out=self.grads["b"])
+
+    # --- the same layer in plain NumPy: what forward/backward compute, without buffers ----
+    def reference_forward(self, a_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """z = a_prev · W + b and a = σ(z), as new arrays; the layer keeps nothing.
+
+        a_prev: (n, n_in) -> (z, a), each (n, n_out).
+        """
+        z = a_prev @ self.params["W"]
+        if self.use_bias:
+            z = z + self.params["b"]
+        return z, self.sigma.value(z)
+
+    def reference_backward(self, a_prev: np.ndarray, z: np.ndarray,
+                           da: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The chain rule from dC/da (n, n_out), given the input a_prev (n, n_in) and z.
+
+        Returns (da_prev, grads): dz = da · σ'(z) (softmax: its Jacobian times da),
+        dW = a_prevᵀ · dz (+ 2 · l2 · W), db = Σ_samples dz, da_prev = dz · Wᵀ.
+        """
+        a = self.sigma.value(z)
+        if self.sigma.derivative is None:
+            dz = self.sigma.backward(da, z, a)
+        else:
+            dz = da * self.sigma.derivative(z, a)
+        W = self.params["W"]
+        grads = {"W": a_prev.T @ dz}
+        if self.kernel_regularizer is not None:
+            grads["W"] = grads["W"] + 2 * self.kernel_regularizer.l2 * W
+        if self.use_bias:
+            grads["b"] = dz.sum(axis=0)
+        return dz @ W.T, grads
 
     def regularization_loss(self) -> float:
         if self.kernel_regularizer is None:
