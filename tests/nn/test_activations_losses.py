@@ -4,7 +4,7 @@ and values against PyTorch."""
 import numpy as np
 import pytest
 
-from stoichnet.nn import activations, losses
+from stoichnet.nn import activations, initializers, losses
 
 RNG = np.random.default_rng(42)
 EPS = 1e-6
@@ -123,6 +123,17 @@ def test_unknown_loss_and_metric_list_the_valid_ones():
         losses.get("rmse")
     with pytest.raises(ValueError, match=r"unknown metric 'r2'.*accuracy"):
         losses.get_metric("r2", losses.get("mse"))
+
+
+def test_names_that_are_not_strings_raise_type_error():
+    with pytest.raises(TypeError, match=r"activation must be a name or None, got 3 \(int\)"):
+        activations.get(3)
+    with pytest.raises(TypeError, match=r"loss must be a name or a Loss, got None"):
+        losses.get(None)
+    with pytest.raises(TypeError, match=r"metric must be a name, got <built-in function abs>"):
+        losses.get_metric(abs, losses.get("mse"))
+    with pytest.raises(TypeError, match=r"initializer must be a name, got 1.0 \(float\)"):
+        initializers.get(1.0)
 
 
 def test_metrics_follow_the_label_encoding_of_the_loss():

@@ -391,6 +391,12 @@ def test_non_numbers_raise_type_error():
         SGD("0.1")
     with pytest.raises(TypeError, match="amsgrad must be True or False"):
         Adam(amsgrad="yes")
+    with pytest.raises(TypeError, match=r"momentum must be a number, got '0.9' \(str\)"):
+        SGD(momentum="0.9")
+    with pytest.raises(TypeError, match="num_threads must be an int, got '2'"):
+        Adam(num_threads="2")
+    with pytest.raises(TypeError, match="decoupled_weight_decay must be True or False, got 1"):
+        Nadam(decoupled_weight_decay=1)
 
 
 def test_step_rejects_bad_arrays():

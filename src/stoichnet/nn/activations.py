@@ -204,9 +204,12 @@ ACTIVATIONS: dict[str, ActivationFunction] = {
 
 
 def get(name: str | None) -> ActivationFunction:
-    """The activation called ``name`` (None means linear); unknown names raise ValueError."""
+    """The activation called ``name`` (None means linear, case is ignored); a non-string
+    raises TypeError, an unknown name ValueError."""
     key = "linear" if name is None else name
-    if not isinstance(key, str) or key.lower() not in ACTIVATIONS:
+    if not isinstance(key, str):
+        raise TypeError(f"activation must be a name or None, got {name!r} ({type(name).__name__})")
+    if key.lower() not in ACTIVATIONS:
         raise ValueError(
             f"unknown activation {name!r}; valid activations are {sorted(ACTIVATIONS)}"
         )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+
+from stoichnet.util.checks import check_int, check_real
 
 from .. import activations, initializers
 from .base import Layer, register_layer
@@ -16,9 +20,7 @@ class L2:
     """
 
     def __init__(self, l2: float = 0.01):
-        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
-            raise ValueError(f"l2 must be a non-negative number, got {l2!r}")
-        self.l2 = float(l2)
+        self.l2 = check_real("l2", l2, 0.0)
 
     def __call__(self, W: np.ndarray) -> float:
         return self.l2 * float(np.vdot(W, W))
@@ -36,18 +38,17 @@ class L2:
 
 def _regularizer(value) -> L2 | None:
     """None, an ``L2``, a number (the l2 factor), "l2" (factor 0.01) or {"l2": x}."""
+    allowed = "None, a number (the L2 factor), 'l2', {'l2': x} or L2(x)"
     if value is None or isinstance(value, L2):
         return value
     if isinstance(value, str) and value.lower() == "l2":
         return L2()
     if isinstance(value, dict) and set(value) == {"l2"}:
         return L2(value["l2"])
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return L2(value)
-    raise ValueError(
-        f"kernel_regularizer must be None, a number (the L2 factor), 'l2', {{'l2': x}} "
-        f"or L2(x), got {value!r}"
-    )
+    if isinstance(value, numbers.Real):
+        return L2(value)  # which refuses bools and negative numbers
+    error = ValueError if isinstance(value, str | dict) else TypeError
+    raise error(f"kernel_regularizer must be {allowed}, got {value!r} ({type(value).__name__})")
 
 
 @register_layer
@@ -83,20 +84,15 @@ class Dense(Layer):
         name: str | None = None,
     ):
         super().__init__(name)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"units must be a positive int, got {units!r}")
-        if input_dim is not None and (
-            isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim < 1
-        ):
-            raise ValueError(f"input_dim must be a positive int or None, got {input_dim!r}")
-        self.units = int(units)
+        self.units = check_int("units", units, 1)
+        input_dim = None if input_dim is None else check_int("input_dim", input_dim, 1)
         self.activation = activations.get(activation).name
         self.sigma = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer).__name__
         self.bias_initializer = initializers.get(bias_initializer).__name__
         self.use_bias = bool(use_bias)
         self.kernel_regularizer = _regularizer(kernel_regularizer)
-        self.input_dim = None if input_dim is None else int(input_dim)
+        self.input_dim = input_dim
         self.declared_input_shape = None if input_dim is None else (self.input_dim,)
         self.z = self.a = self.a_prev = None
 
