@@ -4,7 +4,7 @@ and values against PyTorch."""
 import numpy as np
 import pytest
 
-from stoichnet.nn import activations, losses
+from stoichnet.nn import activations, initializers, losses
 
 RNG = np.random.default_rng(42)
 EPS = 1e-6
@@ -125,6 +125,17 @@ def test_unknown_loss_and_metric_list_the_valid_ones():
         losses.get_metric("r2", losses.get("mse"))
 
 
+def test_names_that_are_not_strings_raise_type_error():
+    with pytest.raises(TypeError, match=r"activation must be a name or None, got 3 \(int\)"):
+        activations.get(3)
+    with pytest.raises(TypeError, match=r"loss must be a name or a Loss, got None"):
+        losses.get(None)
+    with pytest.raises(TypeError, match=r"metric must be a name, got <built-in function abs>"):
+        losses.get_metric(abs, losses.get("mse"))
+    with pytest.raises(TypeError, match=r"initializer must be a name, got 1.0 \(float\)"):
+        initializers.get(1.0)
+
+
 def test_metrics_follow_the_label_encoding_of_the_loss():
     """With class-index labels, mae/mse compare the probability rows with one-hot rows
     (this used to fail on broadcasting); a sparse metric under a one-hot loss gets indices."""
@@ -178,6 +189,9 @@ def test_fused_relu_kernels_match_the_two_pass_numpy_rules():
         result = activations.relu_backward(da, None, a, out=out)
         assert result is out
         np.testing.assert_array_equal(out, da * (a > 0))
+        da.reshape(-1)[:3] = [np.inf, -np.inf, np.nan]  # non-finite stays non-finite
+        with np.errstate(invalid="ignore"):
+            np.testing.assert_array_equal(activations.relu_backward(da, None, a), da * (a > 0))
     z, b = rng.standard_normal((6, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
     z[0, 0] = np.nan
     expected = np.maximum(z + b, 0)

@@ -135,6 +135,33 @@ def test_unknown_initializer_lists_the_valid_ones():
         Dense(3, kernel_initializer="lecun")
 
 
+@pytest.mark.parametrize(
+    ("call", "error", "pattern"),
+    [
+        # one rule (stoichnet.util.checks): a wrong type is a TypeError, a value out of range a
+        # ValueError, and the message names the argument, the value and what is allowed
+        (lambda: Dense("3"), TypeError, r"units must be an int, got '3' \(str\)"),
+        (lambda: Dense(True), TypeError, r"units must be an int, got True"),
+        (lambda: Dense(0), ValueError, r"units must be an int >= 1, got 0"),
+        (lambda: Dense(3, input_dim=2.0), TypeError, r"input_dim must be an int, got 2.0"),
+        (lambda: Dense(3, input_dim=0), ValueError, r"input_dim must be an int >= 1, got 0"),
+        (lambda: Dense(3, activation=3), TypeError, r"activation must be a name or None, got 3"),
+        (lambda: Dense(3, kernel_initializer=None), TypeError, r"initializer must be a name"),
+        (lambda: Dense(3, kernel_regularizer=[0.1]), TypeError,
+         r"kernel_regularizer must be None, a number .*, got \[0.1\] \(list\)"),
+        (lambda: Dense(3, kernel_regularizer={"l1": 0.1}), ValueError, r"kernel_regularizer"),
+        (lambda: Dense(3, kernel_regularizer=-0.1), ValueError, r"l2 must be in \[0, inf\)"),
+        (lambda: L2(True), TypeError, r"l2 must be a number, got True \(bool\)"),
+        (lambda: Dropout("0.5"), TypeError, r"rate must be a number, got '0.5' \(str\)"),
+        (lambda: Dropout(1.0), ValueError, r"rate must be in \[0, 1\), got 1.0"),
+        (lambda: Activation(["relu"]), TypeError, r"activation must be a name or None"),
+    ],
+)
+def test_constructors_check_types_and_ranges(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()
+
+
 class ForgetfulDense(Dense):
     """A deliberately wrong backward: it skips the activation's derivative."""
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stoichnet.nn import optimizers
+from stoichnet.nn import kernels, optimizers
 from stoichnet.nn.optimizers import (
     SGD,
     Adadelta,
@@ -182,7 +182,7 @@ def test_large_array_is_chunked_and_threaded_without_changing_results(make):
     """An array of 6 chunks and a bit; 1 and 3 threads agree bit for bit, and both agree
     with torch (the chunk boundaries must not corrupt anything)."""
     rng = np.random.default_rng(3)
-    start = rng.standard_normal(6 * optimizers._CHUNK_BYTES // 8 + 1)
+    start = rng.standard_normal(6 * kernels.CHUNK_BYTES // 8 + 1)
     target = rng.standard_normal(start.size)
     results = []
     for n_threads in (1, 3):
@@ -389,8 +389,14 @@ def test_bad_hyperparameters_raise_value_error(make, message):
 def test_non_numbers_raise_type_error():
     with pytest.raises(TypeError, match="learning_rate must be a number, got '0.1'"):
         SGD("0.1")
-    with pytest.raises(TypeError, match="amsgrad must be a bool"):
+    with pytest.raises(TypeError, match="amsgrad must be True or False"):
         Adam(amsgrad="yes")
+    with pytest.raises(TypeError, match=r"momentum must be a number, got '0.9' \(str\)"):
+        SGD(momentum="0.9")
+    with pytest.raises(TypeError, match="num_threads must be an int, got '2'"):
+        Adam(num_threads="2")
+    with pytest.raises(TypeError, match="decoupled_weight_decay must be True or False, got 1"):
+        Nadam(decoupled_weight_decay=1)
 
 
 def test_step_rejects_bad_arrays():
@@ -482,23 +488,23 @@ def _threaded_adam_step():
 def test_thread_limit_caps_optimizers_without_an_explicit_thread_count(monkeypatch):
     """``thread_limit`` (the CLI's --threads) keeps the update on the calling thread; an
     explicit ``num_threads`` is left alone."""
-    p = np.zeros(8 * optimizers._CHUNK_BYTES // 8)
+    p = np.zeros(8 * kernels.CHUNK_BYTES // 8)
     submitted = []
-    real_pool = optimizers._thread_pool(1)
+    real_pool = kernels._thread_pool(1)
 
     class Pool:
         def submit(self, fn, *args):
             submitted.append(fn)
             return real_pool.submit(fn, *args)
 
-    monkeypatch.setattr(optimizers, "_thread_pool", lambda n: Pool())
+    monkeypatch.setattr(kernels, "_thread_pool", lambda n: Pool())
     with optimizers.thread_limit(1):
         Adam().step([p], [np.ones_like(p)])
         assert submitted == []
         Adam(num_threads=2).step([p], [np.ones_like(p)])
         assert len(submitted) == 1
     Adam(num_threads=None).step([p], [np.ones_like(p)])  # the machine's CPUs again
-    assert len(submitted) == 1 + (optimizers._default_num_threads() - 1)
-    with pytest.raises(ValueError, match="n_threads must be a positive int, got 0"):
+    assert len(submitted) == 1 + (kernels.default_num_threads() - 1)
+    with pytest.raises(ValueError, match="n_threads must be an int >= 1, got 0"):
         with optimizers.thread_limit(0):
             pass

@@ -11,6 +11,10 @@ Arrays are (n_samples, n_units); softmax normalises over the last axis.
 Activations flagged ``in_place`` (linear, relu, tanh) may be computed with
 ``out=z``: their derivative reads only ``a`` (relu: z > 0 exactly where a > 0),
 so a layer need not keep a separate z buffer.
+
+ReLU, the hidden activation of ElemNet, also has two fused forms that make one pass over
+memory instead of two: ``relu_plus_bias`` and ``relu_backward`` run numba kernels from
+``stoichnet.nn.kernels``; ``relu`` and ``relu_derivative`` are their plain references.
 """
 
 from __future__ import annotations
@@ -18,11 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
-# one pass over a (n_samples, n_units) array instead of two NumPy passes; x/0 as in NumPy
-_kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
+from stoichnet.nn import kernels
 
 LEAKY_RELU_ALPHA = 0.01  # PyTorch's default slope (Keras' LeakyReLU layer uses 0.3)
 ELU_ALPHA = 1.0
@@ -94,31 +96,17 @@ def relu_derivative(z, a, out=None):
     return np.greater(a, 0, out=_ensure(out, a), casting="unsafe")
 
 
-@_kernel
-def _relu_plus_bias(z, b):
-    for i in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            v = z[i, j] + b[j]
-            z[i, j] = v if not v < 0 else v - v  # max(v, 0); NaN stays NaN
-
-
 def relu_plus_bias(z, b):
-    """a = max(z + b, 0) written over z, in one pass. z: (n, units); b: (units,)."""
-    _relu_plus_bias(z, b)
+    """a = relu(z + b) written over z, in one pass. z: (n, units); b: (units,)."""
+    kernels.relu_plus_bias(z, b)
     return z
 
 
-@_kernel
-def _relu_backward(da, a, out):
-    for i in range(out.size):
-        g = da[i]
-        out[i] = g if a[i] > 0 else g - g  # g · σ'; NaN/inf stay non-finite
-
-
 def relu_backward(da, z, a, out=None):
-    """dz = da where a > 0, else 0: σ'(z) · da in one pass. da, a, out: one shape."""
+    """dz = da · relu_derivative(z, a) (da where a > 0, else 0) in one pass. da, a, out: one
+    shape; z is not read."""
     dz = out if out is not None and out.flags.c_contiguous else np.empty(a.shape, a.dtype)
-    _relu_backward(da.reshape(-1), a.reshape(-1), dz.reshape(-1))  # views when contiguous
+    kernels.relu_backward(da.reshape(-1), a.reshape(-1), dz.reshape(-1))  # views if contiguous
     if out is not None and dz is not out:
         np.copyto(out, dz)
         return out
@@ -216,9 +204,12 @@ ACTIVATIONS: dict[str, ActivationFunction] = {
 
 
 def get(name: str | None) -> ActivationFunction:
-    """The activation called ``name`` (None means linear); unknown names raise ValueError."""
+    """The activation called ``name`` (None means linear, case is ignored); a non-string
+    raises TypeError, an unknown name ValueError."""
     key = "linear" if name is None else name
-    if not isinstance(key, str) or key.lower() not in ACTIVATIONS:
+    if not isinstance(key, str):
+        raise TypeError(f"activation must be a name or None, got {name!r} ({type(name).__name__})")
+    if key.lower() not in ACTIVATIONS:
         raise ValueError(
             f"unknown activation {name!r}; valid activations are {sorted(ACTIVATIONS)}"
         )

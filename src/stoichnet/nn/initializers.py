@@ -71,8 +71,11 @@ INITIALIZERS = {
 
 
 def get(name: str):
-    """The initializer called ``name``; unknown names raise ValueError listing the valid ones."""
-    if not isinstance(name, str) or name.lower() not in INITIALIZERS:
+    """The initializer called ``name`` (case is ignored); a non-string raises TypeError, an
+    unknown name ValueError listing the valid ones."""
+    if not isinstance(name, str):
+        raise TypeError(f"initializer must be a name, got {name!r} ({type(name).__name__})")
+    if name.lower() not in INITIALIZERS:
         raise ValueError(
             f"unknown initializer {name!r}; valid initializers are {sorted(INITIALIZERS)}"
         )

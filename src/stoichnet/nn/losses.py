@@ -211,11 +211,19 @@ LOSSES: dict[str, Loss] = {
 ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae"}
 
 
+def _key(name, what: str) -> str:
+    """``name`` lower-cased, an alias replaced by its loss; TypeError unless a string."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what}, got {name!r} ({type(name).__name__})")
+    return ALIASES.get(name.lower(), name.lower())
+
+
 def get(name) -> Loss:
-    """The loss called ``name`` (or a ``Loss``); unknown names raise ValueError listing the valid ones."""
+    """The loss called ``name`` (case is ignored; or a ``Loss``); another type raises
+    TypeError, an unknown name ValueError listing the valid ones."""
     if isinstance(name, Loss):
         return name
-    key = ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else None
+    key = _key(name, "loss must be a name or a Loss")
     if key not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; valid losses are {sorted(LOSSES)}")
     return LOSSES[key]
@@ -237,9 +245,9 @@ METRICS = ("accuracy", *LOSSES)
 def get_metric(name: str, loss: Loss) -> Callable[[np.ndarray, np.ndarray], float]:
     """metric(y_pred, y_true) -> float for a metric name ("mae", "mse", "accuracy" or any
     loss name); ``loss`` tells how labels are encoded (class indices are one-hot encoded
-    for a metric that compares whole output rows, and back). Unknown names raise
-    ValueError."""
-    key = ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else None
+    for a metric that compares whole output rows, and back). A non-string raises TypeError,
+    an unknown name ValueError."""
+    key = _key(name, "metric must be a name")
     if key in ("accuracy", "acc"):
         return lambda a, y: accuracy(a, y, loss.sparse_labels)
     if key not in LOSSES:

@@ -10,121 +10,35 @@ Every update rule follows PyTorch's documented algorithm (``torch.optim``), so a
 trajectory can be compared with PyTorch digit for digit; argument names and
 defaults are Keras'. Each class's docstring says where the two libraries differ.
 
-Speed: an update over 4.6 M parameters is memory-bound, so each rule is one fused
-loop (a numba kernel, compiled on first use) that reads every element once and
-writes it once, as PyTorch's ``fused=True`` kernels do, where a sequence of NumPy
-ufuncs would make ~12 passes. The loop body is the rule written for one element.
-Arrays are cut into chunks that a few threads share (the kernels release the GIL);
-every element sees the same operations, in the same order, whatever the chunking,
-so results do not depend on ``num_threads``. Kernels compute in the parameters'
-dtype with the hyper-parameters rounded to it (as NumPy does with a Python scalar)
-and without fused multiply-adds, so each step is the IEEE result of the formula.
-Moments below the smallest normal number of their dtype (1.2e-38 in float32) are
-stored as zero: a unit whose gradient is exactly zero would otherwise decay its
-moments into subnormals, which x86 CPUs compute several times slower. With the
-default epsilons the update such a moment would make is below 1e-30 of a learning
-rate, far below the resolution of any parameter not itself near 0. PyTorch keeps subnormals.
+Each rule exists twice: ``reference`` is the paper's formula in plain NumPy, a few lines
+to read; ``step`` runs the same rule as one fused numba kernel from
+``stoichnet.nn.kernels`` (one pass over memory instead of ~12, shared by a few threads),
+with per-step scalars from ``_step_constants``. Tests hold the two equal: bit for bit
+where the kernel computes in the reference's order, within 2 ulp where it folds the bias
+corrections into its constants (Adam, Nadam). The kernel stores moments below the
+smallest normal number as zero (see ``stoichnet.nn.kernels``); the reference does not.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 
-import numba
 import numpy as np
 
-from stoichnet.nn import schedules
-from stoichnet.nn.schedules import check_number
+from stoichnet.nn import kernels, schedules
+from stoichnet.nn.kernels import thread_limit as thread_limit  # public here: the CLI uses it
+from stoichnet.util.checks import check_bool, check_int, check_real
 
-_CHUNK_BYTES = 4 << 20  # per array: the unit of work the threads share
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-# error_model="numpy": x/0 gives inf or nan as in NumPy (and lets the loop vectorise)
-_kernel = numba.njit(nogil=True, cache=True, error_model="numpy")
-
-
-@cache
-def _thread_pool(n_threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="stoichnet-optimizer")
-
-
-# a forked child inherits the pool object but not its threads: give it a fresh one
-os.register_at_fork(after_in_child=_thread_pool.cache_clear)
-
-
-_thread_limit: int | None = None  # set by ``thread_limit``
-
-
-def _default_num_threads() -> int:
-    if _thread_limit is not None:
-        return _thread_limit
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(available, 4))
-
-
-@contextlib.contextmanager
-def thread_limit(n_threads: int):
-    """Within the block, optimizers built with ``num_threads=None`` use ``n_threads``
-    threads (the CLI's ``--threads`` sets it together with the BLAS limit)."""
-    global _thread_limit
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
-        raise ValueError(f"n_threads must be a positive int, got {n_threads!r}")
-    previous, _thread_limit = _thread_limit, n_threads
-    try:
-        yield
-    finally:
-        _thread_limit = previous
-
-
-class _LockedIterator:
-    """An iterator several threads can share."""
-
-    def __init__(self, items):
-        self._items = iter(items)
-        self._lock = threading.Lock()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        with self._lock:
-            return next(self._items)
-
-
-@_kernel
-def _grad(p, g, i, l2):
-    """g[i] + l2 * p[i]: the gradient with PyTorch's (L2) ``weight_decay``."""
-    return g[i] + p[i] * l2 if l2 else g[i]
-
-
-@_kernel
-def _flush(x):
-    """x, or 0 where |x| is below the smallest normal number of its dtype."""
-    return x if abs(x) >= np.finfo(x).tiny else x - x
-
-
-@_kernel
-def _ema(avg, i, x, decay, one_minus_decay):
-    """avg[i] <- decay * avg[i] + (1 - decay) * x (flushed to 0 below normals); returns it."""
-    value = _flush(avg[i] * decay + x * one_minus_decay)
-    avg[i] = value
-    return value
 
 
 class Optimizer:
     """Base class.
 
-    Subclasses declare their per-parameter state in ``_slots()``, the per-step
-    scalars in ``_step_constants(t, lr)`` and the rule itself in
-    ``_update(p, g, state, k)``, which calls the rule's kernel on one chunk.
+    Subclasses declare their per-parameter state in ``_slots()``, the rule as the paper
+    writes it in ``reference(p, g, state, t, lr)``, and the fast form of the same rule in
+    ``_step_constants(t, lr)`` (the per-step scalars) and ``_update(p, g, state, k)``, which
+    calls the rule's kernel on one chunk.
 
     Args:
         learning_rate: a float >= 0, or a schedule (callable: step -> learning
@@ -148,12 +62,10 @@ class Optimizer:
     def __init__(self, learning_rate=0.001, weight_decay: float = 0.0, *,
                  num_threads: int | None = None):
         if not callable(learning_rate):
-            learning_rate = check_number("learning_rate", learning_rate, 0.0)
+            learning_rate = check_real("learning_rate", learning_rate, 0.0)
         self.learning_rate = learning_rate
-        self.weight_decay = check_number("weight_decay", weight_decay, 0.0)
-        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1):
-            raise ValueError(f"num_threads must be a positive int or None, got {num_threads!r}")
-        self.num_threads = num_threads
+        self.weight_decay = check_real("weight_decay", weight_decay, 0.0)
+        self.num_threads = None if num_threads is None else check_int("num_threads", num_threads, 1)
         self.iterations = 0
         self.lr_multiplier = 1.0
         self._state: list[dict[str, np.ndarray]] | None = None
@@ -183,6 +95,36 @@ class Optimizer:
     def _hyperparameters(self) -> dict:
         return {}
 
+    # --- the rule in plain NumPy: the oracle the kernels are tested against ----------------
+    def reference(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], t: int,
+                  lr: float) -> None:
+        """One step of the rule, written as the paper's formula in NumPy (slow: one pass over
+        memory per operation). ``step`` computes the same with the fused kernel.
+
+        Args:
+            p: one parameter as a 1-D array (e.g. ``W.reshape(-1)``), updated in place.
+            g: its gradient, same size and dtype (not modified).
+            state: slot name -> 1-D array of p's size (``new_state(p)`` before the first
+                step), updated in place.
+            t: the step's number, from 1.
+            lr: the step's learning rate (the schedule's value times ``lr_multiplier``).
+        """
+        raise NotImplementedError
+
+    def _decayed(self, p: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
+        """Weight decay for ``reference``: returns g + wd * theta (PyTorch's L2 ``weight_decay``),
+        or, when decoupled (AdamW), shrinks theta <- (1 - lr * wd) * theta in place and returns g."""
+        if self.decoupled_weight_decay:
+            p *= 1 - lr * self.weight_decay
+            return g
+        return g + self.weight_decay * p if self.weight_decay else g
+
+    def new_state(self, p: np.ndarray) -> dict[str, np.ndarray]:
+        """The state of parameter ``p`` before its first step: slot name -> 1-D array of
+        ``p.size`` elements in p's dtype, filled with the slot's initial value."""
+        return {name: np.full(p.size, value, dtype=p.dtype)
+                for name, value in self._slots().items()}
+
     # --- the engine --------------------------------------------------------------------
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Update every array of ``params`` in place from the matching ``grads``.
@@ -193,8 +135,7 @@ class Optimizer:
         """
         params, grads = self._validate(params, grads)
         if self._state is None:
-            self._state = [{name: np.full(p.size, value, dtype=p.dtype)
-                            for name, value in self._slots().items()} for p in params]
+            self._state = [self.new_state(p) for p in params]
         lr = self.current_learning_rate
         if not math.isfinite(lr) or lr < 0:
             raise ValueError(f"learning rate at step {self.iterations} is {lr!r} (schedule "
@@ -207,32 +148,9 @@ class Optimizer:
         # rounded to the parameters' dtype once, as NumPy rounds a Python scalar
         k = {dtype: {name: dtype.type(value) for name, value in k.items()}
              for dtype in {p.dtype for p in params}}
-        tasks = []
-        for p, g, state in zip(params, grads, self._state, strict=True):
-            chunk = _CHUNK_BYTES // p.itemsize
-            for start in range(0, p.size, chunk):
-                tasks.append((p, g, state, start, min(start + chunk, p.size)))
-        n_workers = min(self.num_threads or _default_num_threads(), len(tasks) // 2)
-        if n_workers <= 1:
-            self._run(iter(tasks), k)
-        else:
-            # workers take the next chunk when free, so a thread the OS delays costs no more
-            # than its current chunk; the calling thread is worker 0
-            queue = _LockedIterator(tasks)
-            pool = _thread_pool(n_workers - 1)
-            futures = [pool.submit(self._run, queue, k) for _ in range(1, n_workers)]
-            self._run(queue, k)
-            for future in futures:
-                future.result()
+        kernels.for_each_chunk(lambda p, g, state: self._update(p, g, state, k[p.dtype]),
+                               params, grads, self._state, self.num_threads)
         self.iterations += 1
-
-    def _run(self, tasks, k: dict) -> None:
-        """Update the chunks ``(p, g, state, start, stop)`` drawn from the iterator ``tasks``;
-        ``k``: dtype -> step constants."""
-        for p, g, state, start, stop in tasks:
-            chunk_state = {name: arr[start:stop] for name, arr in state.items()}
-            self._update(p.reshape(-1)[start:stop], g.reshape(-1)[start:stop], chunk_state,
-                         k[p.dtype])
 
     def _validate(self, params, grads):
         if not isinstance(params, list | tuple) or not isinstance(grads, list | tuple):
@@ -333,18 +251,6 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
-@_kernel
-def _sgd(p, g, b, l2, lr, momentum, nesterov):
-    """SGD on 1-D arrays; ``b`` is the momentum buffer, None without momentum."""
-    for i in range(p.size):
-        gi = _grad(p, g, i, l2)
-        if b is not None:
-            bi = _flush(b[i] * momentum + gi)
-            b[i] = bi
-            gi = bi * momentum + gi if nesterov else bi
-        p[i] += gi * -lr
-
-
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
@@ -361,41 +267,31 @@ class SGD(Optimizer):
     def __init__(self, learning_rate=0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
-        self.momentum = check_number("momentum", momentum, 0.0)
-        if not isinstance(nesterov, bool):
-            raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
+        self.momentum = check_real("momentum", momentum, 0.0)
+        self.nesterov = check_bool("nesterov", nesterov)
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True requires momentum > 0, got momentum=0")
-        self.nesterov = nesterov
 
     def _slots(self):
         return {"momentum_buffer": 0.0} if self.momentum else {}
+
+    def reference(self, p, g, state, t, lr):
+        g = self._decayed(p, g, lr)
+        if self.momentum:
+            b = state["momentum_buffer"]
+            b[...] = self.momentum * b + g
+            g = g + self.momentum * b if self.nesterov else b
+        p -= lr * g
 
     def _step_constants(self, t, lr):
         return {"lr": lr, "momentum": self.momentum}
 
     def _update(self, p, g, state, k):
-        _sgd(p, g, state.get("momentum_buffer"), k["l2"], k["lr"], k["momentum"],
-             self.nesterov)
+        kernels.sgd(p, g, state.get("momentum_buffer"), k["l2"], k["lr"], k["momentum"],
+                    self.nesterov)
 
     def _hyperparameters(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
-
-
-@_kernel
-def _rmsprop(p, g, v, a, b, l2, lr, rho, one_minus_rho, epsilon, momentum):
-    """RMSprop on 1-D arrays; ``a`` (centred) and ``b`` (momentum) may be None."""
-    for i in range(p.size):
-        gi = _grad(p, g, i, l2)
-        vi = _ema(v, i, gi * gi, rho, one_minus_rho)
-        if a is not None:
-            ai = _ema(a, i, gi, rho, one_minus_rho)
-            vi = vi - ai * ai
-        d = gi / (np.sqrt(vi) + epsilon)
-        if b is not None:
-            d = _flush(b[i] * momentum + d)
-            b[i] = d
-        p[i] += d * -lr
 
 
 class RMSprop(Optimizer):
@@ -417,12 +313,10 @@ class RMSprop(Optimizer):
                  epsilon: float = 1e-7, centered: bool = False, weight_decay: float = 0.0,
                  **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
-        self.rho = check_number("rho", rho, 0.0, 1.0)
-        self.momentum = check_number("momentum", momentum, 0.0)
-        self.epsilon = check_number("epsilon", epsilon, 0.0)
-        if not isinstance(centered, bool):
-            raise TypeError(f"centered must be a bool, got {centered!r}")
-        self.centered = centered
+        self.rho = check_real("rho", rho, 0.0, 1.0)
+        self.momentum = check_real("momentum", momentum, 0.0)
+        self.epsilon = check_real("epsilon", epsilon, 0.0)
+        self.centered = check_bool("centered", centered)
 
     def _slots(self):
         slots = {"square_avg": 0.0}
@@ -432,28 +326,33 @@ class RMSprop(Optimizer):
             slots["momentum_buffer"] = 0.0
         return slots
 
+    def reference(self, p, g, state, t, lr):
+        g = self._decayed(p, g, lr)
+        rho, v = self.rho, state["square_avg"]
+        v[...] = rho * v + (1 - rho) * g**2
+        if self.centered:
+            a = state["grad_avg"]
+            a[...] = rho * a + (1 - rho) * g
+            v = v - a**2
+        step = g / (np.sqrt(v) + self.epsilon)
+        if self.momentum:
+            b = state["momentum_buffer"]
+            b[...] = self.momentum * b + step
+            step = b
+        p -= lr * step
+
     def _step_constants(self, t, lr):
         return {"lr": lr, "rho": self.rho, "one_minus_rho": 1.0 - self.rho,
                 "epsilon": self.epsilon, "momentum": self.momentum}
 
     def _update(self, p, g, state, k):
-        _rmsprop(p, g, state["square_avg"], state.get("grad_avg"),
-                 state.get("momentum_buffer"), k["l2"], k["lr"], k["rho"],
-                 k["one_minus_rho"], k["epsilon"], k["momentum"])
+        kernels.rmsprop(p, g, state["square_avg"], state.get("grad_avg"),
+                        state.get("momentum_buffer"), k["l2"], k["lr"], k["rho"],
+                        k["one_minus_rho"], k["epsilon"], k["momentum"])
 
     def _hyperparameters(self):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
                 "centered": self.centered}
-
-
-@_kernel
-def _adagrad(p, g, s, l2, lr, epsilon):
-    """Adagrad on 1-D arrays; ``s`` is the sum of squared gradients."""
-    for i in range(p.size):
-        gi = _grad(p, g, i, l2)
-        si = s[i] + gi * gi
-        s[i] = si
-        p[i] += gi / (np.sqrt(si) + epsilon) * -lr
 
 
 class Adagrad(Optimizer):
@@ -471,33 +370,28 @@ class Adagrad(Optimizer):
     def __init__(self, learning_rate=0.001, initial_accumulator_value: float = 0.1,
                  epsilon: float = 1e-7, weight_decay: float = 0.0, **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
-        self.initial_accumulator_value = check_number(
+        self.initial_accumulator_value = check_real(
             "initial_accumulator_value", initial_accumulator_value, 0.0)
-        self.epsilon = check_number("epsilon", epsilon, 0.0)
+        self.epsilon = check_real("epsilon", epsilon, 0.0)
 
     def _slots(self):
         return {"sum": self.initial_accumulator_value}
+
+    def reference(self, p, g, state, t, lr):
+        g = self._decayed(p, g, lr)
+        s = state["sum"]
+        s += g**2
+        p -= lr * (g / (np.sqrt(s) + self.epsilon))
 
     def _step_constants(self, t, lr):
         return {"lr": lr, "epsilon": self.epsilon}
 
     def _update(self, p, g, state, k):
-        _adagrad(p, g, state["sum"], k["l2"], k["lr"], k["epsilon"])
+        kernels.adagrad(p, g, state["sum"], k["l2"], k["lr"], k["epsilon"])
 
     def _hyperparameters(self):
         return {"initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon}
-
-
-@_kernel
-def _adadelta(p, g, v, u, l2, lr, rho, one_minus_rho, epsilon):
-    """Adadelta on 1-D arrays; ``v``, ``u``: running means of g^2 and of delta^2."""
-    for i in range(p.size):
-        gi = _grad(p, g, i, l2)
-        vi = _ema(v, i, gi * gi, rho, one_minus_rho)
-        delta = np.sqrt(u[i] + epsilon) / np.sqrt(vi + epsilon) * gi
-        _ema(u, i, delta * delta, rho, one_minus_rho)
-        p[i] += delta * -lr
 
 
 class Adadelta(Optimizer):
@@ -514,19 +408,28 @@ class Adadelta(Optimizer):
     def __init__(self, learning_rate=0.001, rho: float = 0.95, epsilon: float = 1e-7,
                  weight_decay: float = 0.0, **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
-        self.rho = check_number("rho", rho, 0.0, 1.0)
-        self.epsilon = check_number("epsilon", epsilon, 0.0)
+        self.rho = check_real("rho", rho, 0.0, 1.0)
+        self.epsilon = check_real("epsilon", epsilon, 0.0)
 
     def _slots(self):
         return {"square_avg": 0.0, "acc_delta": 0.0}
+
+    def reference(self, p, g, state, t, lr):
+        g = self._decayed(p, g, lr)
+        rho, eps = self.rho, self.epsilon
+        v, u = state["square_avg"], state["acc_delta"]
+        v[...] = rho * v + (1 - rho) * g**2
+        delta = np.sqrt(u + eps) / np.sqrt(v + eps) * g
+        u[...] = rho * u + (1 - rho) * delta**2
+        p -= lr * delta
 
     def _step_constants(self, t, lr):
         return {"lr": lr, "rho": self.rho, "one_minus_rho": 1.0 - self.rho,
                 "epsilon": self.epsilon}
 
     def _update(self, p, g, state, k):
-        _adadelta(p, g, state["square_avg"], state["acc_delta"], k["l2"], k["lr"], k["rho"],
-                  k["one_minus_rho"], k["epsilon"])
+        kernels.adadelta(p, g, state["square_avg"], state["acc_delta"], k["l2"], k["lr"],
+                         k["rho"], k["one_minus_rho"], k["epsilon"])
 
     def _hyperparameters(self):
         return {"rho": self.rho, "epsilon": self.epsilon}
@@ -539,13 +442,11 @@ class _AdamFamily(Optimizer):
     def __init__(self, learning_rate, beta_1, beta_2, epsilon, weight_decay,
                  decoupled_weight_decay, **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
-        self.beta_1 = check_number("beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = check_number("beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = check_number("epsilon", epsilon, 0.0)
-        if not isinstance(decoupled_weight_decay, bool):
-            raise TypeError(f"decoupled_weight_decay must be a bool, got "
-                            f"{decoupled_weight_decay!r}")
-        self.decoupled_weight_decay = decoupled_weight_decay
+        self.beta_1 = check_real("beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = check_real("beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = check_real("epsilon", epsilon, 0.0)
+        self.decoupled_weight_decay = check_bool("decoupled_weight_decay",
+                                                 decoupled_weight_decay)
 
     def _slots(self):
         return {"exp_avg": 0.0}
@@ -556,24 +457,18 @@ class _AdamFamily(Optimizer):
                 "bias_correction_1": 1.0 - self.beta_1 ** t,
                 "bias_correction_2": 1.0 - self.beta_2 ** t}
 
+    def _moments(self, p, g, state, lr):
+        """The start of Adam's and Nadam's ``reference``: weight decay, then
+        m <- b1*m + (1-b1)*g and v <- b2*v + (1-b2)*g^2 in place. Returns (g, m, v)."""
+        g = self._decayed(p, g, lr)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m[...] = self.beta_1 * m + (1 - self.beta_1) * g
+        v[...] = self.beta_2 * v + (1 - self.beta_2) * g**2
+        return g, m, v
+
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "decoupled_weight_decay": self.decoupled_weight_decay}
-
-
-@_kernel
-def _adam(p, g, m, v, v_max, l2, decay, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
-          epsilon, step):
-    """Adam on 1-D arrays; ``v_max`` (AMSGrad) may be None. ``epsilon`` and ``step``
-    carry the bias corrections (see ``Adam._step_constants``)."""
-    for i in range(p.size):
-        gi = _grad(p, g, i, l2)
-        mi = _ema(m, i, gi, beta_1, one_minus_beta_1)
-        vi = _ema(v, i, gi * gi, beta_2, one_minus_beta_2)
-        if v_max is not None:
-            vi = v_max[i] if v_max[i] >= vi else vi  # np.maximum: a NaN in v wins
-            v_max[i] = vi
-        p[i] = p[i] * decay + mi / (np.sqrt(vi) + epsilon) * step
 
 
 class Adam(_AdamFamily):
@@ -598,15 +493,22 @@ class Adam(_AdamFamily):
                  decoupled_weight_decay: bool = False, **kwargs):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay,
                          decoupled_weight_decay, **kwargs)
-        if not isinstance(amsgrad, bool):
-            raise TypeError(f"amsgrad must be a bool, got {amsgrad!r}")
-        self.amsgrad = amsgrad
+        self.amsgrad = check_bool("amsgrad", amsgrad)
 
     def _slots(self):
         slots = {**super()._slots(), "exp_avg_sq": 0.0}
         if self.amsgrad:
             slots["max_exp_avg_sq"] = 0.0
         return slots
+
+    def reference(self, p, g, state, t, lr):
+        g, m, v = self._moments(p, g, state, lr)
+        if self.amsgrad:  # the largest v so far stands in for v
+            v_max = state["max_exp_avg_sq"]
+            v = np.maximum(v_max, v, out=v_max)
+        m_hat = m / (1 - self.beta_1**t)
+        v_hat = v / (1 - self.beta_2**t)
+        p -= lr * m_hat / (np.sqrt(v_hat) + self.epsilon)
 
     def _step_constants(self, t, lr):
         k = super()._step_constants(t, lr)
@@ -617,9 +519,9 @@ class Adam(_AdamFamily):
         return k
 
     def _update(self, p, g, state, k):
-        _adam(p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-              k["l2"], k["decay"], k["beta_1"], k["one_minus_beta_1"], k["beta_2"],
-              k["one_minus_beta_2"], k["epsilon"], k["step"])
+        kernels.adam(p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                     k["l2"], k["decay"], k["beta_1"], k["one_minus_beta_1"], k["beta_2"],
+                     k["one_minus_beta_2"], k["epsilon"], k["step"])
 
     def _hyperparameters(self):
         return {**super()._hyperparameters(), "amsgrad": self.amsgrad}
@@ -638,19 +540,6 @@ class AdamW(Adam):
                  decoupled_weight_decay: bool = True, **kwargs):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
                          decoupled_weight_decay, **kwargs)
-
-
-@_kernel
-def _adamax(p, g, m, u, l2, decay, beta_1, one_minus_beta_1, beta_2, epsilon, step):
-    """Adamax on 1-D arrays; ``u`` is the exponentially weighted infinity norm."""
-    for i in range(p.size):
-        gi = _grad(p, g, i, l2)
-        mi = _ema(m, i, gi, beta_1, one_minus_beta_1)
-        ui = u[i] * beta_2
-        norm = abs(gi) + epsilon
-        ui = ui if ui >= norm else norm  # np.maximum: a NaN gradient wins
-        u[i] = ui
-        p[i] = p[i] * decay + mi / ui * step
 
 
 class Adamax(_AdamFamily):
@@ -674,6 +563,13 @@ class Adamax(_AdamFamily):
     def _slots(self):
         return {**super()._slots(), "exp_inf": 0.0}
 
+    def reference(self, p, g, state, t, lr):
+        g = self._decayed(p, g, lr)
+        b1, m, u = self.beta_1, state["exp_avg"], state["exp_inf"]
+        m[...] = b1 * m + (1 - b1) * g
+        np.maximum(self.beta_2 * u, np.abs(g) + self.epsilon, out=u)
+        p -= lr / (1 - b1**t) * (m / u)
+
     def _step_constants(self, t, lr):
         k = super()._step_constants(t, lr)
         k["epsilon"] = self.epsilon
@@ -681,19 +577,8 @@ class Adamax(_AdamFamily):
         return k
 
     def _update(self, p, g, state, k):
-        _adamax(p, g, state["exp_avg"], state["exp_inf"], k["l2"], k["decay"], k["beta_1"],
-                k["one_minus_beta_1"], k["beta_2"], k["epsilon"], k["step"])
-
-@_kernel
-def _nadam(p, g, m, v, l2, decay, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
-           epsilon, exp_avg_ratio, step):
-    """Nadam on 1-D arrays: theta -= lr*grad_coef*(g + exp_avg_ratio*m)/d, with the
-    coefficients folded into ``exp_avg_ratio`` and ``step`` (see ``Nadam._step_constants``)."""
-    for i in range(p.size):
-        gi = _grad(p, g, i, l2)
-        mi = _ema(m, i, gi, beta_1, one_minus_beta_1)
-        vi = _ema(v, i, gi * gi, beta_2, one_minus_beta_2)
-        p[i] = p[i] * decay + (mi * exp_avg_ratio + gi) / (np.sqrt(vi) + epsilon) * step
+        kernels.adamax(p, g, state["exp_avg"], state["exp_inf"], k["l2"], k["decay"],
+                       k["beta_1"], k["one_minus_beta_1"], k["beta_2"], k["epsilon"], k["step"])
 
 
 class Nadam(_AdamFamily):
@@ -715,14 +600,25 @@ class Nadam(_AdamFamily):
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False, **kwargs):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay,
                          decoupled_weight_decay, **kwargs)
-        self.momentum_decay = check_number("momentum_decay", momentum_decay, 0.0)
+        self.momentum_decay = check_real("momentum_decay", momentum_decay, 0.0)
         self.mu_product = 1.0
 
     def _slots(self):
         return {**super()._slots(), "exp_avg_sq": 0.0}
 
     def _mu(self, t: int) -> float:
+        """The momentum of step t: b1 * (1 - 0.5 * 0.96^(t * momentum_decay))."""
         return self.beta_1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
+
+    def reference(self, p, g, state, t, lr):
+        g, m, v = self._moments(p, g, state, lr)
+        mu, mu_next = self._mu(t), self._mu(t + 1)
+        mu_product = math.prod(self._mu(i) for i in range(1, t + 1))  # mu_1 * ... * mu_t
+        # Nesterov: the gradient with this step's momentum, m with the next step's
+        grad_coef = (1 - mu) / (1 - mu_product)
+        exp_avg_coef = mu_next / (1 - mu_product * mu_next)
+        v_hat = v / (1 - self.beta_2**t)
+        p -= lr * (grad_coef * g + exp_avg_coef * m) / (np.sqrt(v_hat) + self.epsilon)
 
     def _step_constants(self, t, lr):
         k = super()._step_constants(t, lr)
@@ -738,9 +634,9 @@ class Nadam(_AdamFamily):
         return k
 
     def _update(self, p, g, state, k):
-        _nadam(p, g, state["exp_avg"], state["exp_avg_sq"], k["l2"], k["decay"], k["beta_1"],
-               k["one_minus_beta_1"], k["beta_2"], k["one_minus_beta_2"], k["epsilon"],
-               k["exp_avg_ratio"], k["step"])
+        kernels.nadam(p, g, state["exp_avg"], state["exp_avg_sq"], k["l2"], k["decay"],
+                      k["beta_1"], k["one_minus_beta_1"], k["beta_2"], k["one_minus_beta_2"],
+                      k["epsilon"], k["exp_avg_ratio"], k["step"])
 
     def _scalar_state(self):
         return {"mu_product": self.mu_product}

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from stoichnet.util.checks import check_choice, check_int
+
 from .. import activations, initializers
 from .base import Layer, register_layer
 
@@ -22,36 +24,24 @@ PADDINGS = ("valid", "same")
 
 
 def _pair(value, name: str) -> tuple[int, int]:
-    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays; anything else, or < 1, raises."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        pair = (int(value), int(value))
-    elif (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
-    ):
-        pair = (int(value[0]), int(value[1]))
-    else:
+    """``3`` -> ``(3, 3)``; ``(3, 2)`` stays; each an int >= 1. TypeError for anything else
+    (a triple too), ValueError below 1."""
+    if not isinstance(value, (tuple, list)):
+        value = check_int(name, value, 1)
+        return value, value
+    if len(value) != 2:
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
-    return pair
+    return check_int(f"{name}[0]", value[0], 1), check_int(f"{name}[1]", value[1], 1)
 
 
 def _image_shape(input_shape, layer: str) -> tuple[int, int, int]:
-    """Validate a per-sample channels-last shape ``(height, width, channels)``."""
-    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-    if (
-        shape is None
-        or len(shape) != 3
-        or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape)
-        or min(shape) < 1
-    ):
-        raise ValueError(
-            f"{layer} expects per-sample input_shape (height, width, channels) of positive "
-            f"ints, got {input_shape!r}"
-        )
-    return tuple(int(d) for d in shape)
+    """Validate a per-sample channels-last shape ``(height, width, channels)`` of ints >= 1."""
+    expected = f"{layer} expects per-sample input_shape (height, width, channels) of positive ints"
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"{expected}, got {input_shape!r} ({type(input_shape).__name__})")
+    if len(input_shape) != 3:
+        raise ValueError(f"{expected}, got {input_shape!r}")
+    return tuple(check_int(f"{layer} input_shape[{i}]", d, 1) for i, d in enumerate(input_shape))
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -157,14 +147,10 @@ class Conv2D(Layer):
         name: str | None = None,
     ):
         super().__init__(name)
-        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:
-            raise ValueError(f"filters must be a positive int, got {filters!r}")
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-        self.filters = int(filters)
+        self.filters = check_int("filters", filters, 1)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
-        self.padding = padding
+        self.padding = check_choice("padding", padding, PADDINGS)
         self._activation = activations.get(activation)
         self.activation = self._activation.name
         self.kernel_initializer = initializers.get(kernel_initializer).__name__

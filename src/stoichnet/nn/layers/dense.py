@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+
+from stoichnet.util.checks import check_int, check_real
 
 from .. import activations, initializers
 from .base import Layer, register_layer
@@ -16,9 +20,7 @@ class L2:
     """
 
     def __init__(self, l2: float = 0.01):
-        if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
-            raise ValueError(f"l2 must be a non-negative number, got {l2!r}")
-        self.l2 = float(l2)
+        self.l2 = check_real("l2", l2, 0.0)
 
     def __call__(self, W: np.ndarray) -> float:
         return self.l2 * float(np.vdot(W, W))
@@ -36,18 +38,17 @@ class L2:
 
 def _regularizer(value) -> L2 | None:
     """None, an ``L2``, a number (the l2 factor), "l2" (factor 0.01) or {"l2": x}."""
+    allowed = "None, a number (the L2 factor), 'l2', {'l2': x} or L2(x)"
     if value is None or isinstance(value, L2):
         return value
     if isinstance(value, str) and value.lower() == "l2":
         return L2()
     if isinstance(value, dict) and set(value) == {"l2"}:
         return L2(value["l2"])
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return L2(value)
-    raise ValueError(
-        f"kernel_regularizer must be None, a number (the L2 factor), 'l2', {{'l2': x}} "
-        f"or L2(x), got {value!r}"
-    )
+    if isinstance(value, numbers.Real):
+        return L2(value)  # which refuses bools and negative numbers
+    error = ValueError if isinstance(value, str | dict) else TypeError
+    raise error(f"kernel_regularizer must be {allowed}, got {value!r} ({type(value).__name__})")
 
 
 @register_layer
@@ -65,6 +66,10 @@ class Dense(Layer):
     Input (n, n_in) -> output (n, n_out); ``a`` of the last forward is kept as an
     attribute, and ``z`` too unless the activation is computed in place (relu,
     tanh, linear: ``z`` is then None and ``a`` reuses its buffer).
+
+    ``forward`` and ``backward`` reuse buffers and fuse the bias with ReLU (one numba
+    pass each way); ``reference_forward`` and ``reference_backward`` are the same layer
+    in plain NumPy, the oracle the tests hold them to, bit for bit.
     """
 
     def __init__(
@@ -79,20 +84,15 @@ class Dense(Layer):
         name: str | None = None,
     ):
         super().__init__(name)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"units must be a positive int, got {units!r}")
-        if input_dim is not None and (
-            isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim < 1
-        ):
-            raise ValueError(f"input_dim must be a positive int or None, got {input_dim!r}")
-        self.units = int(units)
+        self.units = check_int("units", units, 1)
+        input_dim = None if input_dim is None else check_int("input_dim", input_dim, 1)
         self.activation = activations.get(activation).name
         self.sigma = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer).__name__
         self.bias_initializer = initializers.get(bias_initializer).__name__
         self.use_bias = bool(use_bias)
         self.kernel_regularizer = _regularizer(kernel_regularizer)
-        self.input_dim = None if input_dim is None else int(input_dim)
+        self.input_dim = input_dim
         self.declared_input_shape = None if input_dim is None else (self.input_dim,)
         self.z = self.a = self.a_prev = None
 
@@ -170,6 +170,37 @@ class Dense(Layer):
             self.kernel_regularizer.add_gradient(W, self.grads["W"], self._buffer("l2", W.shape, W.dtype))
         if self.use_bias:
             np.sum(dz, axis=0, out=self.grads["b"])
+
+    # --- the same layer in plain NumPy: what forward/backward compute, without buffers ----
+    def reference_forward(self, a_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """z = a_prev · W + b and a = σ(z), as new arrays; the layer keeps nothing.
+
+        a_prev: (n, n_in) -> (z, a), each (n, n_out).
+        """
+        z = a_prev @ self.params["W"]
+        if self.use_bias:
+            z = z + self.params["b"]
+        return z, self.sigma.value(z)
+
+    def reference_backward(self, a_prev: np.ndarray, z: np.ndarray,
+                           da: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The chain rule from dC/da (n, n_out), given the input a_prev (n, n_in) and z.
+
+        Returns (da_prev, grads): dz = da · σ'(z) (softmax: its Jacobian times da),
+        dW = a_prevᵀ · dz (+ 2 · l2 · W), db = Σ_samples dz, da_prev = dz · Wᵀ.
+        """
+        a = self.sigma.value(z)
+        if self.sigma.derivative is None:
+            dz = self.sigma.backward(da, z, a)
+        else:
+            dz = da * self.sigma.derivative(z, a)
+        W = self.params["W"]
+        grads = {"W": a_prev.T @ dz}
+        if self.kernel_regularizer is not None:
+            grads["W"] = grads["W"] + 2 * self.kernel_regularizer.l2 * W
+        if self.use_bias:
+            grads["b"] = dz.sum(axis=0)
+        return dz @ W.T, grads
 
     def regularization_loss(self) -> float:
         if self.kernel_regularizer is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stoichnet.util.checks import check_real
+
 from .base import Layer, register_layer
 
 
@@ -24,9 +26,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, mc_dropout: bool = False, name: str | None = None):
         super().__init__(name)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = check_real("rate", rate, 0.0, 1.0)
         self.mc_dropout = bool(mc_dropout)
         self.mask = None
 
