@@ -65,9 +65,9 @@ def test_values_that_overflow_float32_are_reported_as_inf():
         (lambda: Sequential([Dense(1)]).compile("adamw2", "mse"), r"unknown optimizer 'adamw2'.*adam"),
         (lambda: Sequential([Dense(1)]).compile("sgd", "mse", ["r2"]), r"unknown metric 'r2'"),
         (lambda: Sequential(dtype="float16"), r"dtype must be one of \('float32', 'float64'\), got 'float16'"),
-        (lambda: Dense(0), r"units must be a positive int, got 0"),
-        (lambda: Dense(3, input_dim=-2), r"input_dim must be a positive int or None, got -2"),
-        (lambda: Dropout(1.0), r"rate must be a number in \[0, 1\), got 1.0"),
+        (lambda: Dense(0), r"units must be an int >= 1, got 0"),
+        (lambda: Dense(3, input_dim=-2), r"input_dim must be an int >= 1, got -2"),
+        (lambda: Dropout(1.0), r"rate must be in \[0, 1\), got 1.0"),
         (lambda: Dense(3, kernel_regularizer="l1"), r"kernel_regularizer must be None, a number"),
     ],
 )

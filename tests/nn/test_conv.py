@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stoichnet.chem.datasets import load_mnist
+from stoichnet.images import load_mnist
 from stoichnet.nn import Dense, Dropout, Sequential, gradcheck, load_model
 from stoichnet.nn.layers.conv import Conv2D, Flatten, MaxPool2D, col2im, im2col, same_padding
 from stoichnet.nn.optimizers import Adam

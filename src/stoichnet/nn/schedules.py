@@ -19,10 +19,6 @@ from stoichnet.util.checks import check_bool, check_choice, check_int, check_rea
 # moved to nn.callbacks beside the other callbacks; importable from here as before
 from .callbacks import LearningRateScheduler, ReduceLROnPlateau  # noqa: F401
 
-# nn.optimizers still imports this name: an alias of util.checks.check_real, to be
-# removed once optimizers.py calls check_real itself
-check_number = check_real
-
 
 def _check_step(step) -> int:
     return check_int("step", step, 0)
