@@ -15,7 +15,8 @@ from stoichnet.evaluate.compare import (
     write_comparison,
 )
 from stoichnet.evaluate.metrics import Estimate
-from stoichnet.evaluate.report import atomic_dir, atomic_file, format_table, verdict
+from stoichnet.evaluate.text import format_table, verdict
+from stoichnet.util.files import atomic_dir, atomic_file
 
 FORMULAS = ["Fe2O3", "NaCl", "FeCl3", "MgO", "Al2O3", "SiO2", "CuO", "ZnS", "TiO2", "CaF2",
             "LiF", "KBr", "Fe3O4", "MnO2", "NiO", "CoO", "Cr2O3", "V2O5", "BaTiO3", "SrTiO3"]

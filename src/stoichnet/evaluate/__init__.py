@@ -28,7 +28,7 @@ from stoichnet.evaluate.metrics import (
     rmse,
     roc_auc,
 )
-from stoichnet.evaluate.report import load_network, predict_formulas, save_network
+from stoichnet.evaluate.model_card import load_network, predict_formulas, save_network
 from stoichnet.evaluate.study import (
     KNOBS,
     NetworkConfig,

@@ -33,9 +33,10 @@ from stoichnet.evaluate.metrics import (
     error_by_element,
     regression_report,
 )
-from stoichnet.evaluate.report import atomic_dir, format_table, verdict
+from stoichnet.evaluate.text import format_table, verdict
 from stoichnet.models.baselines import CLASSIFICATION_BASELINES, REGRESSION_BASELINES
 from stoichnet.models.estimators import ElemNetClassifier, ElemNetRegressor
+from stoichnet.util.files import atomic_dir
 
 TASKS = ("regression", "classification")
 NETWORKS = {"regression": {"elemnet": ElemNetRegressor},

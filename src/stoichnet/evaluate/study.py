@@ -29,11 +29,11 @@ from tqdm.auto import tqdm
 
 from stoichnet.evaluate import plots
 from stoichnet.evaluate.metrics import mae
-from stoichnet.evaluate.report import atomic_file
 from stoichnet.models.baselines import rf_magpie
 from stoichnet.models.elemnet import ELEMNET_17, depth_arch
 from stoichnet.models.estimators import ElemNetRegressor
 from stoichnet.models.recipes import DEFAULT_RECIPE, get_recipe
+from stoichnet.util.files import atomic_file
 
 KNOBS: dict[str, type] = {
     "depth": int,
