@@ -263,6 +263,19 @@ def test_predict_arguments_reports_bad_formula_and_predicts_the_rest(tiny_model,
     assert code == 1 and "1 formula(s) could not be predicted, 0 were." in err
 
 
+def test_predict_with_every_formula_failing_prints_only_the_errors(tiny_model, tmp_path, capsys):
+    code, out, err = _run(capsys, "predict", tiny_model, "Xx2O", "Qq")
+    assert code == 1 and out == ""  # no "Empty DataFrame"
+    lines = err.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("row 1: 'Xx2O': ")
+    assert lines[1].startswith("row 2: 'Qq': cannot parse formula 'Qq'")
+    assert lines[2] == "2 formula(s) could not be predicted, 0 were. Nothing to show."
+    output = tmp_path / "p.csv"
+    code, out, err = _run(capsys, "predict", tiny_model, "Xx2O", "--output", output)
+    assert code == 1 and not output.exists()
+    assert err.splitlines()[-1] == "1 formula(s) could not be predicted, 0 were. Nothing to write."
+
+
 @pytest.mark.slow
 def test_predict_table_to_file(tiny_model, tmp_path, capsys):
     table = tmp_path / "in.csv"

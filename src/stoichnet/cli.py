@@ -531,6 +531,10 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
     frame.insert(0, "row", [rows[i] for i in frame.pop("position")])
     for row in sorted(errors, key=str):
         click.echo(f"row {row}: {errors[row]}", err=True)
+    if frame.empty:  # say so, instead of an empty table or file
+        click.echo(f"{len(errors)} formula(s) could not be predicted, 0 were. Nothing to "
+                   f"{'write' if output_path else 'show'}.", err=True)
+        raise click.exceptions.Exit(1)
     if output_path:
         suffix = table_suffix(output_path)
         with atomic_file(output_path, overwrite) as tmp:
@@ -543,8 +547,6 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
     if errors:
         click.echo(f"{len(errors)} formula(s) could not be predicted, {len(frame)} were.",
                    err=True)
-    if frame.empty:
-        raise click.exceptions.Exit(1)
 
 
 # ---------------------------------------------------------------- featurize

@@ -122,6 +122,8 @@ class ModelRun:
         epochs: epochs a network trained, else None.
         stopped_by: why a network stopped: "early stopping", "epochs", "budget" or
             "interrupt"; None for baselines.
+        n_far_outside: test predictions far outside the training targets' range
+            (:func:`far_outside`; regression), else 0.
     """
 
     name: str
@@ -133,6 +135,7 @@ class ModelRun:
     history: dict[str, list[float]] | None = None
     epochs: int | None = None
     stopped_by: str | None = None
+    n_far_outside: int = 0
 
 
 @dataclass
@@ -207,10 +210,40 @@ class Comparison:
                     "predict_seconds": run.predict_s,
                     "epochs": run.epochs,
                     "stopped_by": run.stopped_by,
+                    "predictions_far_outside_training_range": run.n_far_outside,
                 }
                 for name, run in self.runs.items()
             },
         }
+
+
+def far_outside(predictions, y_train) -> np.ndarray:
+    """(n,) bool: which ``predictions`` lie more than the width of the training targets'
+    range outside it, below ``min - (max - min)`` or above ``max + (max - min)``.
+
+    No sound regression of those targets predicts there; a baseline that does has
+    extrapolated wildly (a linear model on an unusual formula). predictions: (n,);
+    y_train: (n_train,) training targets, in the same unit.
+    """
+    low, high = float(np.min(y_train)), float(np.max(y_train))
+    width = high - low
+    predictions = np.asarray(predictions, dtype=float)
+    return (predictions < low - width) | (predictions > high + width)
+
+
+def _warn_far_outside(name: str, formulas, predictions, y_train) -> int:
+    """Warn, naming the worst formula, when predictions are :func:`far_outside` the
+    training targets' range; return how many are."""
+    far = far_outside(predictions, y_train)
+    if far.any():
+        low, high = float(np.min(y_train)), float(np.max(y_train))
+        worst = int(np.argmax(np.where(far, np.abs(predictions - (low + high) / 2), -np.inf)))
+        warnings.warn(
+            f"{name}: {int(far.sum())} of {len(far)} test prediction(s) lie far outside the "
+            f"training targets' range [{low:.4g}, {high:.4g}] (more than its width beyond "
+            f"it), e.g. {formulas[worst]!r} predicted {predictions[worst]:.4g}; its metrics "
+            "are dominated by them", stacklevel=3)
+    return int(far.sum())
 
 
 def _stopped_by(estimator, stop: StopRequest) -> str:
@@ -301,6 +334,10 @@ def compare(
             counting them) instead of raising, so all models see the same rows.
         progress: show progress bars.
 
+    Warns:
+        UserWarning: a model's test predictions lie :func:`far_outside` the training
+            targets' range (counted in ``ModelRun.n_far_outside`` and metrics.json).
+
     Raises:
         stoichnet.nn.TrainingInterrupted: ``stop`` was requested while a network trained
             with a checkpoint; its ``path`` holds the run so far.
@@ -379,6 +416,9 @@ def compare(
             metrics = classification_report(y_test, probabilities, estimator.classes_,
                                             n_resamples=n_resamples, seed=seed)
         run = ModelRun(name, metrics, fit_s, predict_s, predictions, probabilities)
+        if task == "regression":
+            run.n_far_outside = _warn_far_outside(
+                name, test["formula"].to_numpy(), predictions, train["target"].to_numpy())
         if name in NETWORKS[task]:
             run.history = {k: [float(v) for v in vals]
                            for k, vals in estimator.history_.history.items()}
