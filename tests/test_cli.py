@@ -248,6 +248,21 @@ def test_train_writes_model_and_card_and_refuses_overwrite(tiny_model, tmp_path,
     assert tiny_model.read_bytes() == before
 
 
+def test_train_writes_files_a_colleague_can_read(tmp_path):
+    """Under umask 022 the model file and its card both get mode 0644 (not mkstemp's 0600)."""
+    train = _csv(tmp_path / "train.csv", (SMALL * 2)[:40], seed=1)
+    model = tmp_path / "m.npz"
+    previous = os.umask(0o022)
+    try:
+        code = main(["train", "--train", str(train), "--epochs", "1", "--duplicates", "keep",
+                     "--out", str(model)])
+    finally:
+        os.umask(previous)
+    assert code == 0
+    assert oct(model.stat().st_mode & 0o777) == oct(0o644)
+    assert oct(model.with_suffix(".json").stat().st_mode & 0o777) == oct(0o644)
+
+
 @pytest.mark.slow
 def test_predict_arguments_reports_bad_formula_and_predicts_the_rest(tiny_model, capsys):
     code, out, err = _run(capsys, "predict", tiny_model, "Fe2O3", "Qq", "NaCl")

@@ -287,3 +287,18 @@ def test_compare_flags_a_baseline_predicting_far_outside_the_targets(monkeypatch
     summary = result.to_dict()["models"]
     assert summary["wild"]["predictions_far_outside_training_range"] == 1
     assert summary["mean"]["predictions_far_outside_training_range"] == 0
+
+
+def test_without_a_terminal_each_model_is_one_line_and_no_bar(capsys):
+    """In a log file (stderr not a tty, as under pytest) compare prints one line per
+    model and no carriage-return progress bar."""
+    rng = np.random.default_rng(1)
+    train, val, test = _frame(rng, 40), _frame(rng, 10), _frame(rng, 12)
+    result = compare(train, val, test, models=("mean", "ridge"), n_resamples=20)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines() == [
+        f"{name}: fitted in {result.runs[name].fit_s:.3g} s, test MAE "
+        f"{result.runs[name].metrics['MAE'].value:.4g}" for name in ("mean", "ridge")]
+    compare(train, val, test, models=("mean",), n_resamples=20, progress=False)
+    assert capsys.readouterr().err == ""
