@@ -2,17 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stoichnet.evaluate.data import (
-    SPLIT_SIZES,
-    VALIDATION_FRACTION,
-    LabelAveragingError,
-    Split,
-    load_split,
-    study_data,
-)
+from stoichnet.evaluate import data
+from stoichnet.evaluate.data import load_split
 
-FORMULAS = ["Fe2O3", "NaCl", "FeCl3", "MgO", "Al2O3", "SiO2", "CuO", "ZnS", "TiO2", "CaF2",
-            "LiF", "KBr", "Fe3O4", "MnO2", "NiO", "CoO", "Cr2O3", "V2O5", "BaTiO3", "SrTiO3"]
+FORMULAS = ("Fe2O3 NaCl FeCl3 MgO Al2O3 SiO2 CuO ZnS TiO2 CaF2 LiF KBr Fe3O4 MnO2 NiO CoO "
+            "Cr2O3 V2O5 BaTiO3 SrTiO3").split()
 
 
 def _table(path, formulas=FORMULAS, seed=0):
@@ -24,7 +18,7 @@ def _table(path, formulas=FORMULAS, seed=0):
 def test_train_table_without_val_holds_out_ten_percent(tmp_path):
     table = _table(tmp_path / "a.csv")
     split = load_split(train=table, test=table, seed=3)
-    assert VALIDATION_FRACTION == 0.1
+    assert data.VALIDATION_FRACTION == 0.1
     assert (len(split.train), len(split.val), len(split.test)) == (18, 2, 20)
     assert set(split.train["formula"]).isdisjoint(split.val["formula"])
     assert list(split.train.index) == list(range(18))  # reindexed 0..n-1
@@ -38,7 +32,7 @@ def test_train_table_without_val_holds_out_ten_percent(tmp_path):
 def test_one_file_dataset_is_split_70_15_15(data_dir):
     split = load_split("matbench_expt_is_metal", duplicates="keep", seed=0)
     n = len(split.train) + len(split.val) + len(split.test)
-    assert SPLIT_SIZES == (0.7, 0.15, 0.15)
+    assert data.SPLIT_SIZES == (0.7, 0.15, 0.15)
     assert len(split.val) == round(0.15 * n) and len(split.test) == round(0.15 * n)
     assert split.notes[0].endswith("split 70/15/15 at random (seed 0)")
 
@@ -74,7 +68,7 @@ def test_contradicting_sources_are_refused(tmp_path):
 def test_duplicates_mean_refuses_class_labels(tmp_path):
     table = tmp_path / "metal.csv"
     table.write_text("formula,target\nNaCl,0\nNaCl,1\nFe,1\nCu,1\nMgO,0\n")
-    with pytest.raises(LabelAveragingError, match="would average the class labels") as err:
+    with pytest.raises(data.LabelAveragingError, match="would average the class labels") as err:
         load_split(train=table, val=table, test=table, duplicates="mean")
     assert err.value.path == str(table) and isinstance(err.value, ValueError)
     split = load_split(train=table, val=table, test=table, duplicates="mean", task="regression")
@@ -84,8 +78,8 @@ def test_duplicates_mean_refuses_class_labels(tmp_path):
 def test_study_data_holds_element_fractions(tmp_path):
     table = _table(tmp_path / "a.csv")
     split = load_split(train=table, test=table)
-    data = study_data(split)
-    assert data.X_train.shape == (18, 86) and data.X_test.shape == (20, 86)
-    assert data.y_val.dtype == np.float64 and data.formulas_test == tuple(FORMULAS)
+    study = data.study_data(split)
+    assert study.X_train.shape == (18, 86) and study.X_test.shape == (20, 86)
+    assert study.y_val.dtype == np.float64 and study.formulas_test == tuple(FORMULAS)
     with pytest.raises(ValueError, match="needs test rows"):
-        study_data(Split("x", split.train, split.val, None))
+        data.study_data(data.Split("x", split.train, split.val, None))
