@@ -38,6 +38,32 @@ def test_console_script_installed():
     assert out.stdout.strip().endswith(stoichnet.__version__)
 
 
+def test_choices_come_from_the_registries_imported_only_when_needed():
+    from stoichnet.chem import PRESETS
+    from stoichnet.chem.featurizers import IMPUTE_POLICIES
+    from stoichnet.chem.tables import DUPLICATES
+    from stoichnet.evaluate.compare import TASKS
+    from stoichnet.evaluate.study import KNOBS
+    from stoichnet.models.recipes import RECIPES
+
+    def choices(command, option):
+        (param,) = [p for p in cli.commands[command].params if p.name == option]
+        return tuple(param.type.choices)
+
+    assert choices("compare", "duplicates") == DUPLICATES
+    assert choices("compare", "task") == choices("train", "task") == ("auto", *TASKS)
+    assert choices("compare", "recipe") == choices("study", "recipe") == tuple(RECIPES)
+    assert choices("study", "knob") == tuple(KNOBS)
+    assert choices("featurize", "preset") == PRESETS
+    assert choices("featurize", "impute") == IMPUTE_POLICIES
+    # `stoichnet --version` does not load scikit-learn, matplotlib or the engine
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, stoichnet.cli; "
+         "print(sorted(m for m in ('sklearn', 'matplotlib', 'stoichnet.nn') if m in sys.modules))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
 def test_unknown_command_fails(capsys):
     assert main(["no-such-command"]) != 0
 

@@ -3,6 +3,7 @@ decides where files go."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 import warnings
@@ -13,15 +14,33 @@ import click
 import pandas as pd
 
 from stoichnet import __version__
-from stoichnet.chem import PRESETS
-from stoichnet.chem.featurizers import IMPUTE_POLICIES
-from stoichnet.chem.tables import DUPLICATES
-from stoichnet.evaluate.compare import TASKS
-from stoichnet.evaluate.study import KNOBS
-from stoichnet.models.recipes import DEFAULT_RECIPE, RECIPES
 from stoichnet.util.signals import graceful_sigint
 
 EXIT_INTERRUPTED = 130
+
+
+class RegistryChoice(click.Choice):
+    """A ``click.Choice`` of the names in a lower layer's registry, never retyped here,
+    e.g. ``RegistryChoice("stoichnet.evaluate.study", "KNOBS")``. The registry is
+    imported when a command's options are parsed or shown, not when the CLI is, so
+    ``stoichnet --help`` and ``--version`` stay fast; ``extra`` names go first."""
+
+    def __init__(self, module: str, name: str, extra: tuple[str, ...] = ()):
+        self.registry = (module, name, extra)
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        module, name, extra = self.registry
+        return (*extra, *getattr(importlib.import_module(module), name))
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ assigns; the registry decides
+        pass
+
+
+TASK_CHOICE = RegistryChoice("stoichnet.evaluate.compare", "TASKS", extra=("auto",))
+RECIPE_CHOICE = RegistryChoice("stoichnet.models.recipes", "RECIPES")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -75,7 +94,7 @@ def data_options(func):
                      help="Formula column of the tables."),
         click.option("--target-col", default="target", show_default=True,
                      help="Target column of the tables."),
-        click.option("--duplicates", type=click.Choice(DUPLICATES),
+        click.option("--duplicates", type=RegistryChoice("stoichnet.chem.tables", "DUPLICATES"),
                      help="Rows of one split with the same composition: raise (default for "
                           "--train tables), mean, first or keep (a dataset's default: keep and "
                           "warn)."),
@@ -190,13 +209,13 @@ def exit_interrupted(err) -> None:
 @click.option("--models", metavar="LIST",
               help="Comma-separated models (default regression: elemnet,rf,ridge,mean; "
                    "classification: elemnet,rf,majority).")
-@click.option("--task", type=click.Choice(("auto", *TASKS)),
+@click.option("--task", type=TASK_CHOICE,
               default="auto", show_default=True,
               help="auto: classification for a 0/1 or text target.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs of the network "
               "(default: the recipe's).")
-@click.option("--recipe", type=click.Choice(tuple(RECIPES)),
-              help=f"Network training recipe (default: {DEFAULT_RECIPE}); see "
+@click.option("--recipe", type=RECIPE_CHOICE,
+              help="Network training recipe (default: stoichnet); see "
               "stoichnet.models.recipes.")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
               help="Cap on the network's training time; best weights so far are kept.")
@@ -332,8 +351,8 @@ def study_options(func):
                      help="Output folder; its cache/ keeps every finished value."),
         click.option("--epochs", type=click.IntRange(min=1),
                      help="Maximum epochs per network (default: the recipe's)."),
-        click.option("--recipe", type=click.Choice(tuple(RECIPES)),
-                     help=f"Base training recipe (default: {DEFAULT_RECIPE})."),
+        click.option("--recipe", type=RECIPE_CHOICE,
+                     help="Base training recipe (default: stoichnet)."),
         click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
                      help="Cap on each network's training time."),
         click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -347,7 +366,7 @@ def study_options(func):
 
 @cli.command()
 @click.option("--vary", "knob", required=True,
-              type=click.Choice(tuple(KNOBS)),
+              type=RegistryChoice("stoichnet.evaluate.study", "KNOBS"),
               help="The knob to vary.")
 @click.option("--values", required=True, metavar="LIST",
               help="Comma-separated values of the knob.")
@@ -404,11 +423,11 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, c
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               metavar="FILE", help="Model file to write (e.g. model.npz); its model card goes "
                                    "next to it as FILE with suffix .json.")
-@click.option("--task", type=click.Choice(("auto", *TASKS)),
+@click.option("--task", type=TASK_CHOICE,
               default="auto", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs (default: recipe's).")
-@click.option("--recipe", type=click.Choice(tuple(RECIPES)),
-              help=f"Training recipe (default: {DEFAULT_RECIPE}).")
+@click.option("--recipe", type=RECIPE_CHOICE,
+              help="Training recipe (default: stoichnet).")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
               help="Cap on training time; best weights so far are kept.")
 @click.option("--overwrite", is_flag=True, help="Replace existing model files.")
@@ -555,11 +574,11 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Features file: .csv or .parquet.")
 @click.option("--preset", default="magpie", show_default=True,
-              type=click.Choice(PRESETS),
+              type=RegistryChoice("stoichnet.chem", "PRESETS"),
               help="Element property table.")
 @click.option("--formula-col", default="formula", show_default=True)
 @click.option("--target-col", default=None, help="Target column to copy next to the features.")
-@click.option("--impute", type=click.Choice(IMPUTE_POLICIES),
+@click.option("--impute", type=RegistryChoice("stoichnet.chem.featurizers", "IMPUTE_POLICIES"),
               help="Fill missing element properties this way (default: refuse).")
 @click.option("--drop-unsupported", is_flag=True,
               help="Drop (and report) formulas with elements the table lacks (default: refuse).")
