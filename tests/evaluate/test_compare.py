@@ -298,7 +298,7 @@ def test_without_a_terminal_each_model_is_one_line_and_no_bar(capsys):
     err = capsys.readouterr().err
     assert "\r" not in err
     assert err.splitlines() == [
-        f"{name}: fitted in {result.runs[name].fit_s:.3g} s, test MAE "
+        f"{name}: fitted in {result.runs[name].fit_s:.1f} s, test MAE "
         f"{result.runs[name].metrics['MAE'].value:.4g}" for name in ("mean", "ridge")]
     compare(train, val, test, models=("mean",), n_resamples=20, progress=False)
     assert capsys.readouterr().err == ""

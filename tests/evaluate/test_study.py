@@ -123,7 +123,7 @@ def test_without_a_terminal_each_value_is_one_line(tmp_path, capsys):
     assert "\r" not in err  # no progress bar in a log
     (run,), (cached,) = first.values, again.values
     assert err.splitlines() == [
-        f"depth=1: fitted in {run.wall_s:.3g} s (1 epochs), best val MAE "
+        f"depth=1: fitted in {run.wall_s:.1f} s (1 epochs), best val MAE "
         f"{run.best_val_mae:.4g}, test MAE {run.test_mae:.4g}",
         f"depth=1: reused from the cache (1 epochs), best val MAE {cached.best_val_mae:.4g}, "
         f"test MAE {cached.test_mae:.4g}",

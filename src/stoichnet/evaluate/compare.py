@@ -255,7 +255,7 @@ def _summary_line(run: ModelRun, task: str) -> str:
         why = "the maximum" if run.stopped_by == "epochs" else run.stopped_by
         epochs = f" ({run.epochs} epochs: {why}; best val_loss {min(run.history['val_loss']):.4g})"
     metric = "MAE" if task == "regression" else "ROC-AUC"
-    return (f"{run.name}: fitted in {run.fit_s:.3g} s{epochs}, "
+    return (f"{run.name}: fitted in {run.fit_s:.1f} s{epochs}, "
             f"test {metric} {run.metrics[metric].value:.4g}")
 
 

@@ -320,7 +320,7 @@ def run_study(
     for result in Parallel(n_jobs=jobs, return_as="generator")(tasks):
         results.append(result)
         bar.update()
-        how = "reused from the cache" if result.cached else f"fitted in {result.wall_s:.3g} s"
+        how = "reused from the cache" if result.cached else f"fitted in {result.wall_s:.1f} s"
         progress_line(f"{knob}={result.value}: {how} ({result.epochs_run} epochs), best val MAE "
                       f"{result.best_val_mae:.4g}, test MAE {result.test_mae:.4g}",
                       enabled=progress)
