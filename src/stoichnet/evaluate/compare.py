@@ -248,7 +248,7 @@ def _warn_far_outside(name: str, formulas, predictions, y_train) -> int:
 
 
 def _summary_line(run: ModelRun, task: str) -> str:
-    """One line on a finished model, e.g. "elemnet: fitted in 96 s (25 epochs: the
+    """One line on a finished model, e.g. "elemnet: fitted in 96.3 s (25 epochs: the
     maximum; best val_loss 0.0712), test MAE 0.0705"."""
     epochs = ""
     if run.history and run.history.get("val_loss"):
