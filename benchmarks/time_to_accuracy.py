@@ -44,8 +44,8 @@ from threadpoolctl import threadpool_limits
 
 from stoichnet.chem import ElementFractions, load_dataset
 from stoichnet.models import ELEMNET_17, RECIPES, elemnet, get_recipe, parse_arch, rf_magpie
-from stoichnet.models.estimators import MonteCarloValidation, TimeBudget, _learning_rate
-from stoichnet.nn import Callback, EarlyStopping, optimizers
+from stoichnet.models.estimators import MonteCarloValidation, TimeBudget
+from stoichnet.nn import Callback, EarlyStopping, optimizers, schedules
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -111,9 +111,10 @@ def load_fractions(subset: int | None, seed: int) -> dict[str, tuple[np.ndarray,
     return data
 
 
-def schedule_settings(recipe) -> dict:
-    return {"learning_rate": recipe.learning_rate, "schedule": recipe.schedule,
-            "warmup_fraction": recipe.warmup_fraction}
+def learning_rate(recipe, total_steps: int):
+    """The recipe's learning rate (a float or a schedule) over ``total_steps`` steps."""
+    return schedules.from_name(recipe.schedule, recipe.learning_rate, total_steps,
+                               recipe.warmup_fraction)
 
 
 def train_stoichnet(recipe, data, log: RunLog, seed: int, threads: int, max_minutes):
@@ -122,8 +123,7 @@ def train_stoichnet(recipe, data, log: RunLog, seed: int, threads: int, max_minu
     total_steps = recipe.epochs * math.ceil(len(X) / recipe.batch_size)
     model = elemnet(ELEMNET_17, dropout=recipe.dropout or 0, seed=seed)
     optimizer = optimizers.get({"name": recipe.optimizer, "num_threads": threads,
-                                "learning_rate": _learning_rate(schedule_settings(recipe),
-                                                                total_steps),
+                                "learning_rate": learning_rate(recipe, total_steps),
                                 "weight_decay": recipe.weight_decay})
     model.compile(optimizer=optimizer, loss=recipe.loss)
     callbacks, monitor = [], "val_loss"
@@ -165,7 +165,7 @@ def train_torch(recipe, data, log: RunLog, seed: int, threads: int, max_minutes)
     net = torch.nn.Sequential(*layers[:-1])  # linear output unit
     X, y = (torch.from_numpy(a) for a in data["train"])
     steps_per_epoch = math.ceil(len(X) / recipe.batch_size)
-    schedule = _learning_rate(schedule_settings(recipe), recipe.epochs * steps_per_epoch)
+    schedule = learning_rate(recipe, recipe.epochs * steps_per_epoch)
     opt_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[recipe.optimizer]
     opt = opt_class(net.parameters(), lr=recipe.learning_rate, eps=1e-7,
                     weight_decay=recipe.weight_decay)

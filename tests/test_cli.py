@@ -38,6 +38,32 @@ def test_console_script_installed():
     assert out.stdout.strip().endswith(stoichnet.__version__)
 
 
+def test_choices_come_from_the_registries_imported_only_when_needed():
+    from stoichnet.chem import PRESETS
+    from stoichnet.chem.featurizers import IMPUTE_POLICIES
+    from stoichnet.chem.tables import DUPLICATES
+    from stoichnet.evaluate.compare import TASKS
+    from stoichnet.evaluate.study import KNOBS
+    from stoichnet.models.recipes import RECIPES
+
+    def choices(command, option):
+        (param,) = [p for p in cli.commands[command].params if p.name == option]
+        return tuple(param.type.choices)
+
+    assert choices("compare", "duplicates") == DUPLICATES
+    assert choices("compare", "task") == choices("train", "task") == ("auto", *TASKS)
+    assert choices("compare", "recipe") == choices("study", "recipe") == tuple(RECIPES)
+    assert choices("study", "knob") == tuple(KNOBS)
+    assert choices("featurize", "preset") == PRESETS
+    assert choices("featurize", "impute") == IMPUTE_POLICIES
+    # `stoichnet --version` does not load scikit-learn, matplotlib or the engine
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, stoichnet.cli; "
+         "print(sorted(m for m in ('sklearn', 'matplotlib', 'stoichnet.nn') if m in sys.modules))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
 def test_unknown_command_fails(capsys):
     assert main(["no-such-command"]) != 0
 
@@ -248,6 +274,21 @@ def test_train_writes_model_and_card_and_refuses_overwrite(tiny_model, tmp_path,
     assert tiny_model.read_bytes() == before
 
 
+def test_train_writes_files_a_colleague_can_read(tmp_path):
+    """Under umask 022 the model file and its card both get mode 0644 (not mkstemp's 0600)."""
+    train = _csv(tmp_path / "train.csv", (SMALL * 2)[:40], seed=1)
+    model = tmp_path / "m.npz"
+    previous = os.umask(0o022)
+    try:
+        code = main(["train", "--train", str(train), "--epochs", "1", "--duplicates", "keep",
+                     "--out", str(model)])
+    finally:
+        os.umask(previous)
+    assert code == 0
+    assert oct(model.stat().st_mode & 0o777) == oct(0o644)
+    assert oct(model.with_suffix(".json").stat().st_mode & 0o777) == oct(0o644)
+
+
 @pytest.mark.slow
 def test_predict_arguments_reports_bad_formula_and_predicts_the_rest(tiny_model, capsys):
     code, out, err = _run(capsys, "predict", tiny_model, "Fe2O3", "Qq", "NaCl")
@@ -261,6 +302,19 @@ def test_predict_arguments_reports_bad_formula_and_predicts_the_rest(tiny_model,
     assert "1 formula(s) could not be predicted, 2 were." in err
     code, _, err = _run(capsys, "predict", tiny_model, "Qq")
     assert code == 1 and "1 formula(s) could not be predicted, 0 were." in err
+
+
+def test_predict_with_every_formula_failing_prints_only_the_errors(tiny_model, tmp_path, capsys):
+    code, out, err = _run(capsys, "predict", tiny_model, "Xx2O", "Qq")
+    assert code == 1 and out == ""  # no "Empty DataFrame"
+    lines = err.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("row 1: 'Xx2O': ")
+    assert lines[1].startswith("row 2: 'Qq': cannot parse formula 'Qq'")
+    assert lines[2] == "2 formula(s) could not be predicted, 0 were. Nothing to show."
+    output = tmp_path / "p.csv"
+    code, out, err = _run(capsys, "predict", tiny_model, "Xx2O", "--output", output)
+    assert code == 1 and not output.exists()
+    assert err.splitlines()[-1] == "1 formula(s) could not be predicted, 0 were. Nothing to write."
 
 
 @pytest.mark.slow

@@ -3,21 +3,44 @@ decides where files go."""
 
 from __future__ import annotations
 
-import signal
+import importlib
 import sys
 import time
 import warnings
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import click
-import numpy as np
 import pandas as pd
 
 from stoichnet import __version__
+from stoichnet.util.signals import graceful_sigint
 
 EXIT_INTERRUPTED = 130
+
+
+class RegistryChoice(click.Choice):
+    """A ``click.Choice`` of the names in a lower layer's registry, never retyped here,
+    e.g. ``RegistryChoice("stoichnet.evaluate.study", "KNOBS")``. The registry is
+    imported when a command's options are parsed or shown, not when the CLI is, so
+    ``stoichnet --help`` and ``--version`` stay fast; ``extra`` names go first."""
+
+    def __init__(self, module: str, name: str, extra: tuple[str, ...] = ()):
+        self.registry = (module, name, extra)
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        module, name, extra = self.registry
+        return (*extra, *getattr(importlib.import_module(module), name))
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ assigns; the registry decides
+        pass
+
+
+TASK_CHOICE = RegistryChoice("stoichnet.evaluate.compare", "TASKS", extra=("auto",))
+RECIPE_CHOICE = RegistryChoice("stoichnet.models.recipes", "RECIPES")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -54,24 +77,6 @@ def cli(ctx: click.Context, debug: bool, threads: int | None) -> None:
 
 
 # ---------------------------------------------------------------- data options
-@dataclass
-class Split:
-    """The rows a command trains and tests on, and what the user should be told."""
-
-    name: str
-    train: pd.DataFrame
-    val: pd.DataFrame
-    test: pd.DataFrame | None
-    unit: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def describe(self) -> str:
-        parts = [f"{len(self.train):,} train", f"{len(self.val):,} val"]
-        if self.test is not None:
-            parts.append(f"{len(self.test):,} test")
-        return f"{self.name}: {' / '.join(parts)} rows"
-
-
 def data_options(func):
     """--dataset or --train/--val/--test, column names, --subset and --seed."""
     options = [
@@ -89,7 +94,7 @@ def data_options(func):
                      help="Formula column of the tables."),
         click.option("--target-col", default="target", show_default=True,
                      help="Target column of the tables."),
-        click.option("--duplicates", type=click.Choice(["raise", "mean", "first", "keep"]),
+        click.option("--duplicates", type=RegistryChoice("stoichnet.chem.tables", "DUPLICATES"),
                      help="Rows of one split with the same composition: raise (default for "
                           "--train tables), mean, first or keep (a dataset's default: keep and "
                           "warn)."),
@@ -103,86 +108,45 @@ def data_options(func):
     return func
 
 
-def load_split(opts: dict, need_test: bool = True, task: str = "auto") -> Split:
-    """The train/val/test tables named by the data options; ``task`` ("auto",
-    "regression" or "classification") guards --duplicates mean against class labels."""
-    from stoichnet.chem.datasets import get_dataset, load_dataset
-    from stoichnet.chem.splits import train_val_test_split
-    from stoichnet.chem.tables import read_table
-    from stoichnet.evaluate.compare import detect_task
+def load_split(opts: dict, need_test: bool = True, task: str = "auto"):
+    """The ``stoichnet.evaluate.data.Split`` named by the data options; ``task`` ("auto",
+    "regression" or "classification") guards --duplicates mean against class labels.
+    Options that contradict each other are usage errors."""
+    from stoichnet.evaluate.data import LabelAveragingError
+    from stoichnet.evaluate.data import load_split as load
 
-    dataset, train_path = opts["dataset"], opts["train_path"]
-    if (dataset is None) == (train_path is None):
+    if (opts["dataset"] is None) == (opts["train_path"] is None):
         raise click.UsageError("give either --dataset NAME or --train FILE (not both)")
-    seed, notes, unit = opts["seed"], [], ""
-    if dataset is not None:
-        if opts["val_path"] or opts["test_path"]:
-            raise click.UsageError("--val/--test go with --train, not with --dataset")
-        entry = get_dataset(dataset)
-        name, unit = entry.name, entry.unit
-        def load(split=None):
-            return load_dataset(name, split, duplicates=opts["duplicates"], progress=False)
-
-        if {"train", "val", "test"} <= set(entry.splits):
-            train, val, test = (load(s) for s in ("train", "val", "test"))
-        else:
-            frame = load()
-            train, val, test = train_val_test_split(frame, seed=seed)
-            notes.append(f"{name} has one file: split 70/15/15 at random (seed {seed})")
-    else:
-        def read(path):
-            duplicates = opts["duplicates"] or "raise"
-            if duplicates == "mean" and task != "regression":
-                kept = read_table(path, opts["formula_col"], opts["target_col"], duplicates="keep")
-                if task == "classification" or detect_task(kept["target"]) == "classification":
-                    raise click.UsageError(
-                        f"--duplicates mean would average the class labels of {path} into "
-                        "fractions: use first, raise or keep (compare and train also take "
-                        "--task regression, if the 0/1 target is a quantity)")
-            return read_table(path, opts["formula_col"], opts["target_col"],
-                              duplicates=duplicates)
-
-        name = Path(train_path).name
-        train = read(train_path)
-        test = read(opts["test_path"]) if opts["test_path"] else None
-        if need_test and test is None:
-            raise click.UsageError("--train needs --test (the rows the models are scored on)")
-        if opts["val_path"]:
-            val = read(opts["val_path"])
-        else:
-            train, val = train_val_test_split(train, (0.9, 0.1), seed=seed)
-            notes.append(f"no --val: early stopping on a random 10% of --train (seed {seed})")
-    if opts["subset"]:
-        n = opts["subset"]
-        train, val, test = (
-            None if t is None else t.sample(n=min(n, len(t)), random_state=seed).sort_index()
-            for t in (train, val, test)
-        )
-        notes.append(f"--subset {n}: a random {n} rows of each split (seed {seed})")
-    return Split(name, *(None if t is None else t.reset_index(drop=True)
-                         for t in (train, val, test)), unit=unit, notes=notes)
+    if opts["dataset"] is not None and (opts["val_path"] or opts["test_path"]):
+        raise click.UsageError("--val/--test go with --train, not with --dataset")
+    if opts["train_path"] is not None and need_test and not opts["test_path"]:
+        raise click.UsageError("--train needs --test (the rows the models are scored on)")
+    try:
+        return load(opts["dataset"], train=opts["train_path"], val=opts["val_path"],
+                    test=opts["test_path"], formula_col=opts["formula_col"],
+                    target_col=opts["target_col"], duplicates=opts["duplicates"],
+                    subset=opts["subset"], seed=opts["seed"], need_test=need_test, task=task)
+    except LabelAveragingError as err:
+        raise click.UsageError(
+            f"--duplicates mean would average the class labels of {err.path} into "
+            "fractions: use first, raise or keep (compare and train also take "
+            "--task regression, if the 0/1 target is a quantity)") from None
 
 
-@contextmanager
-def stop_on_sigint(stop):
-    """While active, the first Ctrl-C calls ``stop.request()`` (the network stops after
-    its current batch); a second one aborts at once."""
+def announce_stop(stop) -> Callable[[], None]:
+    """What the first Ctrl-C does (under ``graceful_sigint``): ``stop.request()`` (the
+    network stops after its current batch), and say so."""
 
-    def handler(signum, frame):
-        if stop.requested:
-            raise KeyboardInterrupt
+    def request() -> None:
         stop.request()
         click.echo("\nCtrl-C: stopping after the current batch (Ctrl-C again to abort now)",
                    err=True)
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    return request
 
 
-def echo_notes(split: Split) -> None:
+def echo_notes(split) -> None:
+    """The split's row counts and notes, on stderr."""
     click.echo(split.describe(), err=True)
     for note in split.notes:
         click.echo(f"note: {note}", err=True)
@@ -245,12 +209,13 @@ def exit_interrupted(err) -> None:
 @click.option("--models", metavar="LIST",
               help="Comma-separated models (default regression: elemnet,rf,ridge,mean; "
                    "classification: elemnet,rf,majority).")
-@click.option("--task", type=click.Choice(["auto", "regression", "classification"]),
+@click.option("--task", type=TASK_CHOICE,
               default="auto", show_default=True,
               help="auto: classification for a 0/1 or text target.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs of the network "
               "(default: the recipe's).")
-@click.option("--recipe", help="Network training recipe (default: stoichnet); see "
+@click.option("--recipe", type=RECIPE_CHOICE,
+              help="Network training recipe (default: stoichnet); see "
               "stoichnet.models.recipes.")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
               help="Cap on the network's training time; best weights so far are kept.")
@@ -282,15 +247,16 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
     """
     from stoichnet.evaluate.compare import StopRequest, write_comparison
     from stoichnet.evaluate.compare import compare as run_compare
-    from stoichnet.evaluate.report import check_output_dir
     from stoichnet.nn import TrainingInterrupted
+    from stoichnet.util.files import check_output_dir
 
     out = Path(out_dir or f"compare-{opts['dataset'] or Path(opts['train_path'] or '').stem}")
     check_output_dir(out, overwrite)
     folder = checkpoint_folder(checkpoint_dir, resume, overwrite)
     split = load_split(opts, task=task)
     echo_notes(split)
-    with stop_on_sigint(StopRequest()) as stop:
+    stop = StopRequest()
+    with graceful_sigint(announce_stop(stop)):
         try:
             result = run_compare(
                 split.train, split.val, split.test, models=parse_models(models), task=task,
@@ -323,28 +289,16 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
 
 
 # ---------------------------------------------------------------- studies
-def _study_data(split: Split):
-    from stoichnet.chem import ElementFractions
-    from stoichnet.evaluate.study import StudyData
-
-    fractions = ElementFractions()
-    return StudyData(
-        *(a for t in (split.train, split.val, split.test)
-          for a in (fractions.transform(t["formula"]), t["target"].to_numpy(dtype=np.float64))),
-        formulas_train=tuple(split.train["formula"]),
-        formulas_test=tuple(split.test["formula"]),
-    )
-
-
 STUDY_FILES = ("study.csv", "val_mae_curves.png", "test_mae_vs_value.png")
 
 
 def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite,
                       checkpoint_dir, resume, opts):
     from stoichnet.evaluate.compare import detect_task
-    from stoichnet.evaluate.report import atomic_dir
+    from stoichnet.evaluate.data import study_data
     from stoichnet.evaluate.study import NetworkConfig, parse_values, run_study
     from stoichnet.nn import TrainingInterrupted
+    from stoichnet.util.files import atomic_dir
 
     values = parse_values(knob, values)
     folder = checkpoint_folder(checkpoint_dir, resume, overwrite)
@@ -366,7 +320,7 @@ def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, 
     cache = out / "cache"
     start = time.perf_counter()
     try:
-        result = run_study(knob, values, _study_data(split), base=base, cache_dir=cache,
+        result = run_study(knob, values, study_data(split), base=base, cache_dir=cache,
                            jobs=jobs, unit=split.unit, checkpoint_dir=folder, resume=resume)
     except KeyboardInterrupt as err:  # TrainingInterrupted too, from the engine's own handler
         if folder is not None and isinstance(err, TrainingInterrupted):
@@ -397,7 +351,8 @@ def study_options(func):
                      help="Output folder; its cache/ keeps every finished value."),
         click.option("--epochs", type=click.IntRange(min=1),
                      help="Maximum epochs per network (default: the recipe's)."),
-        click.option("--recipe", help="Base training recipe (default: stoichnet)."),
+        click.option("--recipe", type=RECIPE_CHOICE,
+                     help="Base training recipe (default: stoichnet)."),
         click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
                      help="Cap on each network's training time."),
         click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -411,8 +366,7 @@ def study_options(func):
 
 @cli.command()
 @click.option("--vary", "knob", required=True,
-              type=click.Choice(["depth", "learning_rate", "optimizer", "activation",
-                                 "batch_size", "epochs", "dropout"]),
+              type=RegistryChoice("stoichnet.evaluate.study", "KNOBS"),
               help="The knob to vary.")
 @click.option("--values", required=True, metavar="LIST",
               help="Comma-separated values of the knob.")
@@ -469,10 +423,11 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, c
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               metavar="FILE", help="Model file to write (e.g. model.npz); its model card goes "
                                    "next to it as FILE with suffix .json.")
-@click.option("--task", type=click.Choice(["auto", "regression", "classification"]),
+@click.option("--task", type=TASK_CHOICE,
               default="auto", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs (default: recipe's).")
-@click.option("--recipe", help="Training recipe (default: stoichnet).")
+@click.option("--recipe", type=RECIPE_CHOICE,
+              help="Training recipe (default: stoichnet).")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
               help="Cap on training time; best weights so far are kept.")
 @click.option("--overwrite", is_flag=True, help="Replace existing model files.")
@@ -492,8 +447,9 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
     """
     from stoichnet.evaluate.compare import NETWORKS, StopRequest, as_labels, detect_task
     from stoichnet.evaluate.metrics import mae, roc_auc
-    from stoichnet.evaluate.report import card_path, check_output_file, save_network
+    from stoichnet.evaluate.model_card import card_path, save_network
     from stoichnet.nn import TrainingInterrupted
+    from stoichnet.util.files import check_output_file
 
     check_output_file(out_path, overwrite)
     check_output_file(card_path(out_path), overwrite)
@@ -507,7 +463,8 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
             None if t is None else as_labels(t) for t in (split.train, split.val, split.test))
     net = NETWORKS[task]["elemnet"](recipe=recipe, epochs=epochs, max_minutes=max_minutes,
                                     random_state=opts["seed"], verbose=1)
-    with stop_on_sigint(StopRequest()) as stop:
+    stop = StopRequest()
+    with graceful_sigint(announce_stop(stop)):
         stop.current, stop.checkpointed = net, checkpoint is not None
         try:
             net.fit(split.train["formula"], split.train["target"].to_numpy(),
@@ -566,8 +523,9 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
       stoichnet predict ef.npz --input formulas.csv --output predictions.csv
     """
     from stoichnet.chem.tables import read_table
-    from stoichnet.evaluate.report import atomic_file, check_output_file, load_network
-    from stoichnet.evaluate.report import predict_formulas as run_predict
+    from stoichnet.evaluate.model_card import load_network
+    from stoichnet.evaluate.model_card import predict_formulas as run_predict
+    from stoichnet.util.files import atomic_file, check_output_file
 
     if bool(formulas) == bool(input_path):
         raise click.UsageError("give formulas as arguments or --input FILE (one of them)")
@@ -592,6 +550,10 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
     frame.insert(0, "row", [rows[i] for i in frame.pop("position")])
     for row in sorted(errors, key=str):
         click.echo(f"row {row}: {errors[row]}", err=True)
+    if frame.empty:  # say so, instead of an empty table or file
+        click.echo(f"{len(errors)} formula(s) could not be predicted, 0 were. Nothing to "
+                   f"{'write' if output_path else 'show'}.", err=True)
+        raise click.exceptions.Exit(1)
     if output_path:
         suffix = table_suffix(output_path)
         with atomic_file(output_path, overwrite) as tmp:
@@ -604,8 +566,6 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
     if errors:
         click.echo(f"{len(errors)} formula(s) could not be predicted, {len(frame)} were.",
                    err=True)
-    if frame.empty:
-        raise click.exceptions.Exit(1)
 
 
 # ---------------------------------------------------------------- featurize
@@ -614,11 +574,11 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Features file: .csv or .parquet.")
 @click.option("--preset", default="magpie", show_default=True,
-              type=click.Choice(["magpie", "oliynyk", "mat2vec", "jarvis", "onehot"]),
+              type=RegistryChoice("stoichnet.chem", "PRESETS"),
               help="Element property table.")
 @click.option("--formula-col", default="formula", show_default=True)
 @click.option("--target-col", default=None, help="Target column to copy next to the features.")
-@click.option("--impute", type=click.Choice(["mean", "median", "zero"]),
+@click.option("--impute", type=RegistryChoice("stoichnet.chem.featurizers", "IMPUTE_POLICIES"),
               help="Fill missing element properties this way (default: refuse).")
 @click.option("--drop-unsupported", is_flag=True,
               help="Drop (and report) formulas with elements the table lacks (default: refuse).")
@@ -637,7 +597,7 @@ def featurize(input_path, output_path, preset, formula_col, target_col, impute,
     """
     from stoichnet.chem.featurizers import CompositionFeaturizer, UnsupportedElementError
     from stoichnet.chem.tables import read_table
-    from stoichnet.evaluate.report import atomic_file, check_output_file
+    from stoichnet.util.files import atomic_file, check_output_file
 
     suffix = table_suffix(output_path)
     check_output_file(output_path, overwrite)

@@ -15,7 +15,8 @@ from stoichnet.evaluate.compare import (
     write_comparison,
 )
 from stoichnet.evaluate.metrics import Estimate
-from stoichnet.evaluate.report import atomic_dir, atomic_file, format_table, verdict
+from stoichnet.evaluate.text import format_table, verdict
+from stoichnet.util.files import atomic_dir, atomic_file
 
 FORMULAS = ["Fe2O3", "NaCl", "FeCl3", "MgO", "Al2O3", "SiO2", "CuO", "ZnS", "TiO2", "CaF2",
             "LiF", "KBr", "Fe3O4", "MnO2", "NiO", "CoO", "Cr2O3", "V2O5", "BaTiO3", "SrTiO3"]
@@ -253,3 +254,51 @@ def test_compare_refuses_or_drops_elements_outside_the_network_inputs():
     # the baselines alone don't need the network's element set
     assert len(compare(train, val, test, models=("mean",), n_resamples=10,
                        progress=False).runs["mean"].predictions) == 20
+
+
+def test_far_outside_is_more_than_the_training_range_beyond_it():
+    from stoichnet.evaluate.compare import far_outside
+
+    y_train = np.array([0.0, 1.0, 2.0])  # range [0, 2], width 2
+    assert far_outside([-2.0, -2.1, 4.0, 4.1, 1.0], y_train).tolist() == [
+        False, True, False, True, False]
+
+
+def test_compare_flags_a_baseline_predicting_far_outside_the_targets(monkeypatch):
+    """A baseline that extrapolates wildly is warned about and counted in metrics.json."""
+    from sklearn.dummy import DummyRegressor
+
+    from stoichnet.evaluate.compare import BASELINES
+
+    class Wild(DummyRegressor):
+        def predict(self, X):
+            out = super().predict(X)
+            out[0] = 1500.0  # one formula 1,500 eV off
+            return out
+
+    monkeypatch.setitem(BASELINES["regression"], "wild", Wild)
+    rng = np.random.default_rng(1)
+    train, val, test = _frame(rng, 40), _frame(rng, 10), _frame(rng, 12)
+    with pytest.warns(UserWarning, match=r"wild: 1 of 12 test prediction\(s\) lie far outside "
+                                         r"the training targets' range .* predicted 1500"):
+        result = compare(train, val, test, models=("mean", "wild"), n_resamples=20,
+                         progress=False)
+    assert result.runs["wild"].n_far_outside == 1 and result.runs["mean"].n_far_outside == 0
+    summary = result.to_dict()["models"]
+    assert summary["wild"]["predictions_far_outside_training_range"] == 1
+    assert summary["mean"]["predictions_far_outside_training_range"] == 0
+
+
+def test_without_a_terminal_each_model_is_one_line_and_no_bar(capsys):
+    """In a log file (stderr not a tty, as under pytest) compare prints one line per
+    model and no carriage-return progress bar."""
+    rng = np.random.default_rng(1)
+    train, val, test = _frame(rng, 40), _frame(rng, 10), _frame(rng, 12)
+    result = compare(train, val, test, models=("mean", "ridge"), n_resamples=20)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines() == [
+        f"{name}: fitted in {result.runs[name].fit_s:.1f} s, test MAE "
+        f"{result.runs[name].metrics['MAE'].value:.4g}" for name in ("mean", "ridge")]
+    compare(train, val, test, models=("mean",), n_resamples=20, progress=False)
+    assert capsys.readouterr().err == ""

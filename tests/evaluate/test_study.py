@@ -112,3 +112,19 @@ def test_study_interrupted_then_resumed_recomputes_nothing_finished(tmp_path, on
     assert list(ckpt.iterdir()) == []
     for old, new in zip(plain.values, resumed.values, strict=True):
         assert (new.test_mae, new.val_mae_per_epoch) == (old.test_mae, old.val_mae_per_epoch)
+
+
+def test_without_a_terminal_each_value_is_one_line(tmp_path, capsys):
+    data = _data()
+    base = NetworkConfig(epochs=1, seed=0)
+    first = run_study("depth", [1], data, base=base, cache_dir=tmp_path)
+    again = run_study("depth", [1], data, base=base, cache_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert "\r" not in err  # no progress bar in a log
+    (run,), (cached,) = first.values, again.values
+    assert err.splitlines() == [
+        f"depth=1: fitted in {run.wall_s:.1f} s (1 epochs), best val MAE "
+        f"{run.best_val_mae:.4g}, test MAE {run.test_mae:.4g}",
+        f"depth=1: reused from the cache (1 epochs), best val MAE {cached.best_val_mae:.4g}, "
+        f"test MAE {cached.test_mae:.4g}",
+    ]

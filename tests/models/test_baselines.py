@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold, cross_val_score
+from sklearn.preprocessing import StandardScaler
 
 from stoichnet.chem.featurizers import CompositionFeaturizer
 from stoichnet.evaluate.metrics import mae, roc_auc
@@ -100,3 +101,22 @@ def test_forest_classifier_beats_majority_on_expt_is_metal(data_dir):
     assert roc_auc(test.target, forest.predict_proba(test.formula)) > 0.8
     majority = baselines.majority_class().fit(train.formula, train.target)
     assert roc_auc(test.target, majority.predict_proba(test.formula)) == 0.5
+
+
+def test_ridge_does_not_extrapolate_beyond_the_training_features():
+    """A test formula far outside the training rows' features (here a noble gas among
+    oxides) gets at most the prediction of the training box's edge, not a wild value."""
+    pipe = baselines.ridge_magpie(alpha=1e-3).fit(FORMULAS, TARGETS)
+    Z_train = pipe[:-1].transform(FORMULAS)
+    Z_far = pipe[:-1].transform(["Xe", "He", "UO2"])
+    varies = Z_train.std(axis=0) > 0  # a constant feature gets a zero coefficient
+    assert np.all(pipe.named_steps["ridge"].coef_[~varies] == 0)
+    assert np.all(Z_far[:, varies] >= Z_train.min(axis=0)[varies] - 1e-5)
+    assert np.all(Z_far[:, varies] <= Z_train.max(axis=0)[varies] + 1e-5)
+    bound = np.abs(pipe.named_steps["ridge"].coef_) @ np.abs(Z_train).max(axis=0)
+    far = pipe.predict(["Xe", "He", "UO2"])
+    assert np.all(np.abs(far - pipe.named_steps["ridge"].intercept_) <= bound + 1e-6)
+    # on the training rows the clip changes nothing: plain standardisation
+    plain = StandardScaler().fit(CompositionFeaturizer("magpie").transform(FORMULAS))
+    assert np.allclose(Z_train, plain.transform(CompositionFeaturizer("magpie").transform(FORMULAS)),
+                       atol=1e-4)

@@ -122,7 +122,10 @@ def test_depth_rule_stretches_beyond_17():
     assert elemnet(arch, rates).count_params() > 4_631_361
 
 
-@pytest.mark.parametrize("depth", [0, -3, 2.5, True, "5"])
-def test_bad_depth(depth):
-    with pytest.raises(ValueError, match="depth"):
+@pytest.mark.parametrize(
+    ("depth", "error"),
+    [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError), ("5", TypeError)],
+)
+def test_bad_depth(depth, error):
+    with pytest.raises(error, match="depth"):
         depth_arch(depth)

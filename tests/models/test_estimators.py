@@ -97,26 +97,54 @@ def test_time_budget_stops_training():
 
 
 @pytest.mark.parametrize(
-    ("params", "match"),
+    ("params", "error", "match"),
     [
-        ({"epochs": 0}, "epochs"),
-        ({"batch_size": 2.5}, "batch_size"),
-        ({"learning_rate": -1.0}, "learning_rate"),
-        ({"validation_fraction": 1.0}, "validation_fraction"),
-        ({"arch": "8-2"}, "must be '1'"),
-        ({"arch": "8x"}, "is not"),
-        ({"schedule": "linear"}, "schedule"),
-        ({"inference_dropout": "on"}, "inference_dropout"),
-        ({"optimizer": "adamm"}, "unknown optimizer"),
-        ({"dtype": "float16"}, "dtype"),
-        ({"random_state": np.random.default_rng(0)}, "random_state"),
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"epochs": "3"}, TypeError, "epochs must be an int, got '3'"),
+        ({"batch_size": 2.5}, TypeError, "batch_size"),  # item 6: a wrong type is a TypeError
+        ({"learning_rate": -1.0}, ValueError, "learning_rate"),
+        ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
+        ({"arch": "8-2"}, ValueError, "must be '1'"),
+        ({"arch": "8x"}, ValueError, "is not"),
+        ({"schedule": "linear"}, ValueError, "schedule"),
+        ({"inference_dropout": "on"}, ValueError, "inference_dropout"),
+        ({"optimizer": "adamm"}, ValueError, "unknown optimizer"),
+        ({"dtype": "float16"}, ValueError, "dtype"),
+        ({"random_state": np.random.default_rng(0)}, TypeError, "random_state"),
+        ({"verbose": 3}, ValueError, "verbose"),
     ],
 )
-def test_bad_hyperparameters_raise_in_fit_not_init(params, match):
+def test_bad_hyperparameters_raise_in_fit_not_init(params, error, match):
     model = NeuralNetRegressor(**params)  # __init__ only stores
     X, y = _regression(20)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         model.fit(X, y)
+
+
+def test_the_elemnet_estimators_share_one_parameter_list():
+    """Same names in both families; the ElemNet ones add ``recipe`` and leave the
+    recipe's settings at None."""
+    numeric = NeuralNetRegressor().get_params()
+    formulas = ElemNetRegressor().get_params()
+    assert set(formulas) == set(numeric) | {"recipe"}
+    assert NeuralNetClassifier().get_params() == numeric
+    assert ElemNetClassifier().get_params() == formulas
+    assert formulas["epochs"] is None and numeric["epochs"] == 200
+    with pytest.raises(TypeError):
+        NeuralNetRegressor("16-1", 0.1)  # all but arch are keyword-only
+    with pytest.raises(TypeError):
+        ElemNetRegressor(no_such_parameter=1)
+
+
+def test_predict_seed_is_public_and_drives_mc_predictions():
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet(np.ones(86), size=40)
+    model = ElemNetRegressor("16D-1", dropout=0.5, inference_dropout="mc", mc_samples=3,
+                             epochs=1, random_state=0).fit(X, X[:, 0])
+    assert isinstance(model.predict_seed_, int)
+    assert np.array_equal(
+        model.predict(X),
+        model.model_.predict(X, mc_samples=3, seed=model.predict_seed_)[:, 0].astype(float))
 
 
 def test_bad_targets():

@@ -1,8 +1,10 @@
-"""Evaluation: metrics with bootstrap intervals, figures, the network-vs-baselines
-comparison, tuning studies and safe result writing.
+"""Evaluation: which rows to train and test on (``data``), metrics with bootstrap
+intervals, figures, the network-vs-baselines comparison, tuning studies, model cards
+(``model_card``) and the comparison in words (``text``).
 
->>> from stoichnet.evaluate import compare, write_comparison  # doctest: +SKIP
->>> result = compare(train, val, test, epochs=50)  # DataFrames: formula, target
+>>> from stoichnet.evaluate import compare, load_split, write_comparison  # doctest: +SKIP
+>>> split = load_split("CritExam__Ef", subset=2000)
+>>> result = compare(split.train, split.val, split.test, epochs=50, unit=split.unit)
 >>> print(result.table()); print(result.verdict())
 >>> write_comparison(result, "runs/ef")
 """
@@ -16,6 +18,7 @@ from stoichnet.evaluate.compare import (
     detect_task,
     write_comparison,
 )
+from stoichnet.evaluate.data import Split, load_split, study_data
 from stoichnet.evaluate.metrics import (
     Estimate,
     accuracy,
@@ -28,7 +31,7 @@ from stoichnet.evaluate.metrics import (
     rmse,
     roc_auc,
 )
-from stoichnet.evaluate.report import load_network, predict_formulas, save_network
+from stoichnet.evaluate.model_card import load_network, predict_formulas, save_network
 from stoichnet.evaluate.study import (
     KNOBS,
     NetworkConfig,
@@ -43,6 +46,7 @@ __all__ = [
     "Estimate",
     "ModelRun",
     "NetworkConfig",
+    "Split",
     "StopRequest",
     "StudyData",
     "StudyResult",
@@ -53,6 +57,7 @@ __all__ = [
     "detect_task",
     "f1",
     "load_network",
+    "load_split",
     "mae",
     "plots",
     "predict_formulas",
@@ -62,5 +67,6 @@ __all__ = [
     "roc_auc",
     "run_study",
     "save_network",
+    "study_data",
     "write_comparison",
 ]

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from stoichnet.chem import ELEMNET_ELEMENTS, parse_formulas
 from stoichnet.evaluate import plots
@@ -33,9 +32,12 @@ from stoichnet.evaluate.metrics import (
     error_by_element,
     regression_report,
 )
-from stoichnet.evaluate.report import atomic_dir, format_table, verdict
+from stoichnet.evaluate.progress import progress_bar, progress_line
+from stoichnet.evaluate.text import format_table, verdict
 from stoichnet.models.baselines import CLASSIFICATION_BASELINES, REGRESSION_BASELINES
 from stoichnet.models.estimators import ElemNetClassifier, ElemNetRegressor
+from stoichnet.util.checks import check_choice
+from stoichnet.util.files import atomic_dir
 
 TASKS = ("regression", "classification")
 NETWORKS = {"regression": {"elemnet": ElemNetRegressor},
@@ -121,6 +123,8 @@ class ModelRun:
         epochs: epochs a network trained, else None.
         stopped_by: why a network stopped: "early stopping", "epochs", "budget" or
             "interrupt"; None for baselines.
+        n_far_outside: test predictions far outside the training targets' range
+            (:func:`far_outside`; regression), else 0.
     """
 
     name: str
@@ -132,6 +136,7 @@ class ModelRun:
     history: dict[str, list[float]] | None = None
     epochs: int | None = None
     stopped_by: str | None = None
+    n_far_outside: int = 0
 
 
 @dataclass
@@ -206,10 +211,52 @@ class Comparison:
                     "predict_seconds": run.predict_s,
                     "epochs": run.epochs,
                     "stopped_by": run.stopped_by,
+                    "predictions_far_outside_training_range": run.n_far_outside,
                 }
                 for name, run in self.runs.items()
             },
         }
+
+
+def far_outside(predictions, y_train) -> np.ndarray:
+    """(n,) bool: which ``predictions`` lie more than the width of the training targets'
+    range outside it, below ``min - (max - min)`` or above ``max + (max - min)``.
+
+    No sound regression of those targets predicts there; a baseline that does has
+    extrapolated wildly (a linear model on an unusual formula). predictions: (n,);
+    y_train: (n_train,) training targets, in the same unit.
+    """
+    low, high = float(np.min(y_train)), float(np.max(y_train))
+    width = high - low
+    predictions = np.asarray(predictions, dtype=float)
+    return (predictions < low - width) | (predictions > high + width)
+
+
+def _warn_far_outside(name: str, formulas, predictions, y_train) -> int:
+    """Warn, naming the worst formula, when predictions are :func:`far_outside` the
+    training targets' range; return how many are."""
+    far = far_outside(predictions, y_train)
+    if far.any():
+        low, high = float(np.min(y_train)), float(np.max(y_train))
+        worst = int(np.argmax(np.where(far, np.abs(predictions - (low + high) / 2), -np.inf)))
+        warnings.warn(
+            f"{name}: {int(far.sum())} of {len(far)} test prediction(s) lie far outside the "
+            f"training targets' range [{low:.4g}, {high:.4g}] (more than its width beyond "
+            f"it), e.g. {formulas[worst]!r} predicted {predictions[worst]:.4g}; its metrics "
+            "are dominated by them", stacklevel=3)
+    return int(far.sum())
+
+
+def _summary_line(run: ModelRun, task: str) -> str:
+    """One line on a finished model, e.g. "elemnet: fitted in 96.3 s (25 epochs: the
+    maximum; best val_loss 0.0712), test MAE 0.0705"."""
+    epochs = ""
+    if run.history and run.history.get("val_loss"):
+        why = "the maximum" if run.stopped_by == "epochs" else run.stopped_by
+        epochs = f" ({run.epochs} epochs: {why}; best val_loss {min(run.history['val_loss']):.4g})"
+    metric = "MAE" if task == "regression" else "ROC-AUC"
+    return (f"{run.name}: fitted in {run.fit_s:.1f} s{epochs}, "
+            f"test {metric} {run.metrics[metric].value:.4g}")
 
 
 def _stopped_by(estimator, stop: StopRequest) -> str:
@@ -300,12 +347,15 @@ def compare(
             counting them) instead of raising, so all models see the same rows.
         progress: show progress bars.
 
+    Warns:
+        UserWarning: a model's test predictions lie :func:`far_outside` the training
+            targets' range (counted in ``ModelRun.n_far_outside`` and metrics.json).
+
     Raises:
         stoichnet.nn.TrainingInterrupted: ``stop`` was requested while a network trained
             with a checkpoint; its ``path`` holds the run so far.
     """
-    if task not in ("auto", *TASKS):
-        raise ValueError(f"task must be 'auto', 'regression' or 'classification', got {task!r}")
+    check_choice("task", task, ("auto", *TASKS))
     train = _check_frame("train", train)
     task = detect_task(train["target"]) if task == "auto" else task
     train, val, test = (_check_frame(name, frame, task) for name, frame in
@@ -334,7 +384,7 @@ def compare(
     classes = np.unique(train["target"].to_numpy()) if task == "classification" else None
     runs: dict[str, ModelRun] = {}
     order = sorted(models, key=lambda m: m in NETWORKS[task])  # baselines first
-    bar = tqdm(order, desc="compare", unit="model", disable=not progress)
+    bar = progress_bar(order, enabled=progress, desc="compare", unit="model")
     for name in bar:
         if stop.requested:
             break
@@ -378,6 +428,9 @@ def compare(
             metrics = classification_report(y_test, probabilities, estimator.classes_,
                                             n_resamples=n_resamples, seed=seed)
         run = ModelRun(name, metrics, fit_s, predict_s, predictions, probabilities)
+        if task == "regression":
+            run.n_far_outside = _warn_far_outside(
+                name, test["formula"].to_numpy(), predictions, train["target"].to_numpy())
         if name in NETWORKS[task]:
             run.history = {k: [float(v) for v in vals]
                            for k, vals in estimator.history_.history.items()}
@@ -387,6 +440,7 @@ def compare(
                 k: v for k, v in estimator.settings_.items() if k != "verbose"
             } | {"loss": estimator.model_.loss.name}  # the estimator's choice when unset
         runs[name] = run
+        progress_line(_summary_line(run, task), enabled=progress)
     bar.close()
     return Comparison(
         task=task, formulas=test["formula"].to_numpy(dtype=str), y_test=y_test,

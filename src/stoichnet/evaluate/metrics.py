@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from stoichnet.util.checks import check_int, check_real
+
 from ..chem import ATOMIC_NUMBERS, parse_formulas
 
 
@@ -166,14 +168,8 @@ def bootstrap_ci(
         seed: seed of the ``numpy.random.Generator`` drawing the resamples.
         stratify: resample within the classes of ``y_true``.
     """
-    if (
-        not isinstance(n_resamples, int | np.integer)
-        or isinstance(n_resamples, bool)
-        or n_resamples < 1
-    ):
-        raise ValueError(f"n_resamples must be an integer >= 1, got {n_resamples!r}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    n_resamples = check_int("n_resamples", n_resamples, 1)
+    confidence = check_real("confidence", confidence, 0.0, 1.0, low_open=True)
     t = np.asarray(y_true)
     p = np.asarray(y_pred)
     if t.ndim != 1 or len(t) == 0:

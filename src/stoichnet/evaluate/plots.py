@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 
+from stoichnet.util.checks import check_int
+
 from ..chem.periodic_table import SYMBOLS, atomic_number
 
 _PANEL = 4.0  # inches per side-by-side panel
@@ -89,8 +91,7 @@ def residual_histograms(y_true, predictions: Mapping, *, unit: str = "", bins: i
     """
     y = _target(y_true).astype(float)
     residuals = {m: p - y for m, p in _per_model("predictions", predictions, len(y)).items()}
-    if not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    bins = check_int("bins", bins, 1)
     edges = np.histogram_bin_edges(np.concatenate(list(residuals.values())), bins=bins)
     fig, axes = _panels(len(residuals), height=3.0)
     for ax, (model, r) in zip(axes, residuals.items(), strict=True):

@@ -25,15 +25,16 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 from stoichnet.evaluate import plots
 from stoichnet.evaluate.metrics import mae
-from stoichnet.evaluate.report import atomic_file
+from stoichnet.evaluate.progress import progress_bar, progress_line
 from stoichnet.models.baselines import rf_magpie
 from stoichnet.models.elemnet import ELEMNET_17, depth_arch
 from stoichnet.models.estimators import ElemNetRegressor
 from stoichnet.models.recipes import DEFAULT_RECIPE, get_recipe
+from stoichnet.util.checks import check_int
+from stoichnet.util.files import atomic_file
 
 KNOBS: dict[str, type] = {
     "depth": int,
@@ -298,8 +299,7 @@ def run_study(
         progress: show a progress bar over the values.
     """
     values = parse_values(knob, values)
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    jobs = check_int("jobs", jobs, 1)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoints")
     base = base or NetworkConfig()
@@ -315,11 +315,15 @@ def run_study(
         checkpoint = None if checkpoint_dir is None else (
             Path(checkpoint_dir) / path.with_suffix(".ckpt").name)
         tasks.append(delayed(_run_value)(knob, value, config, data, path, checkpoint, resume))
-    bar = tqdm(total=len(tasks), desc=f"study {knob}", unit="value", disable=not progress)
+    bar = progress_bar(total=len(tasks), enabled=progress, desc=f"study {knob}", unit="value")
     results: list[ValueResult] = []
     for result in Parallel(n_jobs=jobs, return_as="generator")(tasks):
         results.append(result)
         bar.update()
+        how = "reused from the cache" if result.cached else f"fitted in {result.wall_s:.1f} s"
+        progress_line(f"{knob}={result.value}: {how} ({result.epochs_run} epochs), best val MAE "
+                      f"{result.best_val_mae:.4g}, test MAE {result.test_mae:.4g}",
+                      enabled=progress)
     bar.close()
 
     rf_path = _cache_path(cache_dir, "random_forest", {"data": fingerprint, "seed": base.seed})

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..nn import Sequential
 from ..nn.layers import Dense, Dropout
+from ..util.checks import check_int, check_real
 
 ELEMNET_17 = "1024x4D-512x3D-256x3D-128x3D-64x2-32x1-1"
 """ElemNet's 17-layer architecture: 16 hidden ReLU layers and a linear output unit."""
@@ -96,8 +97,7 @@ def _dropout_rates(dropout, n_blocks: int, arch: str) -> tuple[float, ...]:
             )
         rates = rates or (0.0,) * n_blocks
     for r in rates:
-        if not 0.0 <= r < 1.0:
-            raise ValueError(f"dropout rates must lie in [0, 1), got {r!r}")
+        check_real("dropout rate", r, 0.0, 1.0)
     return rates
 
 
@@ -130,8 +130,7 @@ def elemnet(
     Returns:
         ``stoichnet.nn.Sequential`` whose first layer takes ``input_dim`` features.
     """
-    if not isinstance(input_dim, int | np.integer) or input_dim < 1:
-        raise ValueError(f"input_dim must be a positive integer, got {input_dim!r}")
+    input_dim = check_int("input_dim", input_dim, 1)
     blocks = parse_arch(arch)
     rates = iter(_dropout_rates(dropout, sum(b.dropout for b in blocks), arch))
     model = Sequential(dtype=dtype, seed=seed)
@@ -172,8 +171,7 @@ def depth_arch(depth: int) -> tuple[str, tuple[float, ...]]:
     Returns:
         (arch string, drop rates) to pass to :func:`elemnet`.
     """
-    if not isinstance(depth, int | np.integer) or isinstance(depth, bool) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    depth = check_int("depth", depth, 1)
     reference = parse_arch(ELEMNET_17)
     hidden = [b.units for b in reference[:-1] for _ in range(b.count)]
     rate_of = dict(zip([b.units for b in reference if b.dropout], ELEMNET_DROPOUT, strict=True))

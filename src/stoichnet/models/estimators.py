@@ -15,8 +15,9 @@ classification, one unit per class otherwise) and activation (linear, sigmoid, s
 from __future__ import annotations
 
 import math
-import numbers
 import time
+from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 from scipy import sparse
@@ -28,8 +29,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ..chem.fractions import ELEMNET_ELEMENTS, ElementFractions
 from ..nn import optimizers, schedules
 from ..nn.callbacks import Callback, EarlyStopping
+from ..util.checks import check_choice, check_int, check_real
 from .elemnet import ELEMNET_17, Block, elemnet, format_arch, parse_arch
-from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, SCHEDULES, get_recipe
+from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, Recipe, get_recipe
 
 
 class TimeBudget(Callback):
@@ -52,7 +54,7 @@ class TimeBudget(Callback):
 class MonteCarloValidation(Callback):
     """Scores the validation rows as ``predict`` does with Monte-Carlo dropout (the mean
     of ``mc_samples`` passes with dropout on, masks drawn from ``seed``) after every
-    epoch, as ``logs["val_mc_loss"]``, also recorded in the History.
+    epoch, as ``logs["val_mc_loss"]`` (the History records it with the other logs).
 
     The engine's ``val_loss`` is computed with dropout off; a network that predicts
     with dropout on must be early-stopped on what it will predict (the dropout trap).
@@ -64,85 +66,39 @@ class MonteCarloValidation(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         predicted = self.model.predict(self.X_val, mc_samples=self.mc_samples, seed=self.seed)
-        value = float(self.model.loss.value(predicted, self.y_val))
-        logs["val_mc_loss"] = value
-        self.model.history.history.setdefault("val_mc_loss", []).append(value)
+        logs["val_mc_loss"] = float(self.model.loss.value(predicted, self.y_val))
 
 
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_real(name: str, value, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value < high:
-        raise ValueError(f"{name} must be a number in [{low}, {high}), got {value!r}")
-    return float(value)
-
-
-def _learning_rate(settings: dict, total_steps: int):
-    """A float or a ``stoichnet.nn.schedules`` schedule spanning ``total_steps`` steps."""
-    lr, name = settings["learning_rate"], settings["schedule"]
-    if name in (None, "constant"):
-        return lr
-    if name == "cosine":
-        return schedules.CosineDecay(lr, decay_steps=max(total_steps, 1))
-    if name == "warmup_cosine":
-        warmup = max(1, round(settings["warmup_fraction"] * total_steps))
-        return schedules.CosineDecay(
-            0.0, decay_steps=max(total_steps - warmup, 1), warmup_target=lr, warmup_steps=warmup
-        )
-    return schedules.OneCycle(lr, total_steps=max(total_steps, 2))
-
-
+@dataclass(repr=False, eq=False)  # sklearn's repr; estimators compare by identity
 class _NeuralNet(BaseEstimator):
-    """Shared fitting logic; see :class:`NeuralNetRegressor` for the parameters."""
+    """Shared fitting logic; see :class:`NeuralNetRegressor` for the parameters.
 
-    def __init__(
-        self,
-        arch: str = "64x2-1",
-        *,
-        dropout=0.0,
-        activation: str = "relu",
-        kernel_initializer: str = "glorot_uniform",
-        loss: str | None = None,
-        optimizer: str = "adam",
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        schedule: str | None = None,
-        warmup_fraction: float = 0.05,
-        epochs: int = 200,
-        batch_size: int = 32,
-        patience: int | None = 10,
-        validation_fraction: float = 0.1,
-        inference_dropout: str = "off",
-        mc_samples: int = 10,
-        max_minutes: float | None = None,
-        dtype: str = "float32",
-        random_state: int | None = None,
-        verbose: int = 0,
-    ):
-        self.arch = arch
-        self.dropout = dropout
-        self.activation = activation
-        self.kernel_initializer = kernel_initializer
-        self.loss = loss
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.warmup_fraction = warmup_fraction
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.inference_dropout = inference_dropout
-        self.mc_samples = mc_samples
-        self.max_minutes = max_minutes
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
+    The hyper-parameters are this dataclass's fields, listed once: the generated
+    ``__init__`` has the explicit signature scikit-learn's ``get_params`` reads and only
+    stores its arguments. The ElemNet estimators change some defaults (:class:`_ElemNet`).
+    """
+
+    arch: str = "64x2-1"
+    _: KW_ONLY
+    dropout: float | Sequence[float] = 0.0
+    activation: str = "relu"
+    kernel_initializer: str = "glorot_uniform"
+    loss: str | None = None
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str | None = None
+    warmup_fraction: float = 0.05
+    epochs: int = 200
+    batch_size: int = 32
+    patience: int | None = 10
+    validation_fraction: float = 0.1
+    inference_dropout: str = "off"
+    mc_samples: int = 10
+    max_minutes: float | None = None
+    dtype: str = "float32"
+    random_state: int | None = None
+    verbose: int = 0
 
     # --- hooks of the task (regression / classification) and of the input (numbers / formulas)
     def _settings(self) -> dict:
@@ -154,33 +110,24 @@ class _NeuralNet(BaseEstimator):
         return validate_data(self, X, reset=reset, dtype=dtype)
 
     def _check_settings(self, s: dict) -> dict:
-        if s["dtype"] not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {s['dtype']!r}")
-        s["epochs"] = _check_int("epochs", s["epochs"], 1)
-        s["batch_size"] = _check_int("batch_size", s["batch_size"], 1)
-        s["mc_samples"] = _check_int("mc_samples", s["mc_samples"], 1)
-        if s["patience"] is not None:
-            s["patience"] = _check_int("patience", s["patience"], 0)
-        s["validation_fraction"] = _check_real(
-            "validation_fraction", s["validation_fraction"], 0, 1
-        )
-        s["learning_rate"] = _check_real("learning_rate", s["learning_rate"], 0)
-        s["weight_decay"] = _check_real("weight_decay", s["weight_decay"], 0)
-        s["warmup_fraction"] = _check_real("warmup_fraction", s["warmup_fraction"], 0, 1)
+        """``s`` with every hyper-parameter checked: a wrong type raises TypeError, a
+        value out of range ValueError (``stoichnet.util.checks``)."""
+        check_choice("dtype", s["dtype"], ("float32", "float64"))
+        for name in ("epochs", "batch_size", "mc_samples"):
+            s[name] = check_int(name, s[name], 1)
+        for name in ("patience", "random_state"):  # None: no early stopping, a fresh seed
+            if s[name] is not None:
+                s[name] = check_int(name, s[name], 0)
+        s["validation_fraction"] = check_real("validation_fraction", s["validation_fraction"], 0, 1)
+        s["warmup_fraction"] = check_real("warmup_fraction", s["warmup_fraction"], 0, 1)
+        s["learning_rate"] = check_real("learning_rate", s["learning_rate"], 0)
+        s["weight_decay"] = check_real("weight_decay", s["weight_decay"], 0)
         if s["max_minutes"] is not None:
-            s["max_minutes"] = _check_real("max_minutes", s["max_minutes"], 0)
-        if s["inference_dropout"] not in INFERENCE_DROPOUT:
-            raise ValueError(
-                f"inference_dropout must be one of {INFERENCE_DROPOUT}, got {s['inference_dropout']!r}"
-            )
-        if s["schedule"] not in (*SCHEDULES, "constant"):
-            raise ValueError(
-                f"schedule must be one of {(*SCHEDULES, 'constant')}, got {s['schedule']!r}"
-            )
-        if s["random_state"] is not None:
-            s["random_state"] = _check_int("random_state", s["random_state"], 0)
-        if s["verbose"] not in (0, 1, 2, False, True):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {s['verbose']!r}")
+            s["max_minutes"] = check_real("max_minutes", s["max_minutes"], 0)
+        check_choice("inference_dropout", s["inference_dropout"], INFERENCE_DROPOUT)
+        check_choice("schedule", s["schedule"], schedules.RECIPE_SCHEDULES)
+        if not isinstance(s["verbose"], bool):
+            s["verbose"] = check_int("verbose", s["verbose"], 0, 2)
         blocks = parse_arch(s["arch"])
         if blocks[-1] != Block(1, 1, False):
             raise ValueError(
@@ -218,7 +165,9 @@ class _NeuralNet(BaseEstimator):
         Returns:
             self, with ``model_`` (the trained Sequential), ``history_`` (per-epoch
             ``loss``/``val_loss`` and metrics), ``n_features_in_``, ``n_epochs_``,
-            ``stopped_by_budget_`` and ``settings_`` (the hyper-parameters used).
+            ``stopped_by_budget_``, ``settings_`` (the hyper-parameters used) and
+            ``predict_seed_`` (the seed of the dropout masks of Monte-Carlo predictions,
+            so a saved network predicts as the estimator did).
         """
         if y is None:
             raise ValueError(
@@ -227,9 +176,10 @@ class _NeuralNet(BaseEstimator):
         s = self._check_settings(self._settings())
         X = self._prepare_X(X, reset=True)
         y = self._prepare_y(y, len(X), fitting=True)
-        split_seed, init_seed, fit_seed, self._predict_seed = np.random.SeedSequence(
+        split_seed, init_seed, fit_seed, predict_seed = np.random.SeedSequence(
             s["random_state"]
         ).generate_state(4)
+        self.predict_seed_ = int(predict_seed)
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
@@ -258,7 +208,8 @@ class _NeuralNet(BaseEstimator):
         optimizer = optimizers.get(
             {
                 "name": s["optimizer"],
-                "learning_rate": _learning_rate(s, total_steps),
+                "learning_rate": schedules.from_name(
+                    s["schedule"], s["learning_rate"], total_steps, s["warmup_fraction"]),
                 "weight_decay": s["weight_decay"],
             }
         )
@@ -267,7 +218,7 @@ class _NeuralNet(BaseEstimator):
         monitor = "val_loss"
         if X_val is not None and s["inference_dropout"] == "mc":
             callbacks.append(
-                MonteCarloValidation(X_val, y_val, s["mc_samples"], seed=self._predict_seed)
+                MonteCarloValidation(X_val, y_val, s["mc_samples"], seed=self.predict_seed_)
             )
             monitor = "val_mc_loss"
         if X_val is not None and s["patience"] is not None:
@@ -304,14 +255,13 @@ class _NeuralNet(BaseEstimator):
         mode = (
             self.settings_["inference_dropout"] if inference_dropout is None else inference_dropout
         )
-        if mode not in INFERENCE_DROPOUT:
-            raise ValueError(f"inference_dropout must be one of {INFERENCE_DROPOUT}, got {mode!r}")
+        check_choice("inference_dropout", mode, INFERENCE_DROPOUT)
         if mode == "off":
             return self.model_.predict(X)
         samples = self.settings_["mc_samples"] if mc_samples is None else mc_samples
-        samples = _check_int("mc_samples", samples, 1)
+        samples = check_int("mc_samples", samples, 1)
         # the same masks on every call, so predictions are reproducible
-        return self.model_.predict(X, mc_samples=samples, seed=self._predict_seed)
+        return self.model_.predict(X, mc_samples=samples, seed=self.predict_seed_)
 
 
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):
@@ -433,55 +383,25 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         return self.classes_[proba.argmax(axis=1)]
 
 
+@dataclass(repr=False, eq=False)
 class _ElemNet:
-    """Formula input and recipe defaults shared by the ElemNet estimators."""
+    """Formula input and recipe defaults shared by the ElemNet estimators: the fields
+    below replace :class:`_NeuralNet`'s defaults (None: the recipe's value) and add
+    ``recipe``; the other hyper-parameters are :class:`_NeuralNet`'s."""
 
-    def __init__(
-        self,
-        arch: str = ELEMNET_17,
-        *,
-        recipe=DEFAULT_RECIPE,
-        dropout=None,
-        activation: str = "relu",
-        kernel_initializer: str = "glorot_uniform",
-        loss: str | None = None,
-        optimizer: str | None = None,
-        learning_rate: float | None = None,
-        weight_decay: float | None = None,
-        schedule: str | None = None,
-        warmup_fraction: float | None = None,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        patience: int | None = None,
-        validation_fraction: float = 0.1,
-        inference_dropout: str | None = None,
-        mc_samples: int | None = None,
-        max_minutes: float | None = None,
-        dtype: str = "float32",
-        random_state: int | None = None,
-        verbose: int = 0,
-    ):
-        self.arch = arch
-        self.recipe = recipe
-        self.dropout = dropout
-        self.activation = activation
-        self.kernel_initializer = kernel_initializer
-        self.loss = loss
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.warmup_fraction = warmup_fraction
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.inference_dropout = inference_dropout
-        self.mc_samples = mc_samples
-        self.max_minutes = max_minutes
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
+    arch: str = ELEMNET_17
+    _: KW_ONLY
+    recipe: str | Recipe = DEFAULT_RECIPE
+    dropout: float | Sequence[float] | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_fraction: float | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    patience: int | None = None
+    inference_dropout: str | None = None
+    mc_samples: int | None = None
 
     def _settings(self) -> dict:
         params = self.get_params()
@@ -518,6 +438,7 @@ def _is_formulas(X) -> bool:
     return array.ndim == 1 and array.dtype.kind in "OUS"
 
 
+@dataclass(repr=False, eq=False)  # merges _ElemNet's fields into the signature
 class ElemNetRegressor(_ElemNet, NeuralNetRegressor):
     """ElemNet: a deep fully connected network from element fractions to a property.
 
@@ -532,6 +453,7 @@ class ElemNetRegressor(_ElemNet, NeuralNetRegressor):
     """
 
 
+@dataclass(repr=False, eq=False)
 class ElemNetClassifier(_ElemNet, NeuralNetClassifier):
     """ElemNet with a sigmoid/softmax output and cross-entropy loss; X as
     :class:`ElemNetRegressor`, outputs as :class:`NeuralNetClassifier`."""

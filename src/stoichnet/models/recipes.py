@@ -31,14 +31,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from ..nn.schedules import RECIPE_SCHEDULES
+from ..util.checks import check_choice
 from .elemnet import ELEMNET_DROPOUT
 
 INFERENCE_DROPOUT = ("off", "mc")
 """What Dropout layers do in ``predict``: "off" (identity, standard inverted dropout) or
 "mc" (kept on; ``mc_samples`` passes are averaged)."""
 
-SCHEDULES = (None, "cosine", "warmup_cosine", "onecycle")
-"""Learning-rate schedules a recipe may name; each decays over all training steps."""
+SCHEDULES = RECIPE_SCHEDULES
+"""Learning-rate schedules a recipe may name (``stoichnet.nn.schedules.from_name``); each
+but None/"constant" spans all training steps."""
 
 
 @dataclass(frozen=True)
@@ -79,15 +82,9 @@ class Recipe:
     loss: str = "mae"
 
     def __post_init__(self):
-        if self.inference_dropout not in INFERENCE_DROPOUT:
-            raise ValueError(
-                f"recipe {self.name!r}: inference_dropout must be one of {INFERENCE_DROPOUT}, "
-                f"got {self.inference_dropout!r}"
-            )
-        if self.schedule not in SCHEDULES:
-            raise ValueError(
-                f"recipe {self.name!r}: schedule must be one of {SCHEDULES}, got {self.schedule!r}"
-            )
+        check_choice(f"recipe {self.name!r}: inference_dropout", self.inference_dropout,
+                     INFERENCE_DROPOUT)
+        check_choice(f"recipe {self.name!r}: schedule", self.schedule, SCHEDULES)
 
     def hyperparameters(self) -> dict:
         """The training settings (every field but name and description)."""

@@ -1,0 +1,133 @@
+"""Model cards: a trained network saved for ``stoichnet predict``.
+
+``save_network`` writes the engine's model file plus a JSON "model card" next to it
+(task, class labels, how dropout behaves at prediction, the data it was trained on);
+``load_network`` and ``predict_formulas`` use both, reporting bad formulas per row and
+still predicting the good ones. Both files are written atomically
+(:mod:`stoichnet.util.files`) and get the umask's mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stoichnet import __version__
+from stoichnet.chem import ElementFractions, parse_formulas
+from stoichnet.nn import ModelFileError, Sequential, load_model, save_model
+from stoichnet.util.files import atomic_file, check_output_file
+
+
+def card_path(model_path: str | os.PathLike) -> Path:
+    """The model card (JSON) that goes with a model file: ``model.npz`` -> ``model.json``."""
+    return Path(model_path).with_suffix(".json")
+
+
+def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool = False) -> Path:
+    """Write a fitted ElemNet estimator's network to ``path`` and its model card next to it.
+
+    Args:
+        estimator: a fitted ``ElemNetRegressor`` or ``ElemNetClassifier``.
+        path: the model file, e.g. ``model.npz``.
+        info: extra JSON-serialisable facts for the card (dataset, unit, test metrics).
+    Returns the card's path. Both files are written under temporary names first; an
+    existing one is refused unless ``overwrite``.
+    """
+    card = card_path(path)
+    if card == Path(path):
+        raise ValueError(f"model file {str(path)!r} must not end in .json")
+    check_output_file(card, overwrite)
+    settings = estimator.settings_
+    content = {
+        "stoichnet": __version__,
+        "task": "classification" if hasattr(estimator, "classes_") else "regression",
+        "classes": np.asarray(getattr(estimator, "classes_", [])).tolist(),
+        "inference_dropout": settings["inference_dropout"],
+        "mc_samples": settings["mc_samples"],
+        "seed": estimator.predict_seed_,
+        "hyperparameters": {k: v for k, v in settings.items() if k != "verbose"},
+        **info,
+    }
+    save_model(estimator.model_, path, overwrite=overwrite)  # atomic itself
+    with atomic_file(card, overwrite) as tmp:
+        tmp.write_text(json.dumps(content, indent=2, default=str))
+    return card
+
+
+def load_network(path: str | os.PathLike) -> tuple[Sequential, dict]:
+    """The network in ``path`` and its model card.
+
+    Raises:
+        ModelFileError: the model file is damaged or foreign, or its card is missing or
+            unreadable.
+    """
+    model = load_model(path)
+    card = card_path(path)
+    try:
+        info = json.loads(card.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelFileError(
+            f"model card {str(card)!r} (written by `stoichnet train` next to the model) "
+            f"cannot be read: {err}"
+        ) from None
+    if not isinstance(info, dict) or info.get("task") not in ("regression", "classification"):
+        raise ModelFileError(f"model card {str(card)!r} does not name a task")
+    return model, info
+
+
+def predict_formulas(
+    model: Sequential, info: dict, formulas: Sequence[str]
+) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Predict each formula that can be predicted; say why the others cannot.
+
+    Args:
+        model, info: from :func:`load_network`.
+        formulas: (n,) formula strings.
+    Returns:
+        (frame, errors): frame has one row per predicted formula, columns ``position``
+        (0-based input position), ``formula`` and ``prediction`` (regression, in the
+        target's unit) or ``label`` and ``p(<class>)`` per class (classification);
+        errors maps each other position to the reason.
+    """
+    formulas = list(formulas)
+    parsed = parse_formulas(formulas, errors="collect")
+    errors = {row: message.splitlines()[0].split(": ", 1)[-1]
+              for row, message in parsed.errors.items()}
+    good = np.flatnonzero(parsed.inverse >= 0)
+    X = np.zeros((0, model.input_shape[0]), dtype=np.float32)
+    if len(good):
+        fractions = ElementFractions(on_unsupported="drop")
+        with warnings.catch_warnings():  # the dropped rows are returned in ``errors``
+            warnings.simplefilter("ignore")
+            X = fractions.transform([parsed.compositions[k] for k in parsed.inverse[good]])
+        dropped = fractions.dropped_
+        for position, symbols in zip(dropped.rows, dropped.unsupported, strict=True):
+            errors[int(good[position])] = (
+                f"element(s) {', '.join(symbols)} not among the network's "
+                f"{model.input_shape[0]} input elements"
+            )
+        good = good[dropped.kept]
+    frame = pd.DataFrame({"position": good, "formula": [formulas[i] for i in good]})
+    if len(good):
+        if info["inference_dropout"] == "mc":
+            out = model.predict(X, mc_samples=info["mc_samples"],
+                                seed=info["seed"]).astype(np.float64)
+        else:
+            out = model.predict(X).astype(np.float64)
+    else:
+        out = np.zeros((0, model.output_shape[0]))
+    if info["task"] == "regression":
+        frame["prediction"] = out[:, 0]
+    else:
+        classes = np.asarray(info["classes"])
+        proba = np.column_stack([1.0 - out[:, 0], out[:, 0]]) if out.shape[1] == 1 else out
+        frame["label"] = classes[proba.argmax(axis=1)] if len(good) else classes[:0]
+        for j, label in enumerate(classes):
+            frame[f"p({label})"] = proba[:, j]
+    return frame, dict(sorted(errors.items()))
