@@ -1,4 +1,5 @@
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,13 @@ def data_dir() -> Path:
             "(export STOICHNET_DATA=../shared/data)"
         )
     return Path(value)
+
+
+@pytest.fixture(autouse=True)
+def default_sigint_handler():
+    """Each test starts with Python's own SIGINT handler, as in a foreground process: a test
+    run started in the background (``cmd &`` in a script, ``nohup``) inherits SIGINT as
+    ignored, and the Ctrl-C tests would then test that disposition instead."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
