@@ -296,3 +296,18 @@ def test_a_fold_with_one_class_is_refused(monkeypatch):
                          "target": [1, 1, 0, 0, 1, 0]})
     with pytest.raises(ValueError, match=r"only class \[1\] in its test rows"):
         cross_validate(data, split="element", holdout_element="Li", models=["majority"])
+
+
+def test_jobs_and_scheduler_reach_the_executor_only_when_given(monkeypatch):
+    from stoichnet.evaluate.executor import run_jobs
+
+    calls = []
+
+    def spy(jobs, *, cache_dir=None, **options):
+        calls.append(options)
+        return run_jobs(jobs, cache_dir=cache_dir)
+
+    monkeypatch.setattr(cv, "run_jobs", spy)
+    cross_validate(_table(20), folds=2, models=["mean"])
+    cross_validate(_table(20), folds=2, models=["mean"], jobs=2, scheduler="local")
+    assert calls == [{}, {"n_jobs": 2, "scheduler": "local"}]
