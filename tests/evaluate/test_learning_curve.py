@@ -125,6 +125,9 @@ def test_sizes_larger_than_the_pool_are_refused_before_training(monkeypatch):
     data = _table(100)
     with pytest.raises(ValueError, match=r"sizes \[100, 300\] exceed the training pool of 80"):
         learning_curve(data.iloc[:80], data.iloc[80:], sizes=[50, 100, 300], models=["mean"])
+    labels = pd.DataFrame({"formula": data["formula"], "target": [1] * 95 + [0] * 5})
+    with pytest.raises(ValueError, match=r"the 10 training rows of repeat 0 hold only class \[1\]"):
+        learning_curve(labels.iloc[:90], labels.iloc[85:], sizes=[10], models=["majority"])
     with pytest.raises(ValueError, match="repeats must be an int >= 1"):
         learning_curve(data.iloc[:80], data.iloc[80:], sizes=[50], repeats=0, models=["mean"])
 

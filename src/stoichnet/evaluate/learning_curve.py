@@ -251,6 +251,9 @@ def learning_curve(
             len(pool))
         for size in sizes:
             subset = pool.iloc[np.sort(order[:size])]
+            if task == "classification" and subset["target"].nunique() < 2:
+                raise ValueError(f"the {size} training rows of repeat {r} hold only class "
+                                 f"{subset['target'].unique().tolist()}; use larger sizes")
             fit, val = inner_split(subset, False, job_seed(seed, f"repeat={r}/size={size}/val"))
             for model in models:
                 key = f"size={size}/repeat={r}/model={model}"
