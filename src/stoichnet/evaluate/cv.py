@@ -543,10 +543,11 @@ class CVResult:
                 results[f"fold_{fold.index}"] = {
                     "data": dict(zip(self.ids[fold.test].tolist(), predicted.tolist(),
                                      strict=True)),
-                    "parameters": {"model": model, **self.settings["model parameters"],
-                                   "seed": self.settings["job seeds"][
-                                       job_key(fold.repeat, fold.index, model)],
-                                   "epochs_trained": out["epochs"]},
+                    "parameters": {"model": model, "seed": self.settings["job seeds"][
+                        job_key(fold.repeat, fold.index, model)]} | (
+                        {} if out["epochs"] is None else
+                        {"recipe": self.settings["recipe"], "max_epochs": self.settings["epochs"],
+                         "epochs_trained": out["epochs"], "stopped_by": out["stopped_by"]}),
                     "scores": matbench_scores(truth, predicted, self.task, self.classes),
                 }
             names = next(iter(results.values()))["scores"]
@@ -708,7 +709,7 @@ def cross_validate(
     grouped = split == "chemical-system"
     settings = {"models": models, "epochs": epochs, "recipe": recipe, "seed": seed,
                 "folds": folds, "repeats": repeats, "split": split, "protocol": protocol,
-                "model parameters": {"epochs": epochs, "recipe": recipe}, "job seeds": {}}
+                "job seeds": {}}
     fold_list, job_list, data_digest = [], [], digest(frame)
     for r, k, train, test in outer:
         fit, val = inner_split(frame.iloc[train], grouped,
