@@ -625,6 +625,205 @@ def featurize(input_path, output_path, preset, formula_col, target_col, impute,
                err=True)
 
 
+# ---------------------------------------------------------------- cross-validation, learning curves
+def protocol_options(func):
+    """The options `cv` and `learning-curve` share: the rows (--dataset or --data), the
+    models, where the files go, and how the jobs run."""
+    options = [
+        click.option("--dataset", metavar="NAME",
+                     help="Registered dataset (all its files pooled), e.g. CritExam__Ef, "
+                          "matbench_expt_is_metal."),
+        click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False),
+                     help="Table of one's own (.csv, .tsv, .xlsx, .parquet) instead of --dataset."),
+        click.option("--formula-col", default="formula", show_default=True,
+                     help="Formula column of the table."),
+        click.option("--target-col", default="target", show_default=True,
+                     help="Target column of the table."),
+        click.option("--duplicates", type=RegistryChoice("stoichnet.chem.tables", "DUPLICATES"),
+                     help="Rows with the same composition: raise (default for --data), mean, "
+                          "first or keep (a dataset's default: keep and warn)."),
+        click.option("--models", metavar="LIST",
+                     help="Comma-separated models, as in compare (default regression: "
+                          "elemnet,rf,ridge,mean; classification: elemnet,rf,majority)."),
+        click.option("--task", type=TASK_CHOICE, default="auto", show_default=True,
+                     help="auto: classification for a 0/1 or text target."),
+        click.option("--epochs", type=click.IntRange(min=1),
+                     help="Maximum epochs of each network (default: the recipe's)."),
+        click.option("--recipe", type=RECIPE_CHOICE, help="Network training recipe."),
+        click.option("--drop-unsupported", is_flag=True,
+                     help="Drop (and report) rows with elements outside the network's 86 "
+                          "inputs (default: refuse)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Seed of the run: folds, subsets, validation rows, every model."),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+                     help="Output folder; DIR/jobs/ keeps every finished training."),
+        click.option("--overwrite", is_flag=True, help="Replace the result files in DIR."),
+        click.option("--jobs", type=click.IntRange(min=1), default=None,
+                     help="Trainings run in parallel (default: one at a time)."),
+        click.option("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler: local, or tcp://HOST:PORT of a running one."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def load_rows(opts: dict, raw: bool = False, subset: int | None = None):
+    """``stoichnet.evaluate.cv.Rows`` of --dataset or --data; contradictions are usage
+    errors."""
+    from stoichnet.evaluate.cv import load_rows as load
+
+    if (opts["dataset"] is None) == (opts["data_path"] is None):
+        raise click.UsageError("give either --dataset NAME or --data FILE (not both)")
+    return load(opts["dataset"], path=opts["data_path"], formula_col=opts["formula_col"],
+                target_col=opts["target_col"], duplicates=opts["duplicates"], subset=subset,
+                seed=opts["seed"], task=opts["task"], raw=raw)
+
+
+def model_options(opts: dict) -> dict:
+    """The keyword arguments of cross_validate/learning_curve that the shared options give."""
+    return {"models": parse_models(opts["models"]), "task": opts["task"],
+            "epochs": opts["epochs"], "recipe": opts["recipe"], "seed": opts["seed"],
+            "drop_unsupported": opts["drop_unsupported"], "jobs": opts["jobs"],
+            "scheduler": opts["scheduler"]}
+
+
+def exit_jobs_interrupted(cache: Path) -> None:
+    click.echo(f"\nInterrupted: finished trainings are kept in {cache}/; run the same command "
+               "again to compute only the missing ones.", err=True)
+    raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+@cli.command()
+@protocol_options
+@click.option("--protocol", type=RegistryChoice("stoichnet.evaluate.cv", "PROTOCOLS"),
+              default="kfold", show_default=True,
+              help="kfold: the folds of --split; matbench: Matbench v0.1's five folds "
+                   "(KFold, shuffle, random_state 18012019) over the rows as in the file.")
+@click.option("--split", type=RegistryChoice("stoichnet.evaluate.cv", "SPLITS"),
+              default="random", show_default=True,
+              help="random; chemical-system: each chemical system (Fe-O) in one fold only; "
+                   "element: the formulas with --holdout-element are the test fold.")
+@click.option("--holdout-element", metavar="SYMBOL",
+              help="The element of --split element, e.g. Li.")
+@click.option("--folds", type=click.IntRange(min=2),
+              help="Folds of --protocol kfold (default 5).")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Repeated k-fold: fold the rows anew this many times.")
+@click.option("--subset", type=click.IntRange(min=2), metavar="N",
+              help="Use a seeded random N rows (quick runs; not with --protocol matbench).")
+def cv(protocol, split, holdout_element, folds, repeats, subset, **opts):
+    """Cross-validate the network and the baselines on the same folds.
+
+    Prints each metric's mean ± standard deviation and 95% t-interval over the folds, and
+    one sentence on the network vs the random forest: the folds each wins and the
+    Nadeau-Bengio corrected resampled t-test, saying when the difference is not
+    significant. Networks stop early on 10% of their training fold. Writes DIR/cv.json,
+    DIR/folds.csv (fold x model x metric), DIR/predictions.csv (every row's out-of-fold
+    prediction by every model), DIR/folds.png, and with --protocol matbench
+    DIR/matbench_results.json (Matbench's per-fold record layout).
+
+    \b
+    Examples:
+      stoichnet cv --dataset matbench_expt_is_metal --protocol matbench --out runs/metal-cv
+      stoichnet cv --dataset CritExam__Ef --subset 5000 --split chemical-system --out runs/ef-cs
+      stoichnet cv --dataset CritExam__Ef --subset 5000 --split element --holdout-element Li
+      stoichnet cv --data mine.csv --target-col gap --folds 10 --repeats 3 --models elemnet,rf
+    """
+    from stoichnet.evaluate.cv import (
+        CV_FILES,
+        MATBENCH_FILE,
+        check_cv_output,
+        cross_validate,
+        write_cv,
+    )
+
+    out = Path(opts["out_dir"] or f"cv-{opts['dataset'] or Path(opts['data_path'] or '').stem}")
+    files = CV_FILES + ((MATBENCH_FILE,) if protocol == "matbench" else ())
+    check_cv_output(out, opts["overwrite"], files)
+    rows = load_rows(opts, raw=protocol == "matbench", subset=subset)
+    for note in rows.notes:
+        click.echo(f"note: {note}", err=True)
+    try:
+        result = cross_validate(
+            rows.frame[["formula", "target"]], folds=folds, repeats=repeats, split=split,
+            holdout_element=holdout_element, protocol=protocol, unit=rows.unit, ids=rows.ids,
+            name=rows.name, notes=rows.notes, cache_dir=out / "jobs", **model_options(opts))
+    except KeyboardInterrupt:
+        exit_jobs_interrupted(out / "jobs")
+    paths = write_cv(result, out, overwrite=opts["overwrite"])
+    click.echo(result.table())
+    sentence = result.verdict()
+    if sentence:
+        click.echo(sentence)
+    click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/")
+
+
+@cli.command("learning-curve")
+@protocol_options
+@click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False),
+              help="Fixed test table for --data (default: a seeded 15% of it; a dataset's "
+                   "test file).")
+@click.option("--sizes", default="100,300,1000,3000,10000,30000", show_default=True,
+              metavar="LIST", help="Comma-separated training-set sizes.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Random subsets per size (intervals over repeats; 1: bootstrap intervals).")
+def learning_curve(test_path, sizes, repeats, **opts):
+    """Test error against training-set size, and where the network overtakes the forest.
+
+    Every model trains on random subsets of the training pool of each size (nested within
+    a repeat) and is scored on one fixed test set. Prints the mean ± std per size and the
+    crossover: the smallest size at which the network beats the forest with
+    non-overlapping 95% intervals, or "not within the sizes tried". Writes
+    DIR/learning_curve.json, DIR/learning_curve.csv and DIR/learning_curve.png (log x).
+
+    \b
+    Examples:
+      stoichnet learning-curve --dataset CritExam__Ef --models elemnet,rf --out runs/ef-lc
+      stoichnet learning-curve --dataset matbench_glass --sizes 100,300,1000,3000 --repeats 5
+      stoichnet learning-curve --data mine.csv --test held_out.csv --sizes 50,100,200
+    """
+    from stoichnet.evaluate.cv import check_cv_output
+    from stoichnet.evaluate.learning_curve import (
+        FILES,
+        parse_sizes,
+        pool_and_test,
+        write_learning_curve,
+    )
+    from stoichnet.evaluate.learning_curve import (
+        learning_curve as run_curve,
+    )
+
+    sizes = parse_sizes(sizes)
+    out = Path(opts["out_dir"] or f"learning-curve-"
+               f"{opts['dataset'] or Path(opts['data_path'] or '').stem}")
+    check_cv_output(out, opts["overwrite"], FILES)
+    if test_path is not None and opts["dataset"] is not None:
+        raise click.UsageError("--test goes with --data, not with --dataset")
+    rows = load_rows(opts)
+    test = None if test_path is None else load_rows({**opts, "dataset": None,
+                                                     "data_path": test_path})
+    pool, held, notes = pool_and_test(rows, test, seed=opts["seed"])
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    try:
+        result = run_curve(pool, held, sizes=sizes, repeats=repeats, unit=rows.unit,
+                           name=rows.name, notes=notes, cache_dir=out / "jobs",
+                           **model_options(opts))
+    except KeyboardInterrupt:
+        exit_jobs_interrupted(out / "jobs")
+    paths = write_learning_curve(result, out, overwrite=opts["overwrite"])
+    summary = result.summary()
+    shown = summary[summary["metric"] == result.metric].pivot(index="size", columns="model",
+                                                              values="mean")
+    click.echo(f"test {result.metric} (mean over {repeats} repeat(s)):")
+    click.echo(shown[result.models].to_string(float_format="{:.4g}".format))
+    sentence = result.sentence()
+    if sentence:
+        click.echo(sentence)
+    click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings (dropped rows, duplicates kept) as one readable line, without source code."""
     click.echo(f"warning: {message}", err=True)

@@ -6,10 +6,13 @@ from pymatgen.core import Composition as PymatgenComposition
 from stoichnet.chem.datasets import load_dataset
 from stoichnet.chem.formula import FormulaError, parse_formula
 from stoichnet.chem.splits import (
+    MATBENCH_SEED,
     chemical_system_kfold,
     chemical_system_split,
     chemical_systems,
     kfold_indices,
+    leave_element_out,
+    matbench_folds,
     train_val_test_split,
 )
 
@@ -161,3 +164,60 @@ def test_chemical_system_split_rejects_bad_sizes(test_size, val_size):
 def test_one_chemical_system_cannot_be_split():
     with pytest.raises(ValueError, match="1 chemical systems cannot be split"):
         chemical_system_split(["Fe2O3", "Fe3O4", "FeO"], 0.3, seed=0)
+
+
+# --- leave-one-element-out and matbench folds ------------------------------------------
+
+LITHIUM = ["LiF", "Li2O", "NaCl", "LiFePO4", "Fe2O3", "KBr", "Li", "MgO"]
+
+
+def test_leave_element_out_tests_every_formula_with_the_element_and_trains_on_the_rest():
+    [(train, test)] = leave_element_out(LITHIUM, "Li")
+    assert test.tolist() == [0, 1, 3, 6] and train.tolist() == [2, 4, 5, 7]
+    assert_partition([train, test], len(LITHIUM))
+
+
+@pytest.mark.parametrize(("element", "error", "message"), [
+    ("Cs", ValueError, "no formula of the 8 contains it"),
+    ("Xx", ValueError, "unknown element symbol 'Xx'"),
+    ("li", ValueError, "unknown element symbol 'li'"),
+    (3, TypeError, "symbol such as 'Li'"),
+])
+def test_leave_element_out_refuses_an_element_no_formula_has(element, error, message):
+    with pytest.raises(error, match=message):
+        leave_element_out(LITHIUM, element)
+
+
+def test_leave_element_out_refuses_an_element_every_formula_has():
+    with pytest.raises(ValueError, match="every one of the 3 formulas contains it"):
+        leave_element_out(["FeO", "Fe2O3", "Fe"], "Fe")
+
+
+def test_matbench_folds_are_sklearns_kfold_with_matbenchs_seed():
+    from sklearn.model_selection import KFold
+
+    assert MATBENCH_SEED == 18012019
+    folds = matbench_folds(4921)
+    expected = KFold(n_splits=5, shuffle=True, random_state=18012019).split(np.zeros(4921))
+    for (train, test), (want_train, want_test) in zip(folds, expected, strict=True):
+        assert np.array_equal(train, want_train) and np.array_equal(test, want_test)
+    assert_partition([test for _, test in folds], 4921)
+    assert matbench_folds(pd.DataFrame({"a": range(12)}))[0][1].tolist() == (
+        matbench_folds(12)[0][1].tolist())
+    with pytest.raises(ValueError, match="at least 5 rows"):
+        matbench_folds(4)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_every_fold_generator_is_disjoint_and_covers_every_row_once(critexam, seed):
+    formulas = critexam["formula"].iloc[:600]
+    for folds in (kfold_indices(600, 5, seed=seed), chemical_system_kfold(formulas, 5, seed=seed),
+                  matbench_folds(600)):
+        assert_partition([test for _, test in folds], 600)
+        for train, test in folds:
+            assert not np.intersect1d(train, test).size and len(train) + len(test) == 600
+    systems = chemical_systems(formulas)
+    fold_of = {}
+    for k, (_, test) in enumerate(chemical_system_kfold(formulas, 5, seed=seed)):
+        for system in set(systems[test]):
+            assert fold_of.setdefault(system, k) == k  # never in two test folds

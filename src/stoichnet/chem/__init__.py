@@ -28,10 +28,13 @@ from stoichnet.chem.fractions import (
 from stoichnet.chem.grammar import MAX_FORMULA_LENGTH, FormulaError
 from stoichnet.chem.periodic_table import ATOMIC_NUMBERS, SYMBOLS, atomic_number
 from stoichnet.chem.splits import (
+    MATBENCH_SEED,
     chemical_system_kfold,
     chemical_system_split,
     chemical_systems,
     kfold_indices,
+    leave_element_out,
+    matbench_folds,
     train_val_test_split,
 )
 from stoichnet.chem.tables import (
@@ -44,6 +47,7 @@ from stoichnet.chem.tables import (
 __all__ = [
     "ATOMIC_NUMBERS",
     "ELEMNET_ELEMENTS",
+    "MATBENCH_SEED",
     "MAX_FORMULA_LENGTH",
     "SYMBOLS",
     "Composition",
@@ -74,8 +78,10 @@ __all__ = [
     "chemical_systems",
     "get_dataset",
     "kfold_indices",
+    "leave_element_out",
     "list_datasets",
     "load_dataset",
+    "matbench_folds",
     "read_table",
     "train_val_test_split",
 ]

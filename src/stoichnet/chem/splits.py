@@ -1,8 +1,12 @@
-"""Seeded train/validation/test splits and k-fold indices, random or grouped by chemical system.
+"""Seeded train/validation/test splits and k-fold indices: random, grouped by chemical
+system, leave-one-element-out, and Matbench v0.1's folds.
 
 A random split puts Fe2O3 in train and Fe3O4 in test: the model is tested on interpolation
 within chemical systems it has seen. The chemical-system split keeps every system (the set
-of elements, "Fe-O") wholly on one side, the honest test of generalising to new chemistry.
+of elements, "Fe-O") wholly on one side, the honest test of generalising to new chemistry
+(leave-cluster-out cross-validation, Meredig et al., Mol. Syst. Des. Eng. 3, 819 (2018));
+leaving out every formula that contains one element asks the harder question of a model
+that has never seen it.
 """
 
 import numbers
@@ -16,14 +20,21 @@ from stoichnet.util.checks import check_int, check_real
 
 from .composition import Composition
 from .formula import parse_formulas
+from .periodic_table import atomic_number
 
 __all__ = [
+    "MATBENCH_SEED",
     "chemical_system_kfold",
     "chemical_system_split",
     "chemical_systems",
     "kfold_indices",
+    "leave_element_out",
+    "matbench_folds",
     "train_val_test_split",
 ]
+
+MATBENCH_SEED = 18012019
+"""``random_state`` of Matbench v0.1's outer ``KFold(n_splits=5, shuffle=True)``."""
 
 Seed = int | np.random.Generator
 
@@ -204,3 +215,41 @@ def chemical_system_kfold(
     only (``kfold_indices`` grouped by ``chemical_systems``)."""
     systems = chemical_systems(formulas)
     return kfold_indices(len(systems), n_splits, seed=seed, groups=systems)
+
+
+def leave_element_out(
+    formulas: Iterable[str | Composition], element: str
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One (train, test) pair of positions: test holds every formula that contains
+    ``element`` (e.g. "Li"), train every other.
+
+    Raises:
+        ValueError: ``element`` is not an element symbol, or no formula / every formula
+            contains it (one side would be empty).
+    """
+    if not isinstance(element, str):
+        raise TypeError(f"element must be a symbol such as 'Li', got {element!r}")
+    atomic_number(element)
+    systems = chemical_systems(formulas)
+    has = np.fromiter((element in s.split("-") for s in systems), bool, count=len(systems))
+    if not has.any():
+        raise ValueError(f"holdout element {element!r}: no formula of the {len(has)} contains "
+                         "it, so the test fold would be empty")
+    if has.all():
+        raise ValueError(f"holdout element {element!r}: every one of the {len(has)} formulas "
+                         "contains it, so nothing would be left to train on")
+    return [(np.flatnonzero(~has), np.flatnonzero(has))]
+
+
+def matbench_folds(data: int | pd.DataFrame | Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Matbench v0.1's five outer (train, test) folds over the rows as given (positions
+    0..n-1): ``KFold(n_splits=5, shuffle=True, random_state=MATBENCH_SEED)``.
+
+    They equal Matbench's own folds only when the rows are in the order of its dataset;
+    no row may have been dropped, merged or reordered.
+    """
+    n = _length(data)
+    if n < 5:
+        raise ValueError(f"the matbench protocol needs at least 5 rows, got {n}")
+    folds = KFold(5, shuffle=True, random_state=MATBENCH_SEED).split(np.zeros((n, 1)))
+    return [(train.astype(np.int64), test.astype(np.int64)) for train, test in folds]

@@ -1,6 +1,8 @@
 """Evaluation: which rows to train and test on (``data``), metrics with bootstrap
-intervals, figures, the network-vs-baselines comparison, tuning studies, model cards
-(``model_card``) and the comparison in words (``text``).
+intervals, figures, the network-vs-baselines comparison, cross-validation (``cv``: k-fold,
+chemical-system, leave-one-element-out and Matbench folds), learning curves
+(``learning_curve``), tuning studies, model cards (``model_card``) and the comparison in
+words (``text``).
 
 >>> from stoichnet.evaluate import compare, load_split, write_comparison  # doctest: +SKIP
 >>> split = load_split("CritExam__Ef", subset=2000)
@@ -18,7 +20,20 @@ from stoichnet.evaluate.compare import (
     detect_task,
     write_comparison,
 )
+from stoichnet.evaluate.cv import (
+    CVResult,
+    corrected_resampled_ttest,
+    cross_validate,
+    load_rows,
+    write_cv,
+)
 from stoichnet.evaluate.data import Split, load_split, study_data
+from stoichnet.evaluate.learning_curve import (
+    LearningCurve,
+    learning_curve,
+    pool_and_test,
+    write_learning_curve,
+)
 from stoichnet.evaluate.metrics import (
     Estimate,
     accuracy,
@@ -42,6 +57,8 @@ from stoichnet.evaluate.study import (
 
 __all__ = [
     "KNOBS",
+    "LearningCurve",
+    "CVResult",
     "Comparison",
     "Estimate",
     "ModelRun",
@@ -54,12 +71,17 @@ __all__ = [
     "bootstrap_ci",
     "classification_report",
     "compare",
+    "corrected_resampled_ttest",
+    "cross_validate",
     "detect_task",
     "f1",
+    "learning_curve",
     "load_network",
+    "load_rows",
     "load_split",
     "mae",
     "plots",
+    "pool_and_test",
     "predict_formulas",
     "r2",
     "regression_report",
@@ -69,4 +91,6 @@ __all__ = [
     "save_network",
     "study_data",
     "write_comparison",
+    "write_cv",
+    "write_learning_curve",
 ]

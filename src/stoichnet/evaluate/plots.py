@@ -302,3 +302,67 @@ def confusion_matrices(y_true, predictions: Mapping, *, labels=None) -> Figure:
         ConfusionMatrixDisplay.from_predictions(y, p, labels=labels, ax=ax, colorbar=False)
         ax.set_title(model)
     return fig
+
+
+def paired_scores(panels: Mapping[str, Mapping[str, Sequence[float]]], *,
+                  units: Mapping[str, str] | None = None, title: str | None = None) -> Figure:
+    """Per-fold scores of several models, one panel per metric: each fold is a line joining
+    its models' scores (so a pair that crosses the others shows at a glance), each model's
+    mean a black bar.
+
+    Args:
+        panels: {metric: {model: (n_folds,) scores in fold order}}; every model of a panel
+            has the same folds.
+        units: {metric: suffix for its axis label, e.g. " (eV/atom)"}.
+        title: the figure's title.
+    """
+    if not isinstance(panels, Mapping) or not panels:
+        raise TypeError("panels must be a non-empty mapping {metric: {model: scores}}")
+    fig, axes = _panels(len(panels))
+    for ax, (metric, scores) in zip(axes, panels.items(), strict=True):
+        models = list(scores)
+        values = np.array([np.asarray(scores[m], dtype=float) for m in models])
+        if values.ndim != 2 or values.shape[1] == 0:
+            raise ValueError(f"panels[{metric!r}]: every model needs the same folds, got "
+                             f"{[len(np.atleast_1d(scores[m])) for m in models]}")
+        x = np.arange(len(models))
+        for fold in values.T:
+            ax.plot(x, fold, color="grey", alpha=0.6, marker="o", ms=4, lw=1)
+        ax.hlines(values.mean(axis=1), x - 0.2, x + 0.2, color="black", lw=2, label="mean")
+        ax.set_xticks(x, models)
+        ax.set_xlim(-0.5, len(models) - 0.5)
+        ax.set_ylabel(f"{metric}{(units or {}).get(metric, '')}")
+        ax.set_title(f"{metric}, {values.shape[1]} fold(s)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def error_vs_size(sizes: Sequence[int], means: Mapping[str, Sequence[float]],
+                  intervals: Mapping[str, Sequence[tuple[float, float]]], *,
+                  ylabel: str = "test MAE", crossover: int | None = None) -> Figure:
+    """Learning curve: a test score against the training-set size (log x), one line per
+    model with its interval as a band, and a vertical line at the crossover size.
+
+    Args:
+        sizes: (n_sizes,) training-set sizes.
+        means: {model: (n_sizes,) mean score}.
+        intervals: {model: (n_sizes, 2) (low, high)} (NaN: no band).
+        crossover: the size where the network overtakes the forest, or None.
+    """
+    x = np.asarray(sizes, dtype=float)
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, (model, mean) in enumerate(_per_model("means", means, len(x)).items()):
+        band = np.asarray(intervals[model], dtype=float)
+        if band.shape != (len(x), 2):
+            raise ValueError(f"intervals[{model!r}] has shape {band.shape}, expected "
+                             f"({len(x)}, 2)")
+        ax.plot(x, mean, marker="o", color=f"C{i}", label=model)
+        ax.fill_between(x, band[:, 0], band[:, 1], color=f"C{i}", alpha=0.2, lw=0)
+    if crossover is not None:
+        ax.axvline(crossover, color="black", ls=":", label=f"crossover ({crossover:,})")
+    ax.set_xscale("log")
+    ax.set(xlabel="training rows", ylabel=ylabel)
+    ax.legend(fontsize="small")
+    return fig
