@@ -358,8 +358,8 @@ def _dask_client(stack: ExitStack, scheduler: str, n_workers: int):
     from distributed import Client, LocalCluster
 
     if scheduler == "local":
-        cluster = stack.enter_context(LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None))
+        cluster = stack.enter_context(LocalCluster(  # dashboard on any free port: no warning
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0"))
         return stack.enter_context(Client(cluster))
     timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
     try:
