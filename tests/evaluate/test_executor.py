@@ -244,6 +244,8 @@ def test_progress_writes_one_line_per_job(tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "sum=0: reused from the cache"
     assert re.fullmatch(r"sum=1: done in \d+\.\d s", lines[1]) and len(lines) == 2
+    with pytest.raises(TypeError, match="progress must be True, False, None or a Progress"):
+        run_jobs(jobs, progress="yes")
 
 
 def test_a_job_error_names_the_job():

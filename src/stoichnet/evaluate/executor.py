@@ -194,7 +194,8 @@ def run_jobs(
             ``LocalCluster`` of ``n_jobs`` single-threaded worker processes) or the
             address of a running Dask scheduler, ``"tcp://HOST:PORT"``; one that does not
             answer within Dask's connect timeout (``distributed.comm.timeouts.connect``,
-            30 s unless configured) raises ``ConnectionError`` before any job runs.
+            30 s unless configured) raises ``ConnectionError`` before any job runs (it is
+            not asked when every job is in the cache).
         threads_per_worker: BLAS and optimizer threads of each job in a worker (default:
             the cores of this machine divided among its workers; with a scheduler
             address, each worker's cores divided among its threads). In this process
@@ -226,6 +227,8 @@ def run_jobs(
         missing = [job.key for job in jobs if not job.fingerprint]
         if missing:
             raise ValueError(f"jobs need a fingerprint to be cached; none for {missing[:3]}")
+    if not (progress is None or isinstance(progress, bool | Progress)):
+        raise TypeError(f"progress must be True, False, None or a Progress, got {progress!r}")
     report = Progress() if progress is True else progress or None
 
     results = {}
@@ -245,10 +248,9 @@ def run_jobs(
             finished = _in_local_processes(pending, n_workers, threads)
         else:
             finished = _in_this_process(pending, threads)
-        bar = stack.enter_context(progress_bar(
-            total=len(jobs), enabled=report is not None,
-            desc=None if report is None else report.desc,
-            unit="it" if report is None else report.unit))
+        shown = report or Progress()
+        bar = stack.enter_context(progress_bar(total=len(jobs), enabled=report is not None,
+                                               desc=shown.desc, unit=shown.unit))
         reused = [(job, results[job.key], None) for job in jobs if job.key in results]
         with closing(finished):
             for job, result, seconds in chain(reused, finished):
