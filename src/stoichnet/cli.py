@@ -108,6 +108,30 @@ def data_options(func):
     return func
 
 
+def executor_options(func):
+    """--jobs N and --scheduler local|tcp://HOST:PORT: where a command's independent
+    trainings run (``stoichnet.evaluate.executor.run_jobs``'s ``n_jobs`` and ``scheduler``;
+    the command receives ``jobs`` and ``scheduler``)."""
+
+    def check(ctx, param, value):
+        from stoichnet.evaluate.executor import check_scheduler
+
+        try:
+            return check_scheduler(value)
+        except ValueError as err:
+            raise click.BadParameter(str(err)) from None
+
+    func = click.option(
+        "--scheduler", metavar="local|tcp://HOST:PORT", callback=check,
+        help="Run the trainings on Dask: 'local' starts a LocalCluster of --jobs worker "
+             "processes; tcp://HOST:PORT sends them to a running scheduler (`dask scheduler`, "
+             "and `dask worker tcp://HOST:PORT` on each host). Default: this machine.")(func)
+    return click.option(
+        "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+        help="Trainings run at once: worker processes on this machine, or the workers of "
+             "--scheduler local (1: one after the other in this process).")(func)
+
+
 def load_split(opts: dict, need_test: bool = True, task: str = "auto"):
     """The ``stoichnet.evaluate.data.Split`` named by the data options; ``task`` ("auto",
     "regression" or "classification") guards --duplicates mean against class labels.
@@ -292,8 +316,8 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
 STUDY_FILES = ("study.csv", "val_mae_curves.png", "test_mae_vs_value.png")
 
 
-def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite,
-                      checkpoint_dir, resume, opts):
+def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, scheduler,
+                      overwrite, checkpoint_dir, resume, opts):
     from stoichnet.evaluate.compare import detect_task
     from stoichnet.evaluate.data import study_data
     from stoichnet.evaluate.study import NetworkConfig, parse_values, run_study
@@ -321,7 +345,8 @@ def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, 
     start = time.perf_counter()
     try:
         result = run_study(knob, values, study_data(split), base=base, cache_dir=cache,
-                           jobs=jobs, unit=split.unit, checkpoint_dir=folder, resume=resume)
+                           jobs=jobs, scheduler=scheduler, unit=split.unit, checkpoint_dir=folder,
+                           resume=resume)
     except KeyboardInterrupt as err:  # TrainingInterrupted too, from the engine's own handler
         if folder is not None and isinstance(err, TrainingInterrupted):
             exit_interrupted(err)
@@ -355,11 +380,9 @@ def study_options(func):
                      help="Base training recipe (default: stoichnet)."),
         click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
                      help="Cap on each network's training time."),
-        click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Values trained in parallel processes."),
         click.option("--overwrite", is_flag=True, help="Replace the study's CSV and figures."),
     ]
-    for option in reversed(options):
+    for option in reversed([*options, executor_options]):
         func = option(func)
     return checkpoint_options("a checkpoint of each network (named like its cache file)")(func)
 
@@ -372,14 +395,16 @@ def study_options(func):
               help="Comma-separated values of the knob.")
 @data_options
 @study_options
-def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, checkpoint_dir,
-          resume, **opts):
+def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, scheduler, overwrite,
+          checkpoint_dir, resume, **opts):
     """Train one network per value of one knob on the same split.
 
     Everything but the knob follows the recipe. Writes DIR/study.csv (test MAE, best
     validation MAE, epochs, wall seconds per value), DIR/val_mae_curves.png and
     DIR/test_mae_vs_value.png (with the random forest's MAE as a line). Finished values
-    are cached in DIR/cache/ and not recomputed when the study is run again.
+    are cached in DIR/cache/ and not recomputed when the study is run again. The values
+    train at once in --jobs local processes or on a Dask cluster (--scheduler), with the
+    same results as one after the other.
 
     \b
     Examples:
@@ -387,9 +412,11 @@ def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, c
       stoichnet study --vary optimizer --values sgd,rmsprop,adagrad,adadelta,adam,adamax,nadam \\
           --dataset CritExam__Ef --subset 5000 --epochs 30 --jobs 2
       stoichnet study --vary activation --values relu,elu,tanh --train a.csv --test b.csv
+      stoichnet study --vary batch_size --values 32,64,128 --dataset CritExam__Ef \\
+          --jobs 2 --scheduler local
     """
-    run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite,
-                      checkpoint_dir, resume, opts)
+    run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, scheduler,
+                      overwrite, checkpoint_dir, resume, opts)
 
 
 @cli.command("depth-study")
@@ -397,8 +424,8 @@ def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, overwrite, c
               help="Comma-separated numbers of Dense layers.")
 @data_options
 @study_options
-def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, checkpoint_dir,
-                resume, **opts):
+def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, overwrite,
+                checkpoint_dir, resume, **opts):
     """Test MAE against network depth, the ElemNet paper's Figure 2.
 
     A depth-d network has d Dense layers: the 16 hidden widths of ElemNet-17
@@ -409,12 +436,13 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite, c
     Examples:
       stoichnet depth-study --dataset CritExam__Ef --subset 5000 --epochs 30 --jobs 2
       stoichnet depth-study --depths 2,4,8,17 --train a.csv --test b.csv --out runs/depth
+      stoichnet depth-study --dataset CritExam__Ef --out runs/depth --scheduler tcp://head:8786
       stoichnet depth-study --dataset CritExam__Ef --out runs/depth --checkpoint-dir runs/dckpt
       stoichnet depth-study --dataset CritExam__Ef --out runs/depth --checkpoint-dir runs/dckpt \\
           --resume
     """
-    run_study_command("depth", depths, out_dir, epochs, recipe, max_minutes, jobs, overwrite,
-                      checkpoint_dir, resume, opts)
+    run_study_command("depth", depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler,
+                      overwrite, checkpoint_dir, resume, opts)
 
 
 # ---------------------------------------------------------------- train / predict

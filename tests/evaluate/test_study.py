@@ -128,3 +128,16 @@ def test_without_a_terminal_each_value_is_one_line(tmp_path, capsys):
         f"depth=1: reused from the cache (1 epochs), best val MAE {cached.best_val_mae:.4g}, "
         f"test MAE {cached.test_mae:.4g}",
     ]
+
+
+@pytest.mark.slow
+def test_a_study_on_a_dask_cluster_matches_the_serial_one(tmp_path):
+    data, base = _data(), NetworkConfig(epochs=1, seed=0)
+    serial = run_study("depth", [1, 2], data, base=base, cache_dir=tmp_path / "serial",
+                       progress=False)
+    dask = run_study("depth", [1, 2], data, base=base, cache_dir=tmp_path / "dask", jobs=2,
+                     scheduler="local", progress=False)
+    assert dask.rf_test_mae == serial.rf_test_mae
+    for old, new in zip(serial.values, dask.values, strict=True):
+        assert (new.value, new.test_mae, new.val_mae_per_epoch) == (
+            old.value, old.test_mae, old.val_mae_per_epoch)

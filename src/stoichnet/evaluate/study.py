@@ -3,19 +3,20 @@
 ``run_study`` trains a network for every value of a knob (depth, learning rate,
 optimizer, activation, batch size, epochs, dropout) with everything else held at the
 base recipe, records validation MAE per epoch, test MAE and wall time, and trains the
-random forest on Magpie features once as the reference line. Every value is an
-independent job (``jobs`` processes through joblib); a finished value is stored as a
-JSON file in ``cache_dir`` under a hash of its full configuration and of the data, so
-re-running a study (after an interruption, or with more values) recomputes only what is
-missing. With ``checkpoint_dir`` every network also writes a checkpoint after each epoch
-(named like its cache file, ``.ckpt``; deleted once the value is cached), and
-``resume=True`` continues an unfinished one from it, bit-identically.
+random forest on Magpie features once as the reference line. Every value, and the
+forest, is an independent job of ``stoichnet.evaluate.executor`` (in this process, in
+local processes or on a Dask cluster); a finished one is stored as a JSON file in
+``cache_dir`` under a hash of its full configuration and of the data
+(``depth_2-<hash>.json``), so re-running a study (after an interruption, or with more
+values) recomputes only what is missing. With ``checkpoint_dir`` every network also
+writes a checkpoint after each epoch (named like its cache file, ``.ckpt``; deleted once
+the value is finished), and ``resume=True`` continues an unfinished one from it,
+bit-identically.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -23,18 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 
 from stoichnet.evaluate import plots
+from stoichnet.evaluate.executor import Job, JobCache, Progress, fingerprint, run_jobs
 from stoichnet.evaluate.metrics import mae
-from stoichnet.evaluate.progress import progress_bar, progress_line
 from stoichnet.models.baselines import rf_magpie
 from stoichnet.models.elemnet import ELEMNET_17, depth_arch
 from stoichnet.models.estimators import ElemNetRegressor
 from stoichnet.models.recipes import DEFAULT_RECIPE, get_recipe
 from stoichnet.util.checks import check_int
-from stoichnet.util.files import atomic_file
 
 KNOBS: dict[str, type] = {
     "depth": int,
@@ -187,37 +186,30 @@ class ValueResult:
     cached: bool = False
 
 
-def _key(payload: dict) -> str:
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _cache_path(cache_dir: Path, label: str, payload: dict) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-    return cache_dir / f"{safe}-{_key(payload)}.json"
-
-
-def _run_value(
-    knob: str,
-    value,
-    config: NetworkConfig,
-    data: StudyData,
-    path: Path,
-    checkpoint: Path | None,
-    resume: bool,
-) -> ValueResult:
-    if path.is_file():
-        stored = json.loads(path.read_text())
-        return ValueResult(**{**stored, "cached": True})
+def _train_value(knob: str, value, config: NetworkConfig, data: StudyData,
+                 checkpoint: Path | None, resume: bool) -> dict:
+    """The job of one value: train its network (continuing from ``checkpoint`` when
+    ``resume`` and it exists) and return its :class:`ValueResult` fields but ``cached``."""
     start = time.perf_counter()
     resume_from = checkpoint if resume and checkpoint is not None and checkpoint.is_file() else None
     outcome = train_network(config, data, checkpoint=checkpoint, resume=resume_from)
     result = ValueResult(knob=knob, value=value, wall_s=time.perf_counter() - start, **outcome)
-    with atomic_file(path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps(asdict(result) | {"cached": False}))
     if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)  # the cached result supersedes it
-    return result
+        checkpoint.unlink(missing_ok=True)  # the finished result supersedes it
+    return {name: v for name, v in asdict(result).items() if name != "cached"}
+
+
+def _forest_job(data: StudyData, seed: int) -> dict:
+    return {"test_mae": forest_mae(data, seed)}
+
+
+def _value_line(job: Job, result: dict, seconds: float | None) -> str | None:
+    """A value's progress line (none for the forest)."""
+    if job.fn is not _train_value:
+        return None
+    how = "reused from the cache" if seconds is None else f"fitted in {result['wall_s']:.1f} s"
+    return (f"{job.key}: {how} ({result['epochs_run']} epochs), best val MAE "
+            f"{result['best_val_mae']:.4g}, test MAE {result['test_mae']:.4g}")
 
 
 @dataclass
@@ -277,6 +269,7 @@ def run_study(
     base: NetworkConfig | None = None,
     cache_dir: str | Path,
     jobs: int = 1,
+    scheduler: str | None = None,
     unit: str = "",
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
@@ -290,47 +283,41 @@ def run_study(
         data: the split, shared by every run.
         base: the recipe held fixed (default :class:`NetworkConfig`).
         cache_dir: folder of finished runs (created if missing).
-        jobs: parallel processes (joblib); 1 runs in this process.
+        jobs: worker processes (``run_jobs``'s ``n_jobs``); 1 runs in this process.
+        scheduler: None, ``"local"`` (a Dask ``LocalCluster`` of ``jobs`` workers) or a
+            Dask scheduler's address (``"tcp://HOST:8786"``), as in
+            :func:`stoichnet.evaluate.executor.run_jobs`.
         unit: the target's unit, for the figures.
         checkpoint_dir: folder (created if missing) where each network writes a
             checkpoint after every epoch and on Ctrl-C (``TrainingInterrupted`` is raised).
         resume: continue each unfinished value from its checkpoint in ``checkpoint_dir``
             (one without a checkpoint starts afresh).
-        progress: show a progress bar over the values.
+        progress: show a progress bar over the values (a line per value in a log).
     """
     values = parse_values(knob, values)
     jobs = check_int("jobs", jobs, 1)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoints")
     base = base or NetworkConfig()
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     if checkpoint_dir is not None:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    fingerprint = data.fingerprint()
+    data_digest = data.fingerprint()
     tasks = []
     for value in values:
         config = replace(base, **{knob: value})
-        path = _cache_path(cache_dir, f"{knob}={value}", {"config": asdict(config), "data": fingerprint})
-        checkpoint = None if checkpoint_dir is None else (
-            Path(checkpoint_dir) / path.with_suffix(".ckpt").name)
-        tasks.append(delayed(_run_value)(knob, value, config, data, path, checkpoint, resume))
-    bar = progress_bar(total=len(tasks), enabled=progress, desc=f"study {knob}", unit="value")
-    results: list[ValueResult] = []
-    for result in Parallel(n_jobs=jobs, return_as="generator")(tasks):
-        results.append(result)
-        bar.update()
-        how = "reused from the cache" if result.cached else f"fitted in {result.wall_s:.1f} s"
-        progress_line(f"{knob}={result.value}: {how} ({result.epochs_run} epochs), best val MAE "
-                      f"{result.best_val_mae:.4g}, test MAE {result.test_mae:.4g}",
-                      enabled=progress)
-    bar.close()
-
-    rf_path = _cache_path(cache_dir, "random_forest", {"data": fingerprint, "seed": base.seed})
-    if rf_path.is_file():
-        rf_mae = json.loads(rf_path.read_text())["test_mae"]
-    else:
-        rf_mae = forest_mae(data, base.seed)
-        with atomic_file(rf_path, overwrite=True) as tmp:
-            tmp.write_text(json.dumps({"test_mae": rf_mae}))
-    return StudyResult(knob=knob, values=results, rf_test_mae=rf_mae, unit=unit)
+        key = f"{knob}={value}"
+        digest = fingerprint({"config": asdict(config), "data": data_digest}, label=key)
+        checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{digest}.ckpt"
+        tasks.append(Job(key, _train_value, {"knob": knob, "value": value, "config": config,
+                                             "data": data, "checkpoint": checkpoint,
+                                             "resume": resume}, digest))
+    forest = Job("random_forest", _forest_job, {"data": data, "seed": base.seed},
+                 fingerprint({"data": data_digest, "seed": base.seed}, label="random_forest"))
+    cache = JobCache(cache_dir)
+    reused = {job.key for job in tasks if cache.get(job) is not None}
+    report = Progress(desc=f"study {knob}", unit="value", line=_value_line) if progress else None
+    results = run_jobs([*tasks, forest], cache_dir=cache_dir, n_jobs=jobs, scheduler=scheduler,
+                       progress=report)
+    runs = [ValueResult(**results[job.key], cached=job.key in reused) for job in tasks]
+    return StudyResult(knob=knob, values=runs, rf_test_mae=results[forest.key]["test_mae"],
+                       unit=unit)
