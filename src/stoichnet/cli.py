@@ -686,14 +686,10 @@ def protocol_options(func):
         click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
                      help="Output folder; DIR/jobs/ keeps every finished training."),
         click.option("--overwrite", is_flag=True, help="Replace the result files in DIR."),
-        click.option("--jobs", type=click.IntRange(min=1), default=None,
-                     help="Trainings run in parallel (default: one at a time)."),
-        click.option("--scheduler", metavar="ADDRESS",
-                     help="Dask scheduler: local, or tcp://HOST:PORT of a running one."),
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return executor_options(func)
 
 
 def load_rows(opts: dict, raw: bool = False, subset: int | None = None):
@@ -713,7 +709,7 @@ def model_options(opts: dict) -> dict:
     return {"models": parse_models(opts["models"]), "task": opts["task"],
             "epochs": opts["epochs"], "recipe": opts["recipe"], "seed": opts["seed"],
             "drop_unsupported": opts["drop_unsupported"], "jobs": opts["jobs"],
-            "scheduler": opts["scheduler"]}
+            "scheduler": opts["scheduler"], "progress": True}
 
 
 def exit_jobs_interrupted(cache: Path) -> None:

@@ -298,16 +298,12 @@ def test_a_fold_with_one_class_is_refused(monkeypatch):
         cross_validate(data, split="element", holdout_element="Li", models=["majority"])
 
 
-def test_jobs_and_scheduler_reach_the_executor_only_when_given(monkeypatch):
-    from stoichnet.evaluate.executor import run_jobs
-
-    calls = []
-
-    def spy(jobs, *, cache_dir=None, **options):
-        calls.append(options)
-        return run_jobs(jobs, cache_dir=cache_dir)
-
-    monkeypatch.setattr(cv, "run_jobs", spy)
-    cross_validate(_table(20), folds=2, models=["mean"])
-    cross_validate(_table(20), folds=2, models=["mean"], jobs=2, scheduler="local")
-    assert calls == [{}, {"n_jobs": 2, "scheduler": "local"}]
+def test_results_do_not_depend_on_where_the_jobs_run(tmp_path):
+    """Serial, two local processes and a two-worker Dask cluster: the same out-of-fold
+    predictions to the last bit (each job's seed comes from the run seed and its key)."""
+    data = _table(60)
+    runs = [cross_validate(data, folds=3, models=["elemnet", "rf"], epochs=2, **where)
+            for where in ({}, {"jobs": 2}, {"jobs": 2, "scheduler": "local"})]
+    frames = [run.predictions_frame() for run in runs]
+    for frame in frames[1:]:
+        pd.testing.assert_frame_equal(frame, frames[0], check_exact=True)

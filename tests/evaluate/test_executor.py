@@ -165,8 +165,9 @@ def test_a_worker_killed_during_a_job_has_it_run_again(tmp_path, scheduler):
 def test_a_job_that_keeps_killing_its_worker_fails_the_run(monkeypatch):
     monkeypatch.setattr(executor, "ALLOWED_FAILURES", 0)  # one pool is enough to see it
     jobs = [Job("bad", always_die), Job("good", noisy_sum, {"seed": 1, "n": 2})]
+    # "good" may or may not have finished when "bad" broke the pool (a race under load)
     with pytest.raises(RuntimeError, match=r"lost a worker 1 time\(s\) in a row.*unfinished "
-                                           r"jobs: bad\. Last: A worker process"):
+                                           r"jobs: [^.]*\bbad\b[^.]*\. Last: A worker process"):
         run_jobs(jobs, n_jobs=2)
 
 

@@ -278,16 +278,6 @@ def digest(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def executor_options(jobs: int | None, scheduler: str | None) -> dict:
-    """The keyword arguments of ``run_jobs`` that were given (none: the serial default)."""
-    options = {}
-    if jobs is not None:
-        options["n_jobs"] = jobs
-    if scheduler is not None:
-        options["scheduler"] = scheduler
-    return options
-
-
 def check_models(models: Sequence[str] | None, task: str) -> list[str]:
     """The model names, defaulting to ``compare``'s for the task; ValueError for an
     unknown or repeated name."""
@@ -663,8 +653,9 @@ def cross_validate(
     notes: Sequence[str] = (),
     drop_unsupported: bool = False,
     cache_dir: str | Path | None = None,
-    jobs: int | None = None,
+    jobs: int = 1,
     scheduler: str | None = None,
+    progress: bool = False,
 ) -> CVResult:
     """Cross-validate every model on the same folds of ``data``.
 
@@ -683,7 +674,10 @@ def cross_validate(
         unit, name, notes: for the reports; ids: (n,) row ids for the records (default:
             the positions).
         cache_dir: folder of finished jobs, reused when the run is repeated.
-        jobs, scheduler: passed to ``run_jobs`` (``n_jobs``/``scheduler``) when given.
+        jobs, scheduler: where the trainings run: ``run_jobs``' ``n_jobs`` (local worker
+            processes, or the workers of ``scheduler="local"``) and ``scheduler`` (None,
+            "local" or "tcp://HOST:PORT"); results do not depend on them.
+        progress: a bar (terminal) or a line per finished training (log) on stderr.
 
     Raises:
         ValueError: any bad combination (more folds than rows or systems, a holdout
@@ -730,7 +724,8 @@ def cross_validate(
                 "stoichnet.cv", config, data_digest, digest(train_part), digest(parts["val"]),
                 digest(parts["test"]))))
     start = time.perf_counter()
-    outcomes = run_jobs(job_list, cache_dir=cache_dir, **executor_options(jobs, scheduler))
+    outcomes = run_jobs(job_list, cache_dir=cache_dir, n_jobs=jobs, scheduler=scheduler,
+                        progress=progress or None)
     settings["wall_seconds"] = time.perf_counter() - start
     score_rows = [
         {"repeat": f.repeat, "fold": f.index, "model": model, "metric": metric,

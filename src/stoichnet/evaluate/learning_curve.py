@@ -36,7 +36,6 @@ from stoichnet.evaluate.cv import (
     Rows,
     check_cv_output,
     digest,
-    executor_options,
     fit_and_score,
     inner_split,
     prepare_rows,
@@ -209,8 +208,9 @@ def learning_curve(
     notes: Sequence[str] = (),
     drop_unsupported: bool = False,
     cache_dir: str | Path | None = None,
-    jobs: int | None = None,
+    jobs: int = 1,
     scheduler: str | None = None,
+    progress: bool = False,
 ) -> LearningCurve:
     """Test scores of every model trained on subsets of ``pool`` of each size.
 
@@ -221,7 +221,8 @@ def learning_curve(
         repeats: subsets drawn per size (>= 1); the intervals are over repeats when >= 2.
         models, task, epochs, recipe, drop_unsupported: as in ``compare``.
         seed: the run's seed; subsets, validation rows and job seeds derive from it.
-        cache_dir, jobs, scheduler: as in :func:`stoichnet.evaluate.cv.cross_validate`.
+        cache_dir, jobs, scheduler, progress: as in
+            :func:`stoichnet.evaluate.cv.cross_validate`.
 
     Raises:
         ValueError: a size larger than the pool (naming them), repeats < 1, ... before any
@@ -266,7 +267,8 @@ def learning_curve(
                     "stoichnet.learning-curve", config, digest(train),
                     digest(subset.iloc[val]), test_digest)))
     start = time.perf_counter()
-    outcomes = run_jobs(job_list, cache_dir=cache_dir, **executor_options(jobs, scheduler))
+    outcomes = run_jobs(job_list, cache_dir=cache_dir, n_jobs=jobs, scheduler=scheduler,
+                        progress=progress or None)
     settings["wall_seconds"] = time.perf_counter() - start
     rows = []
     for key, out in outcomes.items():
