@@ -360,3 +360,13 @@ def test_the_default_recipe_learns_from_200_rows():
     mean = mae(test.target, np.full(len(test), train.target.mean()))
     assert net < 0.3 * mean, (net, mean)
     assert learning_check(model, val.formula, val.target, train.target) is None
+
+
+def test_early_stopping_keeps_the_best_validation_weights_on_a_small_set():
+    train, val = _composition_table(120, 3), _composition_table(30, 4)
+    model = ElemNetRegressor(arch="32-1", patience=3, random_state=0)
+    model.fit(train.formula, train.target, validation_data=(val.formula, val.target))
+    curve = model.history_.history["val_loss"]  # in the target's unit
+    assert model.n_epochs_ < model.settings_["epochs"]  # it stopped early
+    assert model.best_epoch_ == int(np.argmin(curve)) + 1 == model.n_epochs_ - 3
+    assert mae(val.target, model.predict(val.formula)) == pytest.approx(min(curve), rel=1e-5)
