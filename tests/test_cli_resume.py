@@ -1,6 +1,7 @@
 """`stoichnet train --checkpoint-dir`: Ctrl-C saves a checkpoint and exits 130 with the
 way to resume; `--resume` ends with the model an uninterrupted run writes, bit for bit."""
 
+import math
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ FORMULAS = ["NaCl", "KCl", "MgO", "CaO", "Fe2O3", "Al2O3", "SiO2", "TiO2", "ZnO"
 @pytest.fixture
 def train_csv(tmp_path):
     rng = np.random.default_rng(0)
-    formulas = [f for f in FORMULAS for _ in range(24)]  # 432 train rows: 2 batches of 256
+    formulas = [f for f in FORMULAS for _ in range(24)]  # 432 rows
     path = tmp_path / "train.csv"
     pd.DataFrame({"formula": formulas, "target": rng.normal(size=len(formulas))}).to_csv(
         path, index=False)
@@ -116,12 +117,18 @@ def test_depth_study_ctrl_c_then_resume_reuses_finished_values(tmp_path, train_c
                 str(train_csv), "--duplicates", "keep", "--epochs", "2", "--out", str(out),
                 *map(str, extra)]
 
+    from stoichnet.evaluate.data import load_split
+    from stoichnet.models.recipes import get_recipe
+
+    # the recipe sizes the batch to the training rows: depth 1 takes 2 epochs of n_batches
+    n_train = len(load_split(train=train_csv, test=train_csv, duplicates="keep").train)
+    n_batches = math.ceil(n_train / get_recipe().budget(n_train)[0])
     train_step, count = Sequential._train_step, [0]
 
-    def ctrl_c_in_depth_2(self, *args, **kwargs):  # 2 batches an epoch: depth 1 takes 4
+    def ctrl_c_in_depth_2(self, *args, **kwargs):
         out = train_step(self, *args, **kwargs)
         count[0] += 1
-        if count[0] == 5:
+        if count[0] == 2 * n_batches + 1:
             os.kill(os.getpid(), signal.SIGINT)
         return out
 
@@ -132,10 +139,10 @@ def test_depth_study_ctrl_c_then_resume_reuses_finished_values(tmp_path, train_c
     assert "holds the run so far. To continue, run the same command with --resume" in stderr
     assert not (tmp_path / "study" / "study.csv").exists()
 
-    count[0] = -100  # no second Ctrl-C
+    count[0] = -10_000  # no second Ctrl-C
     assert main(study_args(tmp_path / "study", "--checkpoint-dir", ckpt_dir, "--resume")) == 0
     assert "1 value(s) trained, 1 reused" in capsys.readouterr().out
-    assert count[0] == -100 + 4 - 1  # depth 2's batches after the interrupt only
+    assert count[0] == -10_000 + 2 * n_batches - 1  # depth 2's batches after the interrupt only
     assert main(study_args(tmp_path / "plain")) == 0
     resumed, plain = (pd.read_csv(tmp_path / name / "study.csv") for name in ("study", "plain"))
     assert resumed["test_mae"].tolist() == plain["test_mae"].tolist()

@@ -465,6 +465,10 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
     """Train an ElemNet network and save it for `stoichnet predict`.
 
     Early stopping watches the validation rows; the test rows, when given, are scored.
+    The default recipe sizes batch and epochs to the training rows (at least 3,000
+    optimizer steps) and standardises the targets. A network whose validation error is
+    not clearly below the mean predictor's (or, for classes, whose validation ROC-AUC is
+    below 0.6) is reported as not having learned, with the likely cause.
 
     \b
     Examples:
@@ -474,6 +478,7 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
       stoichnet train --dataset CritExam__Ef --out ef.npz --checkpoint-dir ckpt --resume
     """
     from stoichnet.evaluate.compare import NETWORKS, StopRequest, as_labels, detect_task
+    from stoichnet.evaluate.learning import learning_check
     from stoichnet.evaluate.metrics import mae, roc_auc
     from stoichnet.evaluate.model_card import card_path, save_network
     from stoichnet.nn import TrainingInterrupted
@@ -500,8 +505,12 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
                     checkpoint=checkpoint, resume=checkpoint if resume else None)
         except TrainingInterrupted as err:
             exit_interrupted(err)
+    failure = learning_check(net, split.val["formula"], split.val["target"].to_numpy(),
+                             split.train["target"].to_numpy(), unit=split.unit)
     info = {"data": split.describe(), "unit": split.unit, "epochs_trained": net.n_epochs_,
-            "stopped_by_budget": net.stopped_by_budget_, "interrupted": stop.requested}
+            "steps_trained": net.n_steps_, "stopped_by_budget": net.stopped_by_budget_,
+            "interrupted": stop.requested,
+            "learning_check": None if failure is None else str(failure)}
     if split.test is not None:
         y = split.test["target"].to_numpy()
         if task == "regression":
@@ -511,8 +520,12 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
                                            classes=net.classes_)
     save_network(net, out_path, info, overwrite=overwrite)
     scores = ", ".join(f"{k} {v:.4g}" for k, v in info.items() if k.startswith("test_"))
-    click.echo(f"Trained {net.n_epochs_} epochs{'; ' + scores if scores else ''}. "
-               f"Wrote {out_path} and {card_path(out_path)}")
+    if scores and failure is not None:
+        scores += " (no result: the network did not learn)"
+    click.echo(f"Trained {net.n_epochs_} epochs ({net.n_steps_} steps)"
+               f"{'; ' + scores if scores else ''}. Wrote {out_path} and {card_path(out_path)}")
+    if failure is not None:
+        click.echo(f"Warning: {failure}.")
     if stop.requested:
         click.echo("Interrupted: the model holds the best weights reached so far. To train in "
                    "full, run the same command again with --overwrite.", err=True)

@@ -209,8 +209,9 @@ def test_compare_interrupted_then_resumed_predicts_as_uninterrupted(tmp_path, on
     from stoichnet.nn import TrainingInterrupted, load_checkpoint
 
     rng = np.random.default_rng(5)
-    train, val, test = _frame(rng, 700), _frame(rng, 40), _frame(rng, 30)
-    n_batches = -(-len(train) // get_recipe().batch_size)
+    # the recipe sizes the batch to the training rows: 100 rows, batches of 16
+    train, val, test = _frame(rng, 100), _frame(rng, 40), _frame(rng, 30)
+    n_batches = -(-len(train) // get_recipe().budget(len(train))[0])
     assert n_batches >= 3  # so that batch 2 is mid-epoch
     kwargs = {"models": ("mean", "elemnet"), "epochs": 2, "n_resamples": 10, "progress": False}
     plain = compare(train, val, test, **kwargs)

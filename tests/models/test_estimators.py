@@ -280,3 +280,93 @@ def test_elemnet_classifier_beats_chance_on_expt_is_metal(data_dir):
     model = ElemNetClassifier(arch="128x2-32-1", epochs=40, random_state=0)
     model.fit(train.formula, train.target)
     assert roc_auc(test.target, model.predict_proba(test.formula)) > 0.75
+
+
+def test_standardised_targets_are_folded_back_into_the_output_layer():
+    X, y = _regression(240)
+    common = {"arch": "16-1", "epochs": 30, "patience": None, "random_state": 0,
+              "standardize_target": True, "dtype": "float64"}
+    model = NeuralNetRegressor(**common).fit(X[:200], y[:200], validation_data=(X[200:], y[200:]))
+    assert (model.target_mean_, model.target_scale_) == pytest.approx((y[:200].mean(),
+                                                                       y[:200].std()))
+    # the saved network itself predicts in the target's unit
+    assert np.allclose(model.model_.predict(X[200:])[:, 0], model.predict(X[200:]))
+    # the History's MAE is in the target's unit: the last epoch's val_loss is the MAE of
+    # the final predictions
+    assert model.history_.history["val_loss"][-1] == pytest.approx(
+        mae(y[200:], model.predict(X[200:])), rel=1e-9)
+    # the network learns (y - mean) / std: a target in other units trains the same network
+    shifted = NeuralNetRegressor(**common).fit(X[:200], 1000.0 + 300.0 * y[:200],
+                                               validation_data=(X[200:], 1000.0 + 300.0 * y[200:]))
+    assert np.allclose(shifted.predict(X[200:]), 1000.0 + 300.0 * model.predict(X[200:]),
+                       rtol=0, atol=1e-6)
+    assert np.allclose(shifted.history_.history["loss"],
+                       300.0 * np.asarray(model.history_.history["loss"]), rtol=1e-6)
+    plain = NeuralNetRegressor(**common | {"standardize_target": False}).fit(X[:200], y[:200])
+    assert (plain.target_mean_, plain.target_scale_) == (0.0, 1.0)
+
+
+def test_elemnet_sizes_batch_and_epochs_it_was_not_given():
+    y = np.arange(40, dtype=float)
+    formulas = (FORMULAS * 5)[:40]
+    sized = ElemNetRegressor(arch="8-1", epochs=2, validation_fraction=0, random_state=0)
+    sized.fit(formulas, y)
+    assert (sized.settings_["batch_size"], sized.settings_["epochs"]) == (16, 2)
+    assert sized.n_steps_ == 2 * 3 and sized.settings_["standardize_target"]
+    given = ElemNetRegressor(arch="8-1", batch_size=40, validation_fraction=0,
+                             random_state=0).fit(formulas, y)
+    assert (given.settings_["batch_size"], given.settings_["epochs"]) == (40, 3000)
+    assert given.n_steps_ == 3000
+    assert ElemNetRegressor(arch="8-1", epochs=1, recipe="elemnet-no-dropout").fit(
+        formulas, y).settings_["batch_size"] == 32
+
+
+def test_a_classifier_does_not_standardise_labels():
+    labels = np.array([0, 1] * 4)
+    net = ElemNetClassifier(arch="8-1", epochs=1, random_state=0).fit(FORMULAS, labels)
+    assert net.settings_["standardize_target"] is False
+    with pytest.raises(ValueError, match="standardize_target=True is for regression"):
+        ElemNetClassifier(arch="8-1", epochs=1, standardize_target=True).fit(FORMULAS, labels)
+
+
+def _composition_table(n, seed):
+    """n formulas of 2-3 of ten elements with a smooth, clearly composition-driven target
+    far from 0 (mean ~700, std ~100: standardisation matters)."""
+    rng = np.random.default_rng(seed)
+    elements = np.array(["Li", "Na", "K", "Mg", "Ca", "Al", "Si", "Fe", "Cu", "Zn"])
+    weight = dict(zip(elements, np.linspace(-1.0, 1.0, len(elements)), strict=True))
+    formulas, target = [], []
+    for _ in range(n):
+        chosen = rng.choice(elements, size=rng.integers(2, 4), replace=False)
+        amounts = rng.integers(1, 5, size=len(chosen))
+        formulas.append("".join(f"{e}{a}" for e, a in zip(chosen, amounts, strict=True)))
+        x = sum(a * weight[e] for e, a in zip(chosen, amounts, strict=True)) / amounts.sum()
+        target.append(700.0 + 150.0 * x + 80.0 * x**2 + rng.normal(0, 5.0))
+    return pd.DataFrame({"formula": formulas, "target": target})
+
+
+def test_the_default_recipe_learns_from_200_rows():
+    """The issue-14 regression: 200 training rows used to be one step per epoch (25 in
+    all) at batch 256, and the network predicted about the mean. The default recipe's
+    training (batch 16, 3,000 steps, standardised targets; a small architecture for CI)
+    must now beat the mean predictor clearly."""
+    from stoichnet.evaluate.learning import learning_check
+
+    train, val, test = (_composition_table(n, seed) for n, seed in ((200, 0), (40, 1), (300, 2)))
+    model = ElemNetRegressor(arch="128x2-32-1", random_state=0)
+    model.fit(train.formula, train.target, validation_data=(val.formula, val.target))
+    assert model.settings_["batch_size"] == 16 and model.n_steps_ >= 500
+    net = mae(test.target, model.predict(test.formula))
+    mean = mae(test.target, np.full(len(test), train.target.mean()))
+    assert net < 0.3 * mean, (net, mean)
+    assert learning_check(model, val.formula, val.target, train.target) is None
+
+
+def test_early_stopping_keeps_the_best_validation_weights_on_a_small_set():
+    train, val = _composition_table(120, 3), _composition_table(30, 4)
+    model = ElemNetRegressor(arch="32-1", patience=3, random_state=0)
+    model.fit(train.formula, train.target, validation_data=(val.formula, val.target))
+    curve = model.history_.history["val_loss"]  # in the target's unit
+    assert model.n_epochs_ < model.settings_["epochs"]  # it stopped early
+    assert model.best_epoch_ == int(np.argmin(curve)) + 1 == model.n_epochs_ - 3
+    assert mae(val.target, model.predict(val.formula)) == pytest.approx(min(curve), rel=1e-5)

@@ -50,3 +50,33 @@ def test_unknown_or_bad_recipes():
         replace(STOICHNET, inference_dropout="sometimes")
     with pytest.raises(ValueError, match="schedule"):
         Recipe(**{**STOICHNET.__dict__, "schedule": "step"})
+
+
+def test_the_size_rule_keeps_a_large_set_as_before_and_sizes_a_small_one():
+    recipe = get_recipe()
+    # CritExam__Ef's 59,509 training rows: batch 256, 25 epochs (5,825 steps), as before
+    assert recipe.budget(59_509) == (256, 25)
+    assert recipe.budget(225) == (16, 200)  # 15 batches of 16 per epoch, 3,000 steps
+    assert recipe.budget(100) == (16, 429)  # never below 16 rows per batch
+    assert recipe.budget(3000) == (93, 91)  # 33 batches per epoch
+    assert recipe.budget(20_000) == (256, 38)  # 79 batches per epoch, 3,002 steps
+    assert recipe.budget(10) == (16, 3000)  # one (short) batch per epoch
+
+
+def test_explicit_batch_size_or_epochs_are_used_as_given():
+    recipe = get_recipe()
+    assert recipe.budget(225, batch_size=256) == (256, 3000)  # the epochs still follow
+    assert recipe.budget(225, epochs=10) == (16, 10)  # the batch size still follows
+    assert recipe.budget(225, batch_size=64, epochs=3) == (64, 3)
+    # ElemNet's own recipes keep their published settings at every size
+    assert get_recipe("elemnet-original").budget(225) == (32, 1000)
+    assert not get_recipe("elemnet-original").standardize_target
+
+
+def test_bad_size_rules_are_refused():
+    from stoichnet.models.recipes import SizeRule
+
+    with pytest.raises(ValueError, match="min_steps"):
+        SizeRule(min_steps=0)
+    with pytest.raises(TypeError, match="min_batch_size"):
+        SizeRule(min_batch_size=16.5)

@@ -4,7 +4,8 @@
 networks stop early on the validation rows and keep their best weights), scores each on
 the test rows with 95% bootstrap intervals, and says in one sentence how much the network
 improves on the random forest. ``write_comparison`` puts the numbers, the predictions and
-the figures in a folder.
+the figures in a folder. A network that did not learn (:func:`stoichnet.evaluate.learning.
+learning_check` on the validation rows) is reported as such, in the verdict too.
 
 Baselines are trained before the networks, so a run stopped during the (long) network
 training still holds every baseline's result. With ``checkpoint_dir`` each network
@@ -26,6 +27,7 @@ import pandas as pd
 
 from stoichnet.chem import ELEMNET_ELEMENTS, parse_formulas
 from stoichnet.evaluate import plots
+from stoichnet.evaluate.learning import LearningFailure, learning_check
 from stoichnet.evaluate.metrics import (
     Estimate,
     classification_report,
@@ -125,6 +127,9 @@ class ModelRun:
             "interrupt"; None for baselines.
         n_far_outside: test predictions far outside the training targets' range
             (:func:`far_outside`; regression), else 0.
+        learning: a network's :class:`~stoichnet.evaluate.learning.LearningFailure`
+            when it did not learn (its metrics are then no result), else None.
+        steps: optimizer steps a network took, else None.
     """
 
     name: str
@@ -137,6 +142,8 @@ class ModelRun:
     epochs: int | None = None
     stopped_by: str | None = None
     n_far_outside: int = 0
+    learning: LearningFailure | None = None
+    steps: int | None = None
 
 
 @dataclass
@@ -184,13 +191,16 @@ class Comparison:
         return format_table(rows, list(next(iter(rows.values()))))
 
     def verdict(self) -> str | None:
-        """One sentence on the network vs the forest; None unless both were trained."""
+        """One sentence on the network vs the forest (or on the network not having
+        learned); None unless both were trained."""
         if NETWORK not in self.runs or FOREST not in self.runs:
             return None
         metric, lower = self.headline
         unit = self.unit if self.task == "regression" else ""
-        return verdict(NETWORK, self.runs[NETWORK].metrics[metric], FOREST,
-                       self.runs[FOREST].metrics[metric], metric, lower, unit)
+        net = self.runs[NETWORK]
+        return verdict(NETWORK, net.metrics[metric], FOREST, self.runs[FOREST].metrics[metric],
+                       metric, lower, unit,
+                       failure=None if net.learning is None else str(net.learning))
 
     def to_dict(self) -> dict:
         """JSON-serialisable summary (no per-row predictions)."""
@@ -210,7 +220,9 @@ class Comparison:
                     "fit_seconds": run.fit_s,
                     "predict_seconds": run.predict_s,
                     "epochs": run.epochs,
+                    "steps": run.steps,
                     "stopped_by": run.stopped_by,
+                    "learning_check": None if run.learning is None else str(run.learning),
                     "predictions_far_outside_training_range": run.n_far_outside,
                 }
                 for name, run in self.runs.items()
@@ -255,8 +267,9 @@ def _summary_line(run: ModelRun, task: str) -> str:
         why = "the maximum" if run.stopped_by == "epochs" else run.stopped_by
         epochs = f" ({run.epochs} epochs: {why}; best val_loss {min(run.history['val_loss']):.4g})"
     metric = "MAE" if task == "regression" else "ROC-AUC"
+    failure = f"; {run.learning}" if run.learning else ""
     return (f"{run.name}: fitted in {run.fit_s:.1f} s{epochs}, "
-            f"test {metric} {run.metrics[metric].value:.4g}")
+            f"test {metric} {run.metrics[metric].value:.4g}{failure}")
 
 
 def _stopped_by(estimator, stop: StopRequest) -> str:
@@ -434,8 +447,10 @@ def compare(
         if name in NETWORKS[task]:
             run.history = {k: [float(v) for v in vals]
                            for k, vals in estimator.history_.history.items()}
-            run.epochs = estimator.n_epochs_
+            run.epochs, run.steps = estimator.n_epochs_, estimator.n_steps_
             run.stopped_by = _stopped_by(estimator, stop)
+            run.learning = learning_check(estimator, val["formula"], val["target"].to_numpy(),
+                                          train["target"].to_numpy(), unit=unit)
             settings[f"{name} hyperparameters"] = {
                 k: v for k, v in estimator.settings_.items() if k != "verbose"
             } | {"loss": estimator.model_.loss.name}  # the estimator's choice when unset

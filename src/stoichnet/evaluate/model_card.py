@@ -1,7 +1,8 @@
 """Model cards: a trained network saved for ``stoichnet predict``.
 
 ``save_network`` writes the engine's model file plus a JSON "model card" next to it
-(task, class labels, how dropout behaves at prediction, the data it was trained on);
+(task, class labels, how dropout behaves at prediction, the target standardisation, the
+data it was trained on);
 ``load_network`` and ``predict_formulas`` use both, reporting bad formulas per row and
 still predicting the good ones. Both files are written atomically
 (:mod:`stoichnet.util.files`) and get the umask's mode.
@@ -51,6 +52,10 @@ def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool
         "inference_dropout": settings["inference_dropout"],
         "mc_samples": settings["mc_samples"],
         "seed": estimator.predict_seed_,
+        # already folded into the output layer: the model file predicts in the target's unit
+        "target_standardization": None if hasattr(estimator, "classes_") else {
+            "mean": estimator.target_mean_, "std": estimator.target_scale_,
+            "folded_into_output_layer": True},
         "hyperparameters": {k: v for k, v in settings.items() if k != "verbose"},
         **info,
     }

@@ -43,12 +43,22 @@ def verdict(
     metric: str,
     lower_is_better: bool,
     unit: str = "",
+    failure: str | None = None,
 ) -> str:
     """One sentence: how much the network improves on the forest on ``metric``, in
-    absolute and relative terms, and whether the two confidence intervals overlap."""
+    absolute and relative terms, and whether the two confidence intervals overlap.
+
+    ``failure``: why the network did not learn (``str`` of a
+    :class:`~stoichnet.evaluate.learning.LearningFailure`); the sentence then says so
+    and compares nothing, since the network's number is no result.
+    """
+    unit = f" {unit}" if unit else ""
+    if failure is not None:
+        return (f"The network ({network}) is no result: {failure}. Its test {metric} "
+                f"{net.value:.4g}{unit} is not compared with the forest's ({forest}, "
+                f"{rf.value:.4g}{unit}).")
     diff = rf.value - net.value if lower_is_better else net.value - rf.value
     relative = abs(diff) / abs(rf.value) * 100 if rf.value else float("nan")
-    unit = f" {unit}" if unit else ""
     if diff > 0:
         how = f"improves on the forest ({forest}) by {abs(diff):.4g}{unit} in {metric}"
     elif diff < 0:

@@ -18,7 +18,7 @@ from .estimators import (
     NeuralNetClassifier,
     NeuralNetRegressor,
 )
-from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, get_recipe
+from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, SizeRule, get_recipe
 
 __all__ = [
     "CLASSIFICATION_BASELINES",
@@ -33,6 +33,7 @@ __all__ = [
     "NeuralNetClassifier",
     "NeuralNetRegressor",
     "Recipe",
+    "SizeRule",
     "depth_arch",
     "elemnet",
     "get_recipe",

@@ -10,6 +10,10 @@ The network is an ElemNet-style architecture string (see
 :func:`stoichnet.models.elemnet.parse_arch`) whose last block is the output layer and
 must be ``1``: the estimator sets its width (1 for regression and binary
 classification, one unit per class otherwise) and activation (linear, sigmoid, softmax).
+
+With ``standardize_target`` a regressor trains on (y - mean) / std of its training
+targets; after training the scale is folded into the output layer (W <- std * W,
+b <- std * b + mean), so ``model_`` (and a saved model file) predicts in the target's unit.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ..chem.fractions import ELEMNET_ELEMENTS, ElementFractions
 from ..nn import optimizers, schedules
 from ..nn.callbacks import Callback, EarlyStopping
-from ..util.checks import check_choice, check_int, check_real
+from ..util.checks import check_bool, check_choice, check_int, check_real
 from .elemnet import ELEMNET_17, Block, elemnet, format_arch, parse_arch
 from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, Recipe, get_recipe
 
@@ -84,6 +88,7 @@ class _NeuralNet(BaseEstimator):
     activation: str = "relu"
     kernel_initializer: str = "glorot_uniform"
     loss: str | None = None
+    standardize_target: bool = False
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -113,6 +118,7 @@ class _NeuralNet(BaseEstimator):
         """``s`` with every hyper-parameter checked: a wrong type raises TypeError, a
         value out of range ValueError (``stoichnet.util.checks``)."""
         check_choice("dtype", s["dtype"], ("float32", "float64"))
+        s["standardize_target"] = check_bool("standardize_target", s["standardize_target"])
         for name in ("epochs", "batch_size", "mc_samples"):
             s[name] = check_int(name, s[name], 1)
         for name in ("patience", "random_state"):  # None: no early stopping, a fresh seed
@@ -148,6 +154,15 @@ class _NeuralNet(BaseEstimator):
         val, train = order[:n_val], order[n_val:]
         return X[train], y[train], X[val], y[val]
 
+    def _budget(self, s: dict, n_train: int) -> tuple[int, int]:
+        """(batch size, epochs) of a fit on ``n_train`` rows; an ElemNet estimator sizes
+        those it was not given by its recipe's size rule."""
+        return s["batch_size"], s["epochs"]
+
+    def _target_scale(self, y_train: np.ndarray, s: dict) -> tuple[float, float]:
+        """(mean, std) the targets are standardised with; (0, 1) leaves them as they are."""
+        return 0.0, 1.0
+
     def fit(self, X, y, validation_data=None, *, checkpoint=None, checkpoint_every: int = 1,
             resume=None):
         """Train a new network on (X, y).
@@ -163,9 +178,15 @@ class _NeuralNet(BaseEstimator):
                 from one written by a fit with the same data and parameters; the result
                 is bit-identical to an uninterrupted fit.
         Returns:
-            self, with ``model_`` (the trained Sequential), ``history_`` (per-epoch
-            ``loss``/``val_loss`` and metrics), ``n_features_in_``, ``n_epochs_``,
-            ``stopped_by_budget_``, ``settings_`` (the hyper-parameters used) and
+            self, with ``model_`` (the trained Sequential, predicting in the target's
+            unit), ``history_`` (per-epoch ``loss``/``val_loss`` and metrics; with
+            standardised targets the MAE losses are converted back to the target's unit
+            and MSE to its square, other losses stay those of the standardised targets),
+            ``n_features_in_``, ``n_epochs_``, ``n_steps_`` (optimizer steps taken),
+            ``best_epoch_`` (1-based epoch whose weights early stopping kept; None
+            without it), ``stopped_by_budget_``, ``target_mean_``/``target_scale_``
+            (the standardisation; 0 and 1 without it), ``settings_`` (the
+            hyper-parameters used, with the batch size and epochs actually planned) and
             ``predict_seed_`` (the seed of the dropout masks of Monte-Carlo predictions,
             so a saved network predicts as the estimator did).
         """
@@ -192,6 +213,12 @@ class _NeuralNet(BaseEstimator):
             )
         else:
             X_train, y_train, X_val, y_val = X, y, None, None
+        s["batch_size"], s["epochs"] = self._budget(s, len(X_train))
+        mean, scale = self._target_scale(y_train, s)
+        if (mean, scale) != (0.0, 1.0):
+            y_train = ((y_train - mean) / scale).astype(y_train.dtype)
+            if y_val is not None:
+                y_val = ((y_val - mean) / scale).astype(y_val.dtype)
 
         blocks = parse_arch(s["arch"])[:-1] + [Block(self._n_outputs(), 1, False)]
         self.model_ = elemnet(
@@ -215,16 +242,16 @@ class _NeuralNet(BaseEstimator):
         )
         self.model_.compile(optimizer=optimizer, loss=s["loss"] or self._default_loss())
         callbacks = []
-        monitor = "val_loss"
+        monitor, stopping = "val_loss", None
         if X_val is not None and s["inference_dropout"] == "mc":
             callbacks.append(
                 MonteCarloValidation(X_val, y_val, s["mc_samples"], seed=self.predict_seed_)
             )
             monitor = "val_mc_loss"
         if X_val is not None and s["patience"] is not None:
-            callbacks.append(
-                EarlyStopping(monitor=monitor, patience=s["patience"], restore_best_weights=True)
-            )
+            stopping = EarlyStopping(monitor=monitor, patience=s["patience"],
+                                     restore_best_weights=True)
+            callbacks.append(stopping)
         budget = None
         if s["max_minutes"] is not None:
             budget = TimeBudget(60.0 * s["max_minutes"])
@@ -243,9 +270,30 @@ class _NeuralNet(BaseEstimator):
             resume=resume,
         )
         self.n_epochs_ = len(self.history_.history["loss"])
+        self.n_steps_ = int(self.model_.optimizer.iterations)
+        self.best_epoch_ = (None if stopping is None or stopping.best_epoch is None
+                            else stopping.best_epoch + 1)
         self.stopped_by_budget_ = bool(budget and budget.stopped)
+        self.target_mean_, self.target_scale_ = mean, scale
+        if (mean, scale) != (0.0, 1.0):
+            self._unscale(mean, scale)
         self.settings_ = s
         return self
+
+    def _unscale(self, mean: float, scale: float) -> None:
+        """Fold the target standardisation into the (linear) output layer, so ``model_``
+        predicts mean + scale * output, and put ``history_``'s losses in the target's unit
+        where the loss allows (:data:`_LOSS_UNIT_POWER`)."""
+        out = self.model_.layers[-1]
+        out.params["W"] *= scale  # views into the model's flat parameters
+        out.params["b"] *= scale
+        out.params["b"] += mean
+        power = _LOSS_UNIT_POWER.get(self.model_.loss.name)
+        if power is not None:
+            logs = self.history_.history
+            for key in ("loss", "val_loss", "val_mc_loss"):
+                if key in logs:
+                    logs[key] = [value * scale**power for value in logs[key]]
 
     def _forward(self, X, inference_dropout=None, mc_samples=None) -> np.ndarray:
         """(n_samples, n_outputs) network outputs; averaged over ``mc_samples`` passes with
@@ -264,6 +312,11 @@ class _NeuralNet(BaseEstimator):
         return self.model_.predict(X, mc_samples=samples, seed=self.predict_seed_)
 
 
+_LOSS_UNIT_POWER = {"mae": 1, "mse": 2, "sum_squares": 2}
+"""Losses whose value on standardised targets times std**power is the value in the
+target's unit (the others, e.g. Huber, are not scale-equivariant)."""
+
+
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     """A fully connected network regressor on numeric features, trained by stoichnet.nn.
 
@@ -274,6 +327,8 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         activation: hidden-layer activation name.
         kernel_initializer: weight initializer name.
         loss: training loss name; None: "mae" (regression), cross-entropy (classification).
+        standardize_target: train on (y - mean) / std of the training targets (the
+            scale is folded back into the output layer after training); regression only.
         optimizer: one of ``stoichnet.nn.optimizers`` ("adam", "sgd", ...).
         learning_rate: (peak) learning rate.
         weight_decay: the optimizer's weight decay.
@@ -311,6 +366,12 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
             raise ValueError("y has NaN or infinite values")
         return y[:, None]
 
+    def _target_scale(self, y_train, s):
+        if not s["standardize_target"]:
+            return 0.0, 1.0
+        scale = float(np.std(y_train, dtype=np.float64))
+        return float(np.mean(y_train, dtype=np.float64)), scale if scale > 0 else 1.0
+
     def _n_outputs(self) -> int:
         return 1
 
@@ -336,6 +397,13 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     class and categorical cross-entropy. ``classes_`` holds the labels in column order
     of ``predict_proba``.
     """
+
+    def _check_settings(self, s: dict) -> dict:
+        s = super()._check_settings(s)
+        if s["standardize_target"]:
+            raise ValueError("standardize_target=True is for regression; a classifier's "
+                             "targets are class labels")
+        return s
 
     def _prepare_y(self, y, n: int, fitting: bool) -> np.ndarray:
         y = column_or_1d(y, warn=True)
@@ -397,6 +465,7 @@ class _ElemNet:
     learning_rate: float | None = None
     weight_decay: float | None = None
     warmup_fraction: float | None = None
+    standardize_target: bool | None = None
     epochs: int | None = None
     batch_size: int | None = None
     patience: int | None = None
@@ -409,8 +478,16 @@ class _ElemNet:
         defaults = recipe.hyperparameters()
         if isinstance(self, ClassifierMixin):
             defaults.pop("loss")  # the recipes' "mae" is a regression loss
+            defaults["standardize_target"] = False  # labels are not scaled
         settings = {k: defaults[k] if v is None and k in defaults else v for k, v in params.items()}
         return settings | {"recipe": recipe.name}
+
+    def _budget(self, s, n_train):
+        """The recipe's :meth:`~stoichnet.models.recipes.Recipe.budget`: the batch size
+        and epochs follow the training rows unless given explicitly."""
+        return get_recipe(self.recipe).budget(
+            n_train, None if self.batch_size is None else s["batch_size"],
+            None if self.epochs is None else s["epochs"])
 
     def _prepare_X(self, X, *, reset: bool) -> np.ndarray:
         dtype = np.float64 if self.dtype == "float64" else np.float32
