@@ -299,6 +299,8 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
     if sentence:
         click.echo(sentence)
     for name, run in result.runs.items():
+        if run.learning is not None and sentence is None:  # no verdict says it for us
+            click.echo(f"{name}: {run.learning}")
         if run.stopped_by == "budget":
             click.echo(f"{name}: the --max-minutes budget stopped training after {run.epochs} "
                        "epochs; the best weights so far were kept.")
@@ -793,6 +795,10 @@ def cv(protocol, split, holdout_element, folds, repeats, subset, **opts):
     sentence = result.verdict()
     if sentence:
         click.echo(sentence)
+    elif result.failed_folds():  # no forest to compare with: say it all the same
+        label, diagnosis = result.failed_folds()[0]
+        click.echo(f"The network did not learn in {len(result.failed_folds())} of "
+                   f"{result.n_folds} folds ({label}: {diagnosis}).")
     click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/")
 
 

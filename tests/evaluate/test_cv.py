@@ -109,6 +109,18 @@ def test_verdict_says_when_the_difference_is_significant():
     assert result.comparison().p_value < 0.05
 
 
+def test_verdict_compares_nothing_when_the_network_did_not_learn_in_a_fold():
+    result = _result([0.30, 0.25, 0.33], [0.29, 0.30, 0.31])
+    diagnosis = "the network did not learn: its validation MAE 0.95 is not below ..."
+    result.outcomes = {cv.job_key(0, 1, "elemnet"): {"learning": diagnosis},
+                       cv.job_key(0, 0, "elemnet"): {"learning": None}}
+    assert result.failed_folds() == [("repeat 0, fold 1", diagnosis)]
+    sentence = result.verdict()
+    assert sentence == ("The network (elemnet) is no result: it did not learn in 1 of 3 folds "
+                        f"(repeat 0, fold 1: {diagnosis}); its scores are not compared with "
+                        "the forest's (rf).")
+
+
 def test_verdict_of_a_single_fold_claims_no_significance():
     result = _result([0.4], [0.3])
     assert result.verdict().endswith("better on 0 of 1; a single fold allows no test of "

@@ -253,7 +253,8 @@ def fit_and_score(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, *,
     Returns a JSON-serialisable dict: ``metrics`` (name -> value, low, high: the
     bootstrap interval over ``n_resamples`` resamples of the test rows, meaningless for
     the default 1), ``predictions`` (n_test,), ``probabilities`` (n_test, n_classes) or
-    None, ``classes``, ``fit_seconds``, ``epochs``, ``stopped_by``.
+    None, ``classes``, ``fit_seconds``, ``epochs``, ``stopped_by``, ``learning`` (a
+    network's "did not learn" diagnosis, :mod:`stoichnet.evaluate.learning`, or None).
     """
     result = compare(train, val, test, models=[model], task=task, epochs=epochs, recipe=recipe,
                      seed=seed, n_resamples=n_resamples, progress=False)
@@ -267,6 +268,7 @@ def fit_and_score(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, *,
         "fit_seconds": run.fit_s,
         "epochs": run.epochs,
         "stopped_by": run.stopped_by,
+        "learning": None if run.learning is None else str(run.learning),
     }
 
 
@@ -408,6 +410,12 @@ class CVResult:
         c = self.comparison()
         if c is None:
             return None
+        failed = self.failed_folds()
+        if failed:
+            j = self.n_folds
+            return (f"The network ({NETWORK}) is no result: it did not learn in {len(failed)} "
+                    f"of {j} fold{'s' if j > 1 else ''} ({failed[0][0]}: {failed[0][1]}); its "
+                    f"scores are not compared with the forest's ({FOREST}).")
         unit = f" {self.unit}" if self.unit and self.task == "regression" else ""
         diff = c.network - c.forest
         better = (diff < 0) if c.lower_is_better else (diff > 0)
@@ -425,6 +433,16 @@ class CVResult:
         return (f"{head}; the difference is not significant (Nadeau-Bengio corrected "
                 f"resampled t-test, p = {c.p_value:.3g} >= {SIGNIFICANCE}): these folds "
                 "do not tell the two apart.")
+
+    def failed_folds(self) -> list[tuple[str, str]]:
+        """(fold label, diagnosis) of each fold in which the network did not learn (its
+        validation error not clearly below the mean predictor's or chance)."""
+        failed = []
+        for fold in self.folds:
+            out = self.outcomes.get(job_key(fold.repeat, fold.index, NETWORK), {})
+            if out.get("learning"):
+                failed.append((f"repeat {fold.repeat}, fold {fold.index}", out["learning"]))
+        return failed
 
     def describe_folds(self) -> str:
         """E.g. "random 5-fold", "chemical-system 5-fold x 2 repeats", "Li held out"."""
