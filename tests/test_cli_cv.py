@@ -64,9 +64,12 @@ def test_cv_regression_end_to_end(tmp_path, capsys):
     assert mae["low"] < mae["mean"] < mae["high"]
     assert re.search(rf"^rf +{mae['mean']:.4g} ± ", stdout, re.M), stdout
     assert report["verdict"] in stdout
-    assert re.search(r"on average over 3 folds \(random 3-fold\), better on [0-3] of 3; the "
-                     r"difference is (not )?significant \(Nadeau-Bengio corrected resampled "
-                     r"t-test, p = ", report["verdict"])
+    # 2 epochs of ~8 batches: the network cannot learn, and the verdict says so instead of
+    # comparing it with the forest (the comparison sentences are tested in test_cv.py)
+    assert re.search(r"^The network \(elemnet\) is no result: it did not learn in [1-3] of 3 "
+                     r"folds \(random 3-fold\); in repeat 0, fold \d, the network did not "
+                     r"learn: .*optimizer steps",
+                     report["verdict"])
     assert len(list((out / "jobs").glob("*.json"))) == 9
     # the same command again refuses, then with --overwrite reuses every finished job
     code, _, err = _run(capsys, "cv", "--dataset", "CritExam__Ef", "--subset", 150, "--folds", 3,
@@ -90,7 +93,8 @@ def test_cv_classification_end_to_end(tmp_path, capsys):
         assert got["value"].item() == pytest.approx(
             roc_auc_score(rows["target"], rows["elemnet p(1)"]))
     report = json.loads((out / "cv.json").read_text())
-    assert report["task"] == "classification" and "in ROC-AUC" in report["verdict"]
+    assert report["task"] == "classification"
+    assert "did not learn" in report["verdict"] and "ROC-AUC" in report["verdict"]  # 1 epoch
     assert "(chemical-system 3-fold)" in stdout
 
 

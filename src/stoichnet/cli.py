@@ -798,7 +798,8 @@ def cv(protocol, split, holdout_element, folds, repeats, subset, **opts):
     elif result.failed_folds():  # no forest to compare with: say it all the same
         label, diagnosis = result.failed_folds()[0]
         click.echo(f"The network did not learn in {len(result.failed_folds())} of "
-                   f"{result.n_folds} folds ({label}: {diagnosis}).")
+                   f"{result.n_folds} folds ({result.describe_folds()}); in {label}, "
+                   f"{diagnosis}")
     click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/")
 
 

@@ -117,8 +117,8 @@ def test_verdict_compares_nothing_when_the_network_did_not_learn_in_a_fold():
     assert result.failed_folds() == [("repeat 0, fold 1", diagnosis)]
     sentence = result.verdict()
     assert sentence == ("The network (elemnet) is no result: it did not learn in 1 of 3 folds "
-                        f"(repeat 0, fold 1: {diagnosis}); its scores are not compared with "
-                        "the forest's (rf).")
+                        f"(random 3-fold); in repeat 0, fold 1, {diagnosis}; its scores are not "
+                        "compared with the forest's (rf).")
 
 
 def test_verdict_of_a_single_fold_claims_no_significance():

@@ -414,8 +414,9 @@ class CVResult:
         if failed:
             j = self.n_folds
             return (f"The network ({NETWORK}) is no result: it did not learn in {len(failed)} "
-                    f"of {j} fold{'s' if j > 1 else ''} ({failed[0][0]}: {failed[0][1]}); its "
-                    f"scores are not compared with the forest's ({FOREST}).")
+                    f"of {j} fold{'s' if j > 1 else ''} ({self.describe_folds()}); in "
+                    f"{failed[0][0]}, {failed[0][1]}; its scores are not compared with the "
+                    f"forest's ({FOREST}).")
         unit = f" {self.unit}" if self.unit and self.task == "regression" else ""
         diff = c.network - c.forest
         better = (diff < 0) if c.lower_is_better else (diff > 0)
