@@ -38,6 +38,29 @@ from .elemnet import ELEMNET_17, Block, elemnet, format_arch, parse_arch
 from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, Recipe, get_recipe
 
 
+class TargetUnitLogs(Callback):
+    """Puts the losses of a network trained on standardised targets back in the target's
+    unit (multiplied by ``scale ** power``: 1 for MAE, 2 for MSE) in every batch's and
+    epoch's logs, before the progress lines print them and the History records them.
+
+    Runs after the estimator's other callbacks, so early stopping still compares the
+    standardised values (the same ranking)."""
+
+    def __init__(self, scale: float, power: int):
+        self.factor = float(scale) ** power
+
+    def _rescale(self, logs) -> None:
+        for key in ("loss", "val_loss", "val_mc_loss"):
+            if logs is not None and key in logs:
+                logs[key] *= self.factor
+
+    def on_batch_end(self, batch, logs=None):
+        self._rescale(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._rescale(logs)
+
+
 class TimeBudget(Callback):
     """Stops ``fit`` after the first mini-batch that ends past ``seconds`` of training;
     ``stopped`` tells whether it did."""
@@ -256,6 +279,9 @@ class _NeuralNet(BaseEstimator):
         if s["max_minutes"] is not None:
             budget = TimeBudget(60.0 * s["max_minutes"])
             callbacks.append(budget)
+        power = _LOSS_UNIT_POWER.get(self.model_.loss.name)
+        if (mean, scale) != (0.0, 1.0) and power is not None:
+            callbacks.append(TargetUnitLogs(scale, power))  # last: after early stopping
         self.history_ = self.model_.fit(
             X_train,
             y_train,
@@ -282,18 +308,12 @@ class _NeuralNet(BaseEstimator):
 
     def _unscale(self, mean: float, scale: float) -> None:
         """Fold the target standardisation into the (linear) output layer, so ``model_``
-        predicts mean + scale * output, and put ``history_``'s losses in the target's unit
-        where the loss allows (:data:`_LOSS_UNIT_POWER`)."""
+        predicts mean + scale * output (``history_`` is already in the target's unit where
+        the loss allows, :class:`TargetUnitLogs`)."""
         out = self.model_.layers[-1]
         out.params["W"] *= scale  # views into the model's flat parameters
         out.params["b"] *= scale
         out.params["b"] += mean
-        power = _LOSS_UNIT_POWER.get(self.model_.loss.name)
-        if power is not None:
-            logs = self.history_.history
-            for key in ("loss", "val_loss", "val_mc_loss"):
-                if key in logs:
-                    logs[key] = [value * scale**power for value in logs[key]]
 
     def _forward(self, X, inference_dropout=None, mc_samples=None) -> np.ndarray:
         """(n_samples, n_outputs) network outputs; averaged over ``mc_samples`` passes with
