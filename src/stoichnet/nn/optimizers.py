@@ -126,14 +126,22 @@ class Optimizer:
                 for name, value in self._slots().items()}
 
     # --- the engine --------------------------------------------------------------------
-    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray],
+             lr_scales: list[float] | None = None) -> None:
         """Update every array of ``params`` in place from the matching ``grads``.
 
         Args:
             params: float32 or float64 C-contiguous arrays, any shapes.
             grads: arrays of the same shapes and dtypes.
+            lr_scales: per array, a factor on the learning rate (PyTorch's parameter
+                groups with their own ``lr``; transfer learning trains pretrained layers
+                slower than a new output layer); None: 1 for every array.
         """
         params, grads = self._validate(params, grads)
+        scales = [1.0] * len(params) if lr_scales is None else [
+            check_real(f"lr_scales[{i}]", s, 0.0, low_open=True) for i, s in enumerate(lr_scales)]
+        if len(scales) != len(params):
+            raise ValueError(f"got {len(scales)} lr_scales for {len(params)} params")
         if self._state is None:
             self._state = [self.new_state(p) for p in params]
         lr = self.current_learning_rate
@@ -141,15 +149,19 @@ class Optimizer:
             raise ValueError(f"learning rate at step {self.iterations} is {lr!r} (schedule "
                              f"{self.learning_rate!r} times lr_multiplier {self.lr_multiplier!r}); "
                              "it must be finite and >= 0")
-        k = self._step_constants(self.iterations + 1, lr)
-        wd = self.weight_decay
-        k["l2"] = 0.0 if self.decoupled_weight_decay else wd
-        k["decay"] = 1.0 - k["lr"] * wd if self.decoupled_weight_decay else 1.0
-        # rounded to the parameters' dtype once, as NumPy rounds a Python scalar
-        k = {dtype: {name: dtype.type(value) for name, value in k.items()}
-             for dtype in {p.dtype for p in params}}
-        kernels.for_each_chunk(lambda p, g, state: self._update(p, g, state, k[p.dtype]),
-                               params, grads, self._state, self.num_threads)
+        for scale in dict.fromkeys(scales):  # one pass per group, in order of appearance
+            group = [i for i, s in enumerate(scales) if s == scale]
+            k = self._step_constants(self.iterations + 1, lr * scale)
+            wd = self.weight_decay
+            k["l2"] = 0.0 if self.decoupled_weight_decay else wd
+            k["decay"] = 1.0 - k["lr"] * wd if self.decoupled_weight_decay else 1.0
+            # rounded to the parameters' dtype once, as NumPy rounds a Python scalar
+            k = {dtype: {name: dtype.type(value) for name, value in k.items()}
+                 for dtype in {params[i].dtype for i in group}}
+            kernels.for_each_chunk(
+                lambda p, g, state, k=k: self._update(p, g, state, k[p.dtype]),
+                [params[i] for i in group], [grads[i] for i in group],
+                [self._state[i] for i in group], self.num_threads)
         self.iterations += 1
 
     def _validate(self, params, grads):

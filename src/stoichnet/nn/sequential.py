@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from stoichnet.util.checks import check_choice, check_int, check_real
+from stoichnet.util.checks import check_bool, check_choice, check_int, check_real
 
 from . import io, losses, optimizers
 from .callbacks import Callback, ProgressBar
@@ -323,7 +323,11 @@ class Sequential:
             layers = layers[:-1]
         else:
             grad = self.loss.gradient(y_pred, y)
-        if not input_grad and layers:
+        if not input_grad:
+            # the layers below the first trainable one need no gradient (frozen layers)
+            layers = layers[self._first_trainable():]
+            if not layers:
+                return None
             for layer in reversed(layers[1:]):
                 grad = layer.backward(grad)
             layers[0].backward_params(grad)
@@ -337,10 +341,13 @@ class Sequential:
         y_pred = self._forward(x, training=True)
         loss = self._cost(y_pred, y, fused) + self._regularization()
         self._backward(y_pred, y, fused, input_grad=False)
+        segments = self.trainable_segments()
+        params = [self.flat_params[start:stop] for start, stop, _ in segments]
+        grads = [self.flat_grads[start:stop] for start, stop, _ in segments]
         # the squared gradient norm is one fast pass; a NaN/inf in it or in the loss
         # stops training before the optimizer can write NaN into the weights
         with np.errstate(over="ignore", invalid="ignore"):
-            grad_sq = float(np.dot(self.flat_grads, self.flat_grads))
+            grad_sq = float(sum(np.dot(g, g) for g in grads))
         grad_ok = math.isfinite(grad_sq)
         if not (math.isfinite(loss) and grad_ok):
             where = "" if epoch is None else f" at epoch {epoch + 1}, batch {batch + 1}"
@@ -360,9 +367,38 @@ class Sequential:
             # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1
             scale = clipnorm / (math.sqrt(grad_sq) + 1e-6)
             if scale < 1.0:
-                self.flat_grads *= scale
-        self.optimizer.step([self.flat_params], [self.flat_grads])
+                for g in grads:
+                    g *= scale
+        self.optimizer.step(params, grads, [lr_scale for _, _, lr_scale in segments])
         return loss, y_pred
+
+    def trainable_segments(self) -> list[tuple[int, int, float]]:
+        """The slices of ``flat_params`` the optimizer steps, as (start, stop, lr_scale):
+        the parameters of the layers with ``trainable`` set, adjacent layers of the same
+        ``lr_scale`` merged (all of ``flat_params`` when nothing is frozen or scaled).
+
+        Raises ValueError when no layer with parameters is trainable."""
+        segments: list[tuple[int, int, float]] = []
+        offset = 0
+        for layer in self.layers:
+            size = layer.n_params
+            trainable = check_bool(f"{layer.name}.trainable", layer.trainable)
+            scale = check_real(f"{layer.name}.lr_scale", layer.lr_scale, 0.0, low_open=True)
+            if size and trainable:
+                if segments and segments[-1][1] == offset and segments[-1][2] == scale:
+                    segments[-1] = (segments[-1][0], offset + size, scale)
+                else:
+                    segments.append((offset, offset + size, scale))
+            offset += size
+        if not segments:
+            raise ValueError("every layer with parameters is frozen (trainable=False): "
+                             "there is nothing to train")
+        return segments
+
+    def _first_trainable(self) -> int:
+        """Index of the first layer whose parameters are trained (0 when none is frozen)."""
+        return next((i for i, layer in enumerate(self.layers)
+                     if layer.trainable and layer.n_params), len(self.layers))
 
     def compute_loss(self, X, y) -> float:
         """The total cost (loss + regularization) on (X, y) in inference mode (dropout off)."""
@@ -643,7 +679,7 @@ class Sequential:
             "name": self.name,
             "dtype": self.dtype.name,
             "input_shape": None if self.input_shape is None else list(self.input_shape),
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+            "layers": [_layer_entry(layer) for layer in self.layers],
         }
 
     def get_compile_config(self) -> dict | None:
@@ -665,7 +701,12 @@ class Sequential:
                 raise ValueError(
                     f"unknown layer class {entry['class_name']!r}; known layers are {sorted(LAYERS)}"
                 )
-            model.add(layer_cls(**entry["config"]))
+            layer = layer_cls(**entry["config"])
+            # absent in files written before layers could be frozen
+            layer.trainable = check_bool("trainable", entry.get("trainable", True))
+            layer.lr_scale = check_real("lr_scale", entry.get("lr_scale", 1.0), 0.0,
+                                        low_open=True)
+            model.add(layer)
         if config["input_shape"] is not None and not model.built:
             model.build(config["input_shape"])
         return model
@@ -688,10 +729,26 @@ class Sequential:
         lines = [f'Model: "{self.name}"', rule]
         lines += ["".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
         lines.insert(3, rule)
-        lines += [rule, f"Total params: {self.count_params():,}", f"dtype: {self.dtype.name}"]
+        trainable = sum(layer.n_params for layer in self.layers if layer.trainable)
+        lines += [rule, f"Total params: {self.count_params():,}"]
+        if trainable != self.count_params():
+            lines += [f"Trainable params: {trainable:,}",
+                      f"Frozen params: {self.count_params() - trainable:,}"]
+        lines += [f"dtype: {self.dtype.name}"]
         text = "\n".join(lines)
         print_fn(text)
         return text
+
+
+def _layer_entry(layer: Layer) -> dict:
+    """A layer's part of ``Sequential.get_config``: its class and constructor config, and
+    ``trainable`` / ``lr_scale`` when not the defaults (so older files read the same)."""
+    entry = {"class_name": type(layer).__name__, "config": layer.get_config()}
+    if not layer.trainable:
+        entry["trainable"] = False
+    if layer.lr_scale != 1.0:
+        entry["lr_scale"] = float(layer.lr_scale)
+    return entry
 
 
 def load_model(path) -> Sequential:

@@ -49,6 +49,12 @@ class Layer:
             (and replaced by ``Sequential.fit(seed=...)``); stochastic layers
             (dropout) draw from it.
         dtype: parameter and activation dtype, set by ``build``.
+        trainable: whether the optimizer updates this layer's parameters (Keras'
+            ``layer.trainable``); a frozen layer still passes gradients back to the
+            trainable layers below it, and the layers below the first trainable one get
+            no backward pass at all.
+        lr_scale: factor on the optimizer's learning rate for this layer (e.g. 0.1 for
+            pretrained layers fine-tuned under a new output layer).
     """
 
     def __init__(self, name: str | None = None):
@@ -60,6 +66,8 @@ class Layer:
         self.rng: np.random.Generator | None = None
         self.dtype = None
         self.built = False
+        self.trainable = True
+        self.lr_scale = 1.0
         self._buffers: dict[str, np.ndarray] = {}
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype) -> None:
