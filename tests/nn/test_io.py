@@ -220,3 +220,20 @@ def test_pickled_and_deep_copied_models_keep_one_parameter_buffer(model, duplica
     twin.train_on_batch(X, np.ones(8))
     assert not np.array_equal(before, twin.flat_params)
     assert not np.array_equal(model.predict(X), twin.predict(X))  # the step reached the layers
+
+
+def test_float16_storage_rounds_the_weights_and_halves_the_file(model, tmp_path):
+    big = Sequential([Dense(256, "relu", input_dim=64), Dense(1)], seed=0)
+    save_model(big, tmp_path / "full.npz")
+    save_model(big, tmp_path / "half.npz", storage="float16")
+    loaded = load_model(tmp_path / "half.npz")
+    assert loaded.flat_params.dtype == np.float32
+    np.testing.assert_array_equal(loaded.flat_params,
+                                  big.flat_params.astype(np.float16).astype(np.float32))
+    assert os.path.getsize(tmp_path / "half.npz") < 0.5 * os.path.getsize(tmp_path / "full.npz")
+    model.layers[0].params["W"][0, 0] = 1e5
+    with pytest.raises(ValueError, match="float16's range"):
+        save_model(model, tmp_path / "big.npz", storage="float16")
+    with pytest.raises(ValueError, match="storage"):
+        save_model(model, tmp_path / "x.npz", storage="int8")
+    assert not (tmp_path / "big.npz").exists()

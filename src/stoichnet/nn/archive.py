@@ -45,12 +45,14 @@ def _json_scalar(value):
                     "checkpoint; use numbers, strings, lists and dicts")
 
 
-def write_archive(path, config: dict, arrays: dict[str, np.ndarray], overwrite: bool = False) -> None:
+def write_archive(path, config: dict, arrays: dict[str, np.ndarray], overwrite: bool = False,
+                  compress: bool = False) -> None:
     """Write an ``.npz`` of ``config`` (JSON), ``arrays`` and their SHA-256 to ``path``.
 
     Written through ``util.files.atomic_file`` (temporary file, fsync, rename, folder
     fsync; the umask's mode): a crash at any moment leaves either the previous file or
     the new one, never a mix. Refuses an existing ``path`` unless ``overwrite``.
+    ``compress`` deflates the members (smaller, slower to write; for files that ship).
     """
     clash = set(RESERVED) & set(arrays)
     if clash:
@@ -59,7 +61,7 @@ def write_archive(path, config: dict, arrays: dict[str, np.ndarray], overwrite: 
     digest = _digest(config_bytes, *(arrays[name] for name in sorted(arrays)))
     with atomic_file(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
         # a file object, so that numpy does not append ".npz" to the temporary name
-        np.savez(
+        (np.savez_compressed if compress else np.savez)(
             f,
             config=np.frombuffer(config_bytes, dtype=np.uint8),
             sha256=np.frombuffer(digest.encode("ascii"), dtype=np.uint8),

@@ -4,7 +4,7 @@ A model file is an ``nn.archive`` archive (``.npz``, SHA-256, never pickle) whos
 config is ``{"format": "stoichnet.model", "format_version": 1, "model":
 Sequential.get_config(), "compile": Sequential.get_compile_config() (loss, metrics,
 optimizer) or null}`` and whose one array ``weights`` is the model's ``flat_params``
-(layer order, see ``Sequential``).
+(layer order, see ``Sequential``), in the model's dtype or rounded to float16.
 
 ``save_model`` writes one; ``read_model_file`` reads and checks one. Building the
 model from it is ``nn.sequential.load_model`` (exported as ``stoichnet.nn.load_model``),
@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stoichnet.util.checks import check_choice
+
 from .archive import check_format, read_archive, write_archive
 from .errors import ModelFileError
 
@@ -27,18 +29,34 @@ FORMAT_VERSION = 1
 WHAT = "stoichnet model file"
 
 
-def save_model(model, path, overwrite: bool = False) -> None:
+STORAGE = (None, "float16")
+"""How ``save_model`` may store the weights: None (the model's dtype) or "float16" (half
+the bytes of float32, compressed; read back into the model's dtype)."""
+
+
+def save_model(model, path, overwrite: bool = False, storage: str | None = None) -> None:
     """Write ``model`` (a built ``Sequential``) to ``path`` crash-safely, with the
     umask's file mode (see ``archive.write_archive``). Refuses an existing ``path``
-    unless ``overwrite``."""
+    unless ``overwrite``. ``storage="float16"`` rounds the weights to half precision
+    (for models that ship inside the package; measure what the rounding costs) and
+    compresses the file."""
     model._require_built("save")
+    check_choice("storage", storage, STORAGE)
+    weights = model.flat_params
+    if storage == "float16":
+        with np.errstate(over="ignore"):
+            weights = weights.astype(np.float16)
+        if not np.all(np.isfinite(weights)):
+            raise ValueError("a weight is beyond float16's range (65504): store it in the "
+                             "model's dtype (storage=None)")
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": model.get_config(),
         "compile": model.get_compile_config(),
     }
-    write_archive(path, config, {"weights": model.flat_params}, overwrite=overwrite)
+    write_archive(path, config, {"weights": weights}, overwrite=overwrite,
+                  compress=storage is not None)
 
 
 def read_model_file(path) -> tuple[dict, np.ndarray]:

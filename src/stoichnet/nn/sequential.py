@@ -758,6 +758,8 @@ def load_model(path) -> Sequential:
     config, weights = io.read_model_file(path)
     try:
         model = Sequential.from_config(config["model"])
+        if weights.dtype == np.float16:  # stored at half precision (save_model's storage)
+            weights = weights.astype(model.dtype)
         if weights.dtype != model.dtype or weights.shape != (model.count_params(),):
             raise ValueError(
                 f"weights are {weights.dtype} {weights.shape}, the architecture needs "
