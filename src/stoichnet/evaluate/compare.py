@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,12 @@ from stoichnet.util.checks import check_choice
 from stoichnet.util.files import atomic_dir
 
 TASKS = ("regression", "classification")
-NETWORKS = {"regression": {"elemnet": ElemNetRegressor},
-            "classification": {"elemnet": ElemNetClassifier}}
+NETWORKS = {
+    task: {"elemnet": estimator,
+           # fine-tuned from the formation-energy network shipped in the package
+           "elemnet-transfer": partial(estimator, init="pretrained")}
+    for task, estimator in (("regression", ElemNetRegressor),
+                            ("classification", ElemNetClassifier))}
 BASELINES = {"regression": REGRESSION_BASELINES, "classification": CLASSIFICATION_BASELINES}
 DEFAULT_MODELS = {"regression": ("elemnet", "rf", "ridge", "mean"),
                   "classification": ("elemnet", "rf", "majority")}
@@ -191,16 +196,18 @@ class Comparison:
         return format_table(rows, list(next(iter(rows.values()))))
 
     def verdict(self) -> str | None:
-        """One sentence on the network vs the forest (or on the network not having
-        learned); None unless both were trained."""
-        if NETWORK not in self.runs or FOREST not in self.runs:
+        """One sentence per network on it vs the forest (or on the network not having
+        learned); None without a network or without the forest."""
+        if FOREST not in self.runs:
             return None
         metric, lower = self.headline
         unit = self.unit if self.task == "regression" else ""
-        net = self.runs[NETWORK]
-        return verdict(NETWORK, net.metrics[metric], FOREST, self.runs[FOREST].metrics[metric],
-                       metric, lower, unit,
-                       failure=None if net.learning is None else str(net.learning))
+        sentences = [
+            verdict(name, run.metrics[metric], FOREST, self.runs[FOREST].metrics[metric],
+                    metric, lower, unit,
+                    failure=None if run.learning is None else str(run.learning))
+            for name, run in self.runs.items() if name in NETWORKS[self.task]]
+        return " ".join(sentences) or None
 
     def to_dict(self) -> dict:
         """JSON-serialisable summary (no per-row predictions)."""

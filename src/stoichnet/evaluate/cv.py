@@ -385,14 +385,21 @@ class CVResult:
                              "low": low, "high": high, "n_folds": len(v)})
         return pd.DataFrame(rows)
 
-    def comparison(self, metric: str | None = None) -> PairedComparison | None:
-        """Network vs forest on ``metric`` (default: MAE or ROC-AUC); None unless both
-        were trained."""
-        if NETWORK not in self.models or FOREST not in self.models:
+    @property
+    def networks(self) -> list[str]:
+        """The networks among the models, in the order asked for."""
+        return [m for m in self.models if m in NETWORKS[self.task]]
+
+    def comparison(self, metric: str | None = None,
+                   network: str | None = None) -> PairedComparison | None:
+        """``network`` (default: the first network of the models) vs the forest on
+        ``metric`` (default: MAE or ROC-AUC); None unless both were trained."""
+        network = network or next(iter(self.networks), NETWORK)
+        if network not in self.models or FOREST not in self.models:
             return None
         metric = metric or HEADLINE[self.task]
         lower = LOWER_IS_BETTER[metric]
-        net, rf = self.values(NETWORK, metric), self.values(FOREST, metric)
+        net, rf = self.values(network, metric), self.values(FOREST, metric)
         d = net - rf
         better = -d if lower else d
         t = p = None
@@ -405,15 +412,19 @@ class CVResult:
                                 int((better < 0).sum()), int((better == 0).sum()), t, p)
 
     def verdict(self) -> str | None:
-        """One sentence on the network vs the forest across the folds, saying whether the
-        difference is significant; None unless both were trained."""
-        c = self.comparison()
+        """One sentence per network on it vs the forest across the folds, saying whether
+        the difference is significant; None without a network or without the forest."""
+        sentences = [self._verdict(network) for network in self.networks]
+        return " ".join(s for s in sentences if s) or None
+
+    def _verdict(self, network: str) -> str | None:
+        c = self.comparison(network=network)
         if c is None:
             return None
-        failed = self.failed_folds()
+        failed = self.failed_folds(network)
         if failed:
             j = self.n_folds
-            return (f"The network ({NETWORK}) is no result: it did not learn in {len(failed)} "
+            return (f"The network ({network}) is no result: it did not learn in {len(failed)} "
                     f"of {j} fold{'s' if j > 1 else ''} ({self.describe_folds()}); in "
                     f"{failed[0][0]}, {failed[0][1]}; its scores are not compared with the "
                     f"forest's ({FOREST}).")
@@ -422,7 +433,7 @@ class CVResult:
         better = (diff < 0) if c.lower_is_better else (diff > 0)
         how = ("ties with" if diff == 0 else "beats" if better else "trails")
         j = self.n_folds
-        head = (f"The network ({NETWORK}) {how} the forest ({FOREST}) in {c.metric}: "
+        head = (f"The network ({network}) {how} the forest ({FOREST}) in {c.metric}: "
                 f"{c.network:.4g} vs {c.forest:.4g}{unit} on average over {j} fold"
                 f"{'s' if j > 1 else ''} ({self.describe_folds()}), better on "
                 f"{c.network_wins} of {j}")
@@ -435,12 +446,14 @@ class CVResult:
                 f"resampled t-test, p = {c.p_value:.3g} >= {SIGNIFICANCE}): these folds "
                 "do not tell the two apart.")
 
-    def failed_folds(self) -> list[tuple[str, str]]:
-        """(fold label, diagnosis) of each fold in which the network did not learn (its
-        validation error not clearly below the mean predictor's or chance)."""
+    def failed_folds(self, network: str | None = None) -> list[tuple[str, str]]:
+        """(fold label, diagnosis) of each fold in which ``network`` (default: the first
+        network of the models) did not learn (its validation error not clearly below the
+        mean predictor's or chance)."""
+        network = network or next(iter(self.networks), NETWORK)
         failed = []
         for fold in self.folds:
-            out = self.outcomes.get(job_key(fold.repeat, fold.index, NETWORK), {})
+            out = self.outcomes.get(job_key(fold.repeat, fold.index, network), {})
             if out.get("learning"):
                 failed.append((f"repeat {fold.repeat}, fold {fold.index}", out["learning"]))
         return failed
@@ -510,7 +523,9 @@ class CVResult:
     def to_dict(self) -> dict:
         """JSON-serialisable summary (no per-row predictions)."""
         summary = self.summary()
-        comparisons = {m: self.comparison(m) for m in self.metrics}
+        comparisons = {network: {m: _comparison_record(network, self.comparison(m, network))
+                                 for m in self.metrics}
+                       for network in self.networks}
         return {
             "name": self.name, "task": self.task, "unit": self.unit,
             "protocol": self.protocol, "split": self.split,
@@ -521,12 +536,9 @@ class CVResult:
                 model: {row["metric"]: {k: row[k] for k in ("mean", "std", "low", "high")}
                         for _, row in summary[summary["model"] == model].iterrows()}
                 for model in self.models},
-            "comparison": {m: None if c is None else {
-                "network": NETWORK, "forest": FOREST, "mean_network": c.network,
-                "mean_forest": c.forest, "differences": list(c.differences),
-                "network_wins": c.network_wins, "forest_wins": c.forest_wins, "ties": c.ties,
-                "t": c.t, "p_value": c.p_value, "test": "Nadeau-Bengio corrected resampled t"}
-                for m, c in comparisons.items()},
+            # the first network's (as before several networks), then every network's
+            "comparison": next(iter(comparisons.values()), dict.fromkeys(self.metrics)),
+            "comparisons": comparisons,
             "fold_sizes": [{"repeat": f.repeat, "fold": f.index, "n_train": len(f.train),
                             "n_val": len(f.val), "n_test": len(f.test)} for f in self.folds],
             "jobs": {key: {k: out[k] for k in ("fit_seconds", "epochs", "stopped_by")}
@@ -573,6 +585,15 @@ class CVResult:
                    "file holds its rows in its order",
             "models": models,
         }
+
+
+def _comparison_record(network: str, c: PairedComparison | None) -> dict | None:
+    """``c`` as JSON for cv.json."""
+    return None if c is None else {
+        "network": network, "forest": FOREST, "mean_network": c.network,
+        "mean_forest": c.forest, "differences": list(c.differences),
+        "network_wins": c.network_wins, "forest_wins": c.forest_wins, "ties": c.ties,
+        "t": c.t, "p_value": c.p_value, "test": "Nadeau-Bengio corrected resampled t"}
 
 
 def matbench_scores(truth, predicted, task: str, classes=None) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """Models: the ElemNet family, scikit-learn compatible network estimators, named training
-recipes and the classical baselines (random forest / Ridge on Magpie features, mean and
-majority predictors)."""
+recipes, networks shipped pretrained and transfer learning from them, and the classical
+baselines (random forest / Ridge on Magpie features, mean and majority predictors)."""
 
 from .baselines import (
     CLASSIFICATION_BASELINES,
@@ -17,11 +17,16 @@ from .estimators import (
     ElemNetRegressor,
     NeuralNetClassifier,
     NeuralNetRegressor,
+    from_card,
+    pretrained,
 )
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, SizeRule, get_recipe
+from .shipped import DEFAULT_PRETRAINED, PRETRAINED, PretrainedModel, load_pretrained
+from .transfer import load_init, transfer_weights
 
 __all__ = [
     "CLASSIFICATION_BASELINES",
+    "DEFAULT_PRETRAINED",
     "DEFAULT_RECIPE",
     "ELEMNET_17",
     "ELEMNET_DROPOUT",
@@ -32,15 +37,22 @@ __all__ = [
     "ElemNetRegressor",
     "NeuralNetClassifier",
     "NeuralNetRegressor",
+    "PRETRAINED",
+    "PretrainedModel",
     "Recipe",
     "SizeRule",
     "depth_arch",
     "elemnet",
+    "from_card",
     "get_recipe",
+    "load_init",
+    "load_pretrained",
     "majority_class",
     "mean_predictor",
     "parse_arch",
+    "pretrained",
     "rf_magpie",
     "rf_magpie_classifier",
     "ridge_magpie",
+    "transfer_weights",
 ]

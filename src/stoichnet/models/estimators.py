@@ -14,6 +14,11 @@ classification, one unit per class otherwise) and activation (linear, sigmoid, s
 With ``standardize_target`` a regressor trains on (y - mean) / std of its training
 targets; after training the scale is folded into the output layer (W <- std * W,
 b <- std * b + mean), so ``model_`` (and a saved model file) predicts in the target's unit.
+
+With ``init`` a network starts from a trained one's hidden layers under a new output layer
+(transfer learning, :mod:`stoichnet.models.transfer`): ``init="pretrained"`` is the
+formation-energy network shipped in the package, ``freeze`` the number of hidden layers
+kept fixed, ``init_lr_scale`` the learning-rate factor of the others.
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..chem.fractions import ELEMNET_ELEMENTS, ElementFractions
-from ..nn import optimizers, schedules
+from ..nn import Sequential, optimizers, schedules
 from ..nn.callbacks import Callback, EarlyStopping
 from ..util.checks import check_bool, check_choice, check_int, check_real
 from .elemnet import ELEMNET_17, Block, elemnet, format_arch, parse_arch
 from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, Recipe, get_recipe
+from .shipped import DEFAULT_PRETRAINED, PRETRAINED, load_pretrained
+from .transfer import load_init, transfer_weights
 
 
 class TargetUnitLogs(Callback):
@@ -124,6 +131,9 @@ class _NeuralNet(BaseEstimator):
     inference_dropout: str = "off"
     mc_samples: int = 10
     max_minutes: float | None = None
+    init: str | None = None
+    freeze: int = 0
+    init_lr_scale: float = 0.1
     dtype: str = "float32"
     random_state: int | None = None
     verbose: int = 0
@@ -153,6 +163,11 @@ class _NeuralNet(BaseEstimator):
         s["weight_decay"] = check_real("weight_decay", s["weight_decay"], 0)
         if s["max_minutes"] is not None:
             s["max_minutes"] = check_real("max_minutes", s["max_minutes"], 0)
+        s["freeze"] = check_int("freeze", s["freeze"], 0)
+        s["init_lr_scale"] = check_real("init_lr_scale", s["init_lr_scale"], 0, low_open=True)
+        if s["init"] is None and s["freeze"]:
+            raise ValueError(f"freeze={s['freeze']} freezes pretrained layers: it needs init "
+                             "('pretrained' or a model file)")
         check_choice("inference_dropout", s["inference_dropout"], INFERENCE_DROPOUT)
         check_choice("schedule", s["schedule"], schedules.RECIPE_SCHEDULES)
         if not isinstance(s["verbose"], bool):
@@ -211,7 +226,8 @@ class _NeuralNet(BaseEstimator):
             (the standardisation; 0 and 1 without it), ``settings_`` (the
             hyper-parameters used, with the batch size and epochs actually planned) and
             ``predict_seed_`` (the seed of the dropout masks of Monte-Carlo predictions,
-            so a saved network predicts as the estimator did).
+            so a saved network predicts as the estimator did), ``init_source_`` (the
+            network the hidden layers came from, in words; None without ``init``).
         """
         if y is None:
             raise ValueError(
@@ -254,6 +270,11 @@ class _NeuralNet(BaseEstimator):
             dtype=s["dtype"],
             seed=int(init_seed),
         )
+        self.init_source_ = None
+        if s["init"] is not None:
+            source, self.init_source_ = load_init(s["init"])
+            transfer_weights(source, self.model_, s["freeze"], s["init_lr_scale"],
+                             self.init_source_)
         total_steps = s["epochs"] * math.ceil(len(X_train) / s["batch_size"])
         optimizer = optimizers.get(
             {
@@ -368,6 +389,13 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         max_minutes: wall-time budget of ``fit``; training stops after the first
             mini-batch past it (``stopped_by_budget_``); with early stopping the best
             weights so far are kept.
+        init: start from a trained network's hidden layers under a new output layer
+            (transfer learning): "pretrained" (the shipped formation-energy network), a
+            shipped network's name, or a model file written by ``stoichnet train``; the
+            architecture and input features must be this estimator's. None: random.
+        freeze: with ``init``, the hidden layers (from the input) kept as they are.
+        init_lr_scale: with ``init``, the learning-rate factor of the copied layers that
+            train (the new output layer learns at the full rate).
         dtype: "float32" or "float64" arithmetic.
         random_state: seed of the validation split, the initial weights, the shuffling
             and the dropout masks.
@@ -554,3 +582,60 @@ class ElemNetRegressor(_ElemNet, NeuralNetRegressor):
 class ElemNetClassifier(_ElemNet, NeuralNetClassifier):
     """ElemNet with a sigmoid/softmax output and cross-entropy loss; X as
     :class:`ElemNetRegressor`, outputs as :class:`NeuralNetClassifier`."""
+
+
+def from_card(model: Sequential, card: dict):
+    """A fitted ElemNet estimator around a trained network and its model card (as
+    ``stoichnet train`` writes them, or a shipped network's): it predicts as the
+    estimator that trained the network did.
+
+    Raises:
+        ValueError: the card names no task, or the network is not ElemNet's input.
+    """
+    task = card.get("task")
+    if task not in ("regression", "classification"):
+        raise ValueError(f"the model card names task {task!r}, not regression/classification")
+    if model.input_shape != (len(ELEMNET_ELEMENTS),):
+        raise ValueError(f"the network takes inputs of shape {model.input_shape}, not "
+                         f"ElemNet's {len(ELEMNET_ELEMENTS)} element fractions")
+    cls = ElemNetClassifier if task == "classification" else ElemNetRegressor
+    settings = dict(card.get("hyperparameters", {}))
+    estimator = cls(**{k: v for k, v in settings.items() if k in cls().get_params()})
+    settings |= {"inference_dropout": card["inference_dropout"],
+                 "mc_samples": card["mc_samples"]}
+    estimator.settings_ = settings
+    estimator.model_ = model
+    estimator.predict_seed_ = card["seed"]
+    estimator.n_features_in_ = len(ELEMNET_ELEMENTS)
+    estimator.init_source_ = None
+    if task == "classification":
+        estimator.classes_ = np.asarray(card["classes"])
+        estimator._encoder = LabelEncoder().fit(estimator.classes_)
+    else:
+        scale = card.get("target_standardization") or {"mean": 0.0, "std": 1.0}
+        estimator.target_mean_, estimator.target_scale_ = scale["mean"], scale["std"]
+    return estimator
+
+
+def pretrained(name: str = DEFAULT_PRETRAINED, unit: str | None = None):
+    """A network shipped in the package (:mod:`stoichnet.models.shipped`), as a fitted
+    estimator whose ``predict`` takes formulas; its model card is ``card_``.
+
+    Args:
+        name: a key of :data:`~stoichnet.models.shipped.PRETRAINED`.
+        unit: the unit the caller expects; a network trained for another is refused.
+    Raises:
+        ValueError: unknown name, or ``unit`` is not the network's.
+        ModelFileError: the shipped file is missing or fails its SHA-256.
+
+    >>> pretrained("formation_energy").predict(["Fe2O3", "NaCl"])  # doctest: +SKIP
+    """
+    name = check_choice("pretrained model", name, tuple(PRETRAINED))
+    entry = PRETRAINED[name]
+    if unit is not None and unit != entry.unit:
+        raise ValueError(f"the pretrained model {name!r} predicts {entry.property} in "
+                         f"{entry.unit!r}, not {unit!r}")
+    model, card = load_pretrained(name)
+    estimator = from_card(model, card)
+    estimator.card_ = card
+    return estimator
