@@ -78,6 +78,8 @@ def main() -> None:
     if card.get("unit") != entry.unit:
         raise SystemExit(f"{args.model} predicts in {card.get('unit')!r}; "
                          f"{args.name} is registered in {entry.unit!r}")
+    if card.get("learning_check"):
+        raise SystemExit(f"{args.model} is not worth shipping: {card['learning_check']}")
     val, test = (load_dataset(args.dataset, split=s) for s in ("val", "test"))
     scores = {"val_mae_float32": score(model, card, val),
               "test_mae_float32": score(model, card, test)}

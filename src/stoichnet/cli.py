@@ -461,9 +461,20 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True),
               help="Cap on training time; best weights so far are kept.")
 @click.option("--overwrite", is_flag=True, help="Replace existing model files.")
+@click.option("--init", metavar="pretrained|NAME|MODEL.npz",
+              help="Transfer learning: start from a trained network's hidden layers under a "
+                   "new output layer: 'pretrained' (the formation-energy network shipped with "
+                   "stoichnet), a shipped network's name, or a model file of `stoichnet "
+                   "train`.")
+@click.option("--freeze", type=click.IntRange(min=0), default=0, show_default=True,
+              metavar="N", help="With --init: keep the first N hidden layers as they are.")
+@click.option("--init-lr-scale", type=click.FloatRange(min=0, min_open=True), default=0.1,
+              show_default=True,
+              help="With --init: learning-rate factor of the copied layers that train (the "
+                   "new output layer learns at the recipe's rate).")
 @checkpoint_options("DIR/train.ckpt")
-def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir, resume,
-          **opts):
+def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, init_lr_scale,
+          checkpoint_dir, resume, **opts):
     """Train an ElemNet network and save it for `stoichnet predict`.
 
     Early stopping watches the validation rows; the test rows, when given, are scored.
@@ -478,6 +489,8 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
       stoichnet train --train mine.csv --target-col band_gap --epochs 50 --out gap.npz
       stoichnet train --dataset CritExam__Ef --out ef.npz --checkpoint-dir ckpt
       stoichnet train --dataset CritExam__Ef --out ef.npz --checkpoint-dir ckpt --resume
+      stoichnet train --dataset aflow__ael_bulk_modulus_vrh --init pretrained --out bulk.npz
+      stoichnet train --dataset matbench_glass --init pretrained --freeze 8 --out glass.npz
     """
     from stoichnet.evaluate.compare import NETWORKS, StopRequest, as_labels, detect_task
     from stoichnet.evaluate.learning import learning_check
@@ -488,6 +501,8 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
 
     check_output_file(out_path, overwrite)
     check_output_file(card_path(out_path), overwrite)
+    if init is None and freeze:
+        raise click.UsageError("--freeze N freezes pretrained layers: it needs --init")
     folder = checkpoint_folder(checkpoint_dir, resume, overwrite, files="train.ckpt")
     checkpoint = None if folder is None else folder / "train.ckpt"
     split = load_split(opts, need_test=False, task=task)
@@ -497,7 +512,14 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
         split.train, split.val, split.test = (
             None if t is None else as_labels(t) for t in (split.train, split.val, split.test))
     net = NETWORKS[task]["elemnet"](recipe=recipe, epochs=epochs, max_minutes=max_minutes,
+                                    init=init, freeze=freeze, init_lr_scale=init_lr_scale,
                                     random_state=opts["seed"], verbose=1)
+    if init is not None:  # a bad --init or --freeze is refused before any training
+        from stoichnet.models import elemnet, load_init, transfer_weights
+
+        source, what = load_init(init)
+        transfer_weights(source, elemnet(), freeze,
+                         init_lr_scale, what)
     stop = StopRequest()
     with graceful_sigint(announce_stop(stop)):
         stop.current, stop.checkpointed = net, checkpoint is not None
@@ -544,16 +566,23 @@ def table_suffix(output_path) -> str:
 
 
 @cli.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
-@click.argument("formulas", nargs=-1)
+@click.argument("args", nargs=-1, metavar="[MODEL] [FORMULA]...")
+@click.option("--pretrained", "pretrained_name", metavar="NAME",
+              type=RegistryChoice("stoichnet.models", "PRETRAINED"),
+              help="A network shipped with stoichnet (default without MODEL: "
+                   "formation_energy).")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
               help="Table of formulas (.csv, .tsv, .xlsx, .parquet) instead of arguments.")
 @click.option("--formula-col", default="formula", show_default=True)
 @click.option("--output", "output_path", type=click.Path(dir_okay=False),
               help="Write predictions here (.csv or .parquet) instead of printing them.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
-def predict(model_path, formulas, input_path, formula_col, output_path, overwrite):
-    """Predict with a model written by `stoichnet train`.
+def predict(args, pretrained_name, input_path, formula_col, output_path, overwrite):
+    """Predict with a model written by `stoichnet train`, or with a network shipped with
+    stoichnet (without MODEL: the formation-energy network, in eV/atom).
+
+    MODEL is the first argument when it ends in .npz or names a file; the other
+    arguments are formulas.
 
     A formula that cannot be predicted (unparseable, or an element the network was not
     trained on) is reported with its row; the others are still predicted. The output's
@@ -562,19 +591,36 @@ def predict(model_path, formulas, input_path, formula_col, output_path, overwrit
 
     \b
     Examples:
+      stoichnet predict Fe2O3 NaCl
       stoichnet predict ef.npz Fe2O3 NaCl
       stoichnet predict ef.npz --input formulas.csv --output predictions.csv
     """
     from stoichnet.chem.tables import read_table
     from stoichnet.evaluate.model_card import load_network
     from stoichnet.evaluate.model_card import predict_formulas as run_predict
+    from stoichnet.models import DEFAULT_PRETRAINED, load_pretrained
     from stoichnet.util.files import atomic_file, check_output_file
 
+    model_path, formulas = None, args
+    if args and (args[0].lower().endswith(".npz") or Path(args[0]).is_file()):
+        model_path, formulas = args[0], args[1:]
+        if not Path(model_path).is_file():
+            raise click.BadParameter(f"no model file {model_path!r}", param_hint="MODEL")
+        if pretrained_name:
+            raise click.UsageError(f"give a MODEL file ({model_path}) or --pretrained, "
+                                   "not both")
     if bool(formulas) == bool(input_path):
         raise click.UsageError("give formulas as arguments or --input FILE (one of them)")
     if output_path:
         check_output_file(output_path, overwrite)
-    model, info = load_network(model_path)
+    if model_path is None:
+        model, info = load_pretrained(pretrained_name or DEFAULT_PRETRAINED)
+        click.echo(f"Using stoichnet's pretrained network {info['name']!r}: "
+                   f"{info['property']}, test MAE {info['scores']['test_mae_float16']:.3g} "
+                   f"{info['unit']} (model card: stoichnet.models.pretrained("
+                   f"{info['name']!r}).card_)", err=True)
+    else:
+        model, info = load_network(model_path)
     errors: dict = {}
     if input_path:
         with warnings.catch_warnings():

@@ -1,0 +1,94 @@
+"""The formation-energy network shipped in the package: found through importlib.resources,
+at most 10 MB, refused when its SHA-256 is not the registered one, accurate on CritExam__Ef
+test formulas it never saw (the data themselves are the oracle), and usable from the CLI
+with no model file."""
+
+import hashlib
+import shutil
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from stoichnet.chem import load_dataset
+from stoichnet.cli import main
+from stoichnet.models import PRETRAINED, ElemNetRegressor, load_pretrained, pretrained, shipped
+from stoichnet.nn import ModelFileError
+
+PACKAGE_FILES = resources.files("stoichnet.models") / "pretrained"
+
+
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
+def test_shipped_files_are_registered_small_and_described(name):
+    entry = PRETRAINED[name]
+    data = (PACKAGE_FILES / entry.file).read_bytes()
+    assert len(data) <= 10_000_000
+    assert hashlib.sha256(data).hexdigest() == entry.sha256
+    model, card = load_pretrained(name)
+    assert card["unit"] == entry.unit and card["task"] == "regression"
+    for key in ("training_data", "licence", "citations", "architecture", "made_by"):
+        assert card[key], key
+    assert model.count_params() == int(card["architecture"].split(", ")[1].split()[0]
+                                       .replace(",", ""))
+
+
+def test_the_formation_energy_model_is_accurate_on_test_formulas_it_never_saw(data_dir):
+    """2,000 rows of CritExam__Ef's test split (the network trained on train, stopped on
+    val): MAE within 0.005 eV/atom of what its card says for the whole split, and far
+    below the mean predictor's ~0.95."""
+    test = load_dataset("CritExam__Ef", split="test").sample(2000, random_state=0)
+    model = pretrained("formation_energy", unit="eV/atom")
+    assert isinstance(model, ElemNetRegressor)
+    error = np.abs(model.predict(test["formula"]) - test["target"].to_numpy()).mean()
+    assert error < 0.09
+    assert abs(error - model.card_["scores"]["test_mae_float16"]) < 0.005
+
+
+def test_a_damaged_or_replaced_file_is_never_loaded(tmp_path, monkeypatch):
+    entry = PRETRAINED["formation_energy"]
+    copy = tmp_path / "pretrained"
+    shutil.copytree(PACKAGE_FILES, copy)
+    data = bytearray((copy / entry.file).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / entry.file).write_bytes(bytes(data))
+    monkeypatch.setattr(shipped, "_resource", lambda file: copy / file)
+    with pytest.raises(ModelFileError, match="damaged or was replaced"):
+        load_pretrained("formation_energy")
+    (copy / entry.file).unlink()
+    with pytest.raises(ModelFileError, match="not installed"):
+        load_pretrained("formation_energy")
+
+
+def test_bad_requests_are_refused():
+    with pytest.raises(ValueError, match=r"predicts formation energy .* in 'eV/atom', not 'eV'"):
+        pretrained("formation_energy", unit="eV")
+    with pytest.raises(ValueError, match="pretrained model must be one of"):
+        pretrained("band_gap_x")
+
+
+def test_predict_without_a_model_uses_the_shipped_network(capsys):
+    assert main(["predict", "Fe2O3", "NaCl", "Qq"]) == 0
+    out, err = capsys.readouterr()
+    rows = [line.split() for line in out.strip().splitlines()]
+    assert rows[0] == ["formula", "prediction", "(eV/atom)"]
+    expected = pretrained().predict(["Fe2O3", "NaCl"])
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], expected, rtol=1e-3)
+    assert "Using stoichnet's pretrained network 'formation_energy'" in err
+    assert "row 3: 'Qq'" in err
+    assert main(["predict", "--pretrained", "formation_energy", "MgO"]) == 0
+    assert "MgO" in capsys.readouterr().out
+
+
+def test_train_refuses_bad_transfer_settings_before_training(tmp_path, capsys):
+    train = tmp_path / "t.csv"
+    train.write_text("formula,target\n" + "".join(f"Fe{i}O,{i}\n" for i in range(1, 30)))
+    for args, message in (
+            (["--init", "pretrained", "--freeze", "17"], "freeze=17 is deeper than the "
+                                                          "network's 16 hidden layers"),
+            (["--freeze", "2"], "--freeze N freezes pretrained layers: it needs --init"),
+            (["--init", str(tmp_path / "none.npz")], "no model file"),
+    ):
+        code = main(["train", "--train", str(train), "--out", str(tmp_path / "m.npz"), *args])
+        assert code != 0
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "m.npz").exists()
