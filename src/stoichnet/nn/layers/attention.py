@@ -17,7 +17,7 @@ from .composite import Composite
 from .dense import Dense
 from .dropout import Dropout
 from .norm import LayerNorm
-from .sets import N_META, SetBatch, check_set_shape, masked_softmax, masked_softmax_backward
+from .sets import SetBatch, check_set_shape, masked_softmax, masked_softmax_backward
 
 
 @register_layer
@@ -34,7 +34,7 @@ class MultiHeadAttention(Layer):
     the same packing (columns q | k | v, head h at columns h·dₖ … (h+1)·dₖ of each).
     Initial kernels glorot_uniform (torch: xavier_uniform for in_proj), biases 0.
     Input (n, m, 2 + d) -> (n, m, 2 + d): y, 0 at padded members.
-    ``attend``/``attend_backward`` are the same math on padded features (n, m, d).
+    ``attend``/``attend_backward`` are the same math on the members' stacked rows.
     """
 
     def __init__(self, heads: int = 1, use_bias: bool = True, name: str | None = None):
@@ -60,61 +60,58 @@ class MultiHeadAttention(Layer):
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         super().build(input_shape, rng, dtype)
 
-    def attend(self, h: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """h: (n, m, d) features, mask: (n, m) bool -> y: (n, m, d), 0 where not mask."""
-        n, m, d = h.shape
+    def attend(self, h: np.ndarray, batch: SetBatch) -> np.ndarray:
+        """h: (n_members, d) the members' features, stacked (``batch.features``) -> y: the
+        same shape. The projections run on the members' rows only; the scores and
+        weights on the padded (n, heads, m, m) layout, padded keys masked out."""
+        n, m = batch.shape
+        d = h.shape[1]
         H, dk = self.heads, d // self.heads
-        self.h, self.mask = h, mask
-        qkv = h.reshape(n * m, d) @ self.params["W_in"]
-        if self.use_bias:
-            qkv += self.params["b_in"]
+        self.h, self.batch = h, batch
+        qkv = batch.padded(self._project(h, "W_in", "b_in"))  # padded members: q = k = v = 0
         q, k, v = qkv.reshape(n, m, 3, H, dk).transpose(2, 0, 3, 1, 4)  # each (n, H, m, dk)
         self.q, self.k, self.v = q, k, v
         scores = np.matmul(q, k.swapaxes(-1, -2)) / math.sqrt(dk)  # (n, H, m, m)
-        self.a = masked_softmax(scores, mask[:, None, None, :], axis=-1)  # over the keys
+        self.a = masked_softmax(scores, batch.mask[:, None, None, :], axis=-1)  # over the keys
         o = np.matmul(self.a, v)  # (n, H, m, dk)
-        self.o = o.transpose(0, 2, 1, 3).reshape(n * m, d)  # heads side by side
-        y = self.o @ self.params["W_out"]
+        self.o = batch.features_of(o.transpose(0, 2, 1, 3).reshape(n, m, d))  # heads side by side
+        return self._project(self.o, "W_out", "b_out")
+
+    def _project(self, x, W, b):
+        y = x @ self.params[W]
         if self.use_bias:
-            y += self.params["b_out"]
-        y = y.reshape(n, m, d)
-        y *= mask[..., None]
+            y += self.params[b]
         return y
 
     def attend_backward(self, dy: np.ndarray) -> np.ndarray:
-        """dy: (n, m, d) = dC/dy -> dC/dh (n, m, d); fills the grads. Rows of padded
-        members are outputs fixed at 0, so their dy is ignored."""
-        n, m, d = dy.shape
+        """dy: (n_members, d) = dC/dy -> dC/dh, (n_members, d); fills the grads."""
+        batch = self.batch
+        n, m = batch.shape
+        d = dy.shape[1]
         H, dk = self.heads, d // self.heads
-        dy = (dy * self.mask[..., None]).reshape(n * m, d)
         np.matmul(self.o.T, dy, out=self.grads["W_out"])
         if self.use_bias:
             np.sum(dy, axis=0, out=self.grads["b_out"])
-        do = (dy @ self.params["W_out"].T).reshape(n, m, H, dk).transpose(0, 2, 1, 3)
+        do = batch.padded(dy @ self.params["W_out"].T).reshape(n, m, H, dk).transpose(0, 2, 1, 3)
         da = np.matmul(do, self.v.swapaxes(-1, -2))  # (n, H, m, m)
         dv = np.matmul(self.a.swapaxes(-1, -2), do)
         ds = masked_softmax_backward(da, self.a, axis=-1) / math.sqrt(dk)
         dq = np.matmul(ds, self.k)
         dk_ = np.matmul(ds.swapaxes(-1, -2), self.q)
-        dqkv = np.stack([dq, dk_, dv]).transpose(1, 3, 0, 2, 4).reshape(n * m, 3 * d)
-        np.matmul(self.h.reshape(n * m, d).T, dqkv, out=self.grads["W_in"])
+        dqkv = batch.features_of(np.stack([dq, dk_, dv]).transpose(1, 3, 0, 2, 4).reshape(n, m, 3 * d))
+        np.matmul(self.h.T, dqkv, out=self.grads["W_in"])
         if self.use_bias:
             np.sum(dqkv, axis=0, out=self.grads["b_in"])
-        return (dqkv @ self.params["W_in"].T).reshape(n, m, d)
+        return dqkv @ self.params["W_in"].T
 
     def forward(self, x, training=False):
-        b = SetBatch(x)
-        h = x[..., N_META:] * b.mask[..., None]  # padded members read as 0, whatever they hold
-        out = self._buffer("a", x.shape, self.dtype)
-        out[..., :N_META] = x[..., :N_META]
-        out[..., N_META:] = self.attend(h, b.mask)
-        return out
+        batch = SetBatch(x)
+        y = self.attend(batch.features(x), batch)
+        return batch.to_set(x, y, self._buffer("a", x.shape, self.dtype))
 
     def backward(self, grad_out):
-        dx = self._buffer("da_prev", grad_out.shape, self.dtype)
-        dx[..., :N_META] = grad_out[..., :N_META]
-        dx[..., N_META:] = self.attend_backward(grad_out[..., N_META:])
-        return dx
+        dh = self.attend_backward(self.batch.features(grad_out))
+        return self.batch.to_set(grad_out, dh, self._buffer("da_prev", grad_out.shape, self.dtype))
 
     def get_config(self) -> dict:
         return {"heads": self.heads, "use_bias": self.use_bias, "name": self.name}
@@ -141,8 +138,8 @@ class TransformerEncoderBlock(Composite):
         norm_first: pre-norm instead of post-norm.
         epsilon: the LayerNorms' eps.
     Children: ``attention``, ``norm1``, ``norm2``, ``ff1``, ``ff2`` (+ parameter-free
-    dropouts). Input (n, m, 2 + d) -> same shape, 0 at padded members; every step but the
-    attention runs on the stacked rows of the unpadded members.
+    dropouts). Input (n, m, 2 + d) -> same shape, 0 at padded members; every step runs on
+    the stacked rows of the unpadded members (the attention's scores on the padded layout).
     """
 
     def __init__(self, heads: int = 1, hidden: int = 2048, dropout: float = 0.0,
@@ -180,15 +177,12 @@ class TransformerEncoderBlock(Composite):
             layer.build((d,), rng, dtype)
         super().build(input_shape, rng, dtype)
 
-    # the two sub-layers on member rows; sa needs the padded layout for the attention
+    # the two sub-layers, on the members' rows
     def _sa(self, rows, training):
-        y = self.attention.attend(self.batch.padded(rows), self.batch.mask)
-        return self.drop_attention.forward(y.reshape(-1, y.shape[-1])[self.batch.rows], training)
+        return self.drop_attention.forward(self.attention.attend(rows, self.batch), training)
 
     def _sa_backward(self, grad):
-        dy = self.batch.padded(self.drop_attention.backward(grad))
-        dh = self.attention.attend_backward(dy)
-        return dh.reshape(-1, dh.shape[-1])[self.batch.rows]
+        return self.attention.attend_backward(self.drop_attention.backward(grad))
 
     def _ff(self, rows, training):
         hidden = self.drop_hidden.forward(self.ff1.forward(rows, training), training)

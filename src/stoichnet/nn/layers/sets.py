@@ -107,8 +107,13 @@ class SetBatch:
         self.weights = x[..., WEIGHT]
 
     def features(self, x: np.ndarray) -> np.ndarray:
-        """The members' features, (n_members, d), a new contiguous array."""
+        """The members' features from the set layout x (n, m, 2 + d): (n_members, d), a new
+        contiguous array."""
         return x.reshape(-1, x.shape[-1])[self.rows, N_META:]
+
+    def features_of(self, h: np.ndarray) -> np.ndarray:
+        """The members' rows of padded features h (n, m, d): (n_members, d), a new array."""
+        return h.reshape(-1, h.shape[-1])[self.rows]
 
     def member_weights(self) -> np.ndarray:
         """The members' weights, (n_members,)."""
