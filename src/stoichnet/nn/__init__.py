@@ -15,12 +15,24 @@ from .layers import (
     L2,
     LAYERS,
     Activation,
+    AppendWeight,
+    Composite,
     Conv2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
     Layer,
+    LayerNorm,
+    MaskedSoftmax,
     MaxPool2D,
+    MultiHeadAttention,
+    PerMember,
+    ResidualDense,
+    RoostMessage,
+    SetPooling,
+    TransformerEncoderBlock,
+    WeightedAttentionPooling,
     register_layer,
 )
 from .sequential import History, Sequential, load_model
@@ -52,3 +64,6 @@ __all__ = [
 ]
 __all__ += ["Conv2D", "Flatten", "MaxPool2D"]
 __all__ += ["TrainingInterrupted", "load_checkpoint"]
+__all__ += ["AppendWeight", "Composite", "Embedding", "LayerNorm", "MaskedSoftmax",
+            "MultiHeadAttention", "PerMember", "ResidualDense", "RoostMessage", "SetPooling",
+            "TransformerEncoderBlock", "WeightedAttentionPooling"]
