@@ -4,6 +4,7 @@ Each notebook checks its own claims with ``assert`` (a finite difference that ag
 loss that falls), so executing it is the test: any error in any cell fails it.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from traitlets import default
+
+import stoichnet
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 LECTURE = [
@@ -60,9 +63,17 @@ def test_notebook_runs(name, request):
     if name in NEEDS_DATA:
         request.getfixturevalue("data_dir")  # fails, saying how to set STOICHNET_DATA
     nb = nbformat.read(EXAMPLES / name, as_version=4)
-    # the kernel must be this interpreter: the notebook then tests the stoichnet under test
-    check = f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable"
+    # the kernel must be this interpreter with this stoichnet (a relative PYTHONPATH=src
+    # would not find it from examples/): the notebook then tests the code under test
+    package = str(Path(stoichnet.__file__).resolve().parent)
+    check = (f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable\n"
+             "from pathlib import Path\nimport stoichnet\n"
+             f"assert str(Path(stoichnet.__file__).resolve().parent) == {package!r}, "
+             "stoichnet.__file__")
     nb.cells.insert(0, nbformat.v4.new_code_cell(check))
+    src = str(Path(package).parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [src, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])}
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT_S,
@@ -70,4 +81,4 @@ def test_notebook_runs(name, request):
         kernel_manager_class=ThisInterpreterKernel,
         resources={"metadata": {"path": str(EXAMPLES)}},
     )
-    client.execute()  # raises CellExecutionError, with the cell and its traceback
+    client.execute(env=env)  # raises CellExecutionError, with the cell and its traceback
