@@ -15,8 +15,12 @@ data are the difference), the parallel efficiency (serial wall / parallel wall; 
 wall) / jobs; both walls include starting their workers). The machine may be shared: the
 1-minute load average before and after says how much of it the run had.
 
+``--serial-threads 1`` runs the serial baseline with one BLAS and optimizer thread, the
+resources each of 2 workers has on 2 cores: the executor's own efficiency (what running
+jobs side by side adds), rather than jobs side by side against BLAS threads side by side.
+
     STOICHNET_DATA=/work/shared/data python benchmarks/executor_efficiency.py \\
-        [--rows 2000] [--folds 5] [--depth 5] [--epochs 10] [--workers 2]
+        [--rows 2000] [--folds 5] [--depth 5] [--epochs 10] [--workers 2] [--serial-threads 1]
 """
 
 from __future__ import annotations
@@ -78,12 +82,16 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--serial-threads", type=int, default=None,
+                        help="BLAS/optimizer threads of the serial run (default: all cores)")
     args = parser.parse_args()
     jobs = cv_jobs(args.rows, args.folds, args.depth, args.epochs)
     print(f"{len(jobs)} jobs: {args.folds} folds x (depth-{args.depth} network, {args.epochs} "
           f"epochs; random forest) on {args.rows} CritExam__Ef rows; {os.cpu_count()} cores; "
           f"load average {load():.2f}", flush=True)
-    runs = {"serial": {}, f"{args.workers} local processes": {"n_jobs": args.workers},
+    serial = "serial" + (f" ({args.serial_threads} thread)" if args.serial_threads else "")
+    runs = {serial: {"threads_per_worker": args.serial_threads},
+            f"{args.workers} local processes": {"n_jobs": args.workers},
             f"{args.workers} Dask workers": {"n_jobs": args.workers, "scheduler": "local"}}
     walls, results = {}, {}
     for name, options in runs.items():

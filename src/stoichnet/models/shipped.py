@@ -55,7 +55,7 @@ PRETRAINED: dict[str, PretrainedModel] = {
             property="formation energy (Materials Project, DFT)",
             unit="eV/atom",
             file="formation_energy.npz",
-            sha256="",
+            sha256="060bdd3b71ba2e1878d541ee21785fe179e073a0b6928a7953cefeddeec79f0f",
         ),
     )
 }
