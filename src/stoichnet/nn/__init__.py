@@ -6,7 +6,15 @@ Keras-shaped: ``Sequential([Dense(64, "relu", input_dim=86), Dense(1)])``,
 """
 
 from . import activations, initializers, losses, optimizers
-from .callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar
+from .callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LayerStats,
+    ModelCheckpoint,
+    ProgressBar,
+    layer_history,
+)
 from .checkpoint import load_checkpoint
 from .errors import ModelFileError, TrainingDivergedError, TrainingInterrupted
 from .gradcheck import gradcheck
@@ -52,3 +60,4 @@ __all__ = [
 ]
 __all__ += ["Conv2D", "Flatten", "MaxPool2D"]
 __all__ += ["TrainingInterrupted", "load_checkpoint"]
+__all__ += ["LayerStats", "layer_history"]
