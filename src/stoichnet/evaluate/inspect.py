@@ -186,7 +186,8 @@ class InspectionResult:
 
     def probe_figure(self) -> Figure:
         """Cross-validated R² of the linear probes across depth, one curve per quantity."""
-        fig = plots.probe_curves(self.layers, {name: self.probes[name].to_numpy()
+        names = {"target": f"target ({self.target_name})"} if self.target_name != "target" else {}
+        fig = plots.probe_curves(self.layers, {names.get(name, name): self.probes[name].to_numpy()
                                                for name in self.probes.columns})
         fig.axes[0].set_title(f"linear probes ({self.folds}-fold ridge regression, "
                               f"{len(self.formulas):,} formulas)", fontsize="small")
@@ -371,7 +372,7 @@ def inspect_network(
     labels = {"anion_group": group[anion].astype(int),
               "oxide": np.where(present[:, ELEMNET_ELEMENTS.index("O")], "yes", "no")}
     descriptors = CompositionFeaturizer("magpie").transform(formulas, as_frame=True)
-    quantities = {target_name: y, **{name: descriptors[column].to_numpy(np.float64)
+    quantities = {"target": y, **{name: descriptors[column].to_numpy(np.float64)
                                      for name, column in DESCRIPTORS.items()}}
     T = np.column_stack(list(quantities.values()))
 
