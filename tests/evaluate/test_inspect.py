@@ -203,3 +203,18 @@ def test_written_files(result, tmp_path):
     assert {"width", "dead_fraction", "r2 target", "r2 mean electronegativity"} <= set(table)
     with pytest.raises(FileExistsError, match="overwrite"):
         write_inspection(result, out)
+
+
+def test_figures_show_the_results(result):
+    (probes,) = result.probe_figure().axes
+    curves = [line for line in probes.lines if not line.get_label().startswith("_")]
+    assert [line.get_label() for line in curves] == ["target", *DESCRIPTORS]
+    for line, column in zip(curves, result.probes.columns, strict=True):
+        np.testing.assert_array_equal(line.get_ydata(), result.probes[column].to_numpy())
+    grid = result.projection_figure("anion_group")
+    panels = [ax for ax in grid.axes if ax.collections]
+    assert [ax.get_title().split()[0] for ax in panels] == list(result.projections)
+    np.testing.assert_array_equal(panels[1].collections[0].get_offsets(),
+                                  result.projections["dense"])
+    (elements, _) = result.element_figure().axes  # the map and its colour bar
+    assert sorted(t.get_text() for t in elements.texts) == sorted(ELEMNET_ELEMENTS)
