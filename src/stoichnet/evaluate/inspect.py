@@ -284,6 +284,17 @@ def _probe(A: np.ndarray, T: np.ndarray, folds: KFold) -> tuple[np.ndarray, np.n
     return scores.mean(axis=0), scores.std(axis=0)
 
 
+def _element_properties() -> tuple[np.ndarray, np.ndarray]:
+    """(electronegativity, periodic-table group) of ElemNet's input elements, each (86,)
+    in its column order, from Magpie's table (Pauling scale; group 3 for the lanthanides
+    and actinides)."""
+    table = element_table("magpie")
+    rows = [ATOMIC_NUMBERS[symbol] - 1 for symbol in ELEMNET_ELEMENTS]
+    values = table.values[rows]
+    return (values[:, table.properties.index("Electronegativity")],
+            values[:, table.properties.index("Column")].astype(int))
+
+
 def _nearest_neighbour_agreement(A: np.ndarray, groups: np.ndarray) -> float:
     """Fraction of the rows of A whose nearest other row (Euclidean) has the same group."""
     sq = (A * A).sum(axis=1)
@@ -363,13 +374,10 @@ def inspect_network(
         raise ValueError(f"{len(formulas)} formula(s) to inspect; the probes' {folds} folds "
                          "need at least as many")
 
-    table = element_table("magpie")
-    columns = [table.properties.index(p) for p in ("Electronegativity", "Column")]
-    rows = [ATOMIC_NUMBERS[symbol] - 1 for symbol in ELEMNET_ELEMENTS]
-    electronegativity, group = table.values[rows][:, columns].T
+    electronegativity, group = _element_properties()
     present = X > 0
-    anion = np.where(present, electronegativity, -np.inf).argmax(axis=1)
-    labels = {"anion_group": group[anion].astype(int),
+    anion = np.where(present, electronegativity, -np.inf).argmax(axis=1)  # per formula
+    labels = {"anion_group": group[anion],
               "oxide": np.where(present[:, ELEMNET_ELEMENTS.index("O")], "yes", "no")}
     descriptors = CompositionFeaturizer("magpie").transform(formulas, as_frame=True)
     quantities = {"target": y, **{name: descriptors[column].to_numpy(np.float64)
@@ -399,7 +407,6 @@ def inspect_network(
 
     eye = np.eye(len(ELEMNET_ELEMENTS), dtype=model.dtype)  # every pure element
     pure = model.activations(eye, layers=names)
-    group = group.astype(int)
     agreement = {name: _nearest_neighbour_agreement(
         A.reshape(len(A), -1).astype(np.float64), group) for name, A in pure.items()}
     xy, _ = _project(pure[element_layer].reshape(len(eye), -1).astype(np.float64), "pca", seed)
