@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import RidgeCV
-from sklearn.model_selection import KFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.metrics import r2_score
+from sklearn.model_selection import KFold, PredefinedSplit
 
 from stoichnet.chem import ELEMNET_ELEMENTS, ElementFractions, element_table
 from stoichnet.evaluate.inspect import (
     DESCRIPTORS,
     FILES,
     RIDGE_ALPHAS,
+    _probe,
     inspect_network,
     ridge_loo,
     write_inspection,
@@ -79,12 +79,30 @@ def test_probes_are_cross_validated_ridge_r2(model, result):
     hidden = model.activations(X, layers=["dense"])["dense"].astype(np.float64)
     folds = KFold(4, shuffle=True, random_state=3)
     for layer, A in [("input", X.astype(np.float64)), ("dense", hidden)]:
-        probe = make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS))
-        expected = cross_val_score(probe, A, Y, cv=folds, scoring="r2")
+        expected = []
+        for train, test in folds.split(A):  # scikit-learn's ridge on one scale per layer
+            scale = np.sqrt(np.mean((A[train] - A[train].mean(axis=0)) ** 2))
+            ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(A[train] / scale, Y[train])
+            expected.append(r2_score(Y[test], ridge.predict(A[test] / scale)))
         # (the fractions sum to 1: a singular X^T X, solved differently, agrees to ~1e-8)
-        assert result.probes.loc[layer, "target"] == pytest.approx(expected.mean(), rel=1e-6)
-        assert result.probe_std.loc[layer, "target"] == pytest.approx(expected.std(), rel=1e-6)
+        assert result.probes.loc[layer, "target"] == pytest.approx(np.mean(expected), rel=1e-6)
+        assert result.probe_std.loc[layer, "target"] == pytest.approx(np.std(expected), rel=1e-5)
     assert list(result.probes.columns) == ["target", *DESCRIPTORS]
+
+
+def test_a_rarely_firing_unit_does_not_wreck_a_probe():
+    """A unit that fires faintly on one training row and strongly on test rows: scaled by
+    its own tiny standard deviation it would dominate the test predictions (R² -849 with
+    StandardScaler here); one scale for the whole layer leaves the probe as it is."""
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(250, 5))
+    t = A @ rng.normal(size=5) + 0.3 * rng.normal(size=250)
+    rare = np.zeros((250, 1))
+    rare[0], rare[200:205] = 1e-3, 1.0
+    split = PredefinedSplit(np.r_[np.full(200, -1), np.zeros(50, dtype=int)])  # 200 | 50
+    plain, _ = _probe(A, t[:, None], split)
+    with_rare, _ = _probe(np.hstack([A, rare]), t[:, None], split)
+    assert plain[0] > 0.95 and with_rare[0] == pytest.approx(plain[0], abs=1e-3)
 
 
 def test_layers_widths_dead_units_and_projections(model, result):
@@ -145,6 +163,18 @@ def test_element_map_finds_groups_a_network_is_built_to_know():
     shuffled = [np.mean(g[neighbour] == g) for g in (rng.permutation(groups)
                                                      for _ in range(20000))]
     assert result.element_chance == pytest.approx(np.mean(shuffled), abs=0.003)
+
+
+def test_a_layer_that_maps_every_element_alike_agrees_by_chance_only():
+    model = Sequential([Dense(4, "relu", input_dim=N_EL), Dense(3, "relu"), Dense(1)], seed=0)
+    W, b, W2, b2, W3, b3 = model.get_weights()
+    W[:], b[:] = 0.0, 1.0  # the same output for every input
+    W2[:], b2[:] = 0.0, -1.0  # dead: all zeros
+    model.set_weights([W, b, W2, b2, W3, b3])
+    result = inspect_network(model, FORMULAS, Y, folds=3)
+    assert result.element_agreement["dense"] == pytest.approx(result.element_chance)
+    assert result.element_agreement["dense_1"] == pytest.approx(result.element_chance)
+    assert 0.05 < result.element_chance < 0.2
 
 
 def test_sampling_is_seeded_and_reported(model):

@@ -41,7 +41,6 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
-from sklearn.preprocessing import StandardScaler
 
 from stoichnet import __version__
 from stoichnet.chem import (
@@ -104,8 +103,9 @@ class InspectionResult:
             the lanthanides and actinides, Magpie's), x and y (its 2-D PCA position in
             ``element_layer``).
         element_agreement: {layer: fraction of elements whose nearest neighbour in the
-            layer's activations is in the same group}; element_chance: that fraction
-            for labels shuffled at random (its expectation).
+            layer's activations is in the same group (equally near neighbours share the
+            count)}; element_chance: its expectation for groups shuffled at random, also
+            what a layer that maps every element to one vector gets.
         notes: rows dropped and other things a reader should know.
     """
 
@@ -271,14 +271,22 @@ def ridge_loo(X: np.ndarray, Y: np.ndarray, X_new: np.ndarray,
     return (X_new - x_mean) @ (V @ c) + y_mean
 
 
-def _probe(A: np.ndarray, T: np.ndarray, folds: KFold) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation over the folds of the test R² of a ridge regression
-    (features standardised on the training fold, penalty chosen per quantity by
-    ``ridge_loo``) from A (n, width) to each column of T (n, k)."""
+def _probe(A: np.ndarray, T: np.ndarray, folds) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation over the folds (a scikit-learn splitter such as
+    ``KFold``) of the test R² of a ridge regression (``ridge_loo``: penalty chosen per
+    quantity on the training fold) from A (n, width) to each column of T (n, k).
+
+    The activations are centred and divided by one scale for the whole layer (their RMS
+    on the training fold), not standardised unit by unit: a unit that fires on a handful
+    of training formulas would be blown up by its tiny variance and give wild predictions
+    wherever it fires on a test formula. One scale keeps the penalties comparable from
+    layer to layer and changes nothing else (ridge on A / c with penalty a is ridge on A
+    with penalty a c²)."""
     scores = []
     for train, test in folds.split(A):
-        scaler = StandardScaler().fit(A[train])
-        predicted = ridge_loo(scaler.transform(A[train]), T[train], scaler.transform(A[test]))
+        mean = A[train].mean(axis=0)
+        scale = np.sqrt(np.mean((A[train] - mean) ** 2)) or 1.0  # 1 for a constant layer
+        predicted = ridge_loo((A[train] - mean) / scale, T[train], (A[test] - mean) / scale)
         scores.append(r2_score(T[test], predicted, multioutput="raw_values"))
     scores = np.array(scores)
     return scores.mean(axis=0), scores.std(axis=0)
@@ -296,11 +304,17 @@ def _element_properties() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _nearest_neighbour_agreement(A: np.ndarray, groups: np.ndarray) -> float:
-    """Fraction of the rows of A whose nearest other row (Euclidean) has the same group."""
+    """Fraction of the rows of A (n, width) whose nearest other row (Euclidean) has the
+    same group. Where several rows are equally near (a deep layer may map many elements
+    to one vector, all zeros when they are dead), a row counts the share of them in its
+    group: what picking one at random gives on average."""
     sq = (A * A).sum(axis=1)
-    distances = sq[:, None] + sq[None, :] - 2.0 * A @ A.T
+    distances = np.maximum(sq[:, None] + sq[None, :] - 2.0 * A @ A.T, 0.0)
     np.fill_diagonal(distances, np.inf)
-    return float(np.mean(groups[distances.argmin(axis=1)] == groups))
+    tolerance = 1e-9 * sq.max()  # rounding of the squared distances of equal rows
+    tied = distances <= distances.min(axis=1, keepdims=True) + tolerance
+    same = groups[:, None] == groups[None, :]
+    return float(np.mean((tied & same).sum(axis=1) / tied.sum(axis=1)))
 
 
 def _chance_agreement(groups: np.ndarray) -> float:
