@@ -412,8 +412,8 @@ def test_depth_study_cli_reuses_cached_values(data_dir, tmp_path, capsys):
             "--out", out]
     code, stdout, _ = _run(capsys, *args, "--depths", "1,2")
     assert code == 0 and "2 value(s) trained, 0 reused" in stdout
-    assert {"study.csv", "val_mae_curves.png", "test_mae_vs_value.png", "cache"} == {
-        p.name for p in out.iterdir()}
+    assert {"study.csv", "val_mae_curves.png", "test_mae_vs_value.png", "layer_statistics.png",
+            "cache"} == {p.name for p in out.iterdir()}
     first = pd.read_csv(out / "study.csv")
     code, _, err = _run(capsys, *args, "--depths", "1,2")
     assert code == 1 and "pass --overwrite" in err

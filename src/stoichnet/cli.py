@@ -315,7 +315,8 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
 
 
 # ---------------------------------------------------------------- studies
-STUDY_FILES = ("study.csv", "val_mae_curves.png", "test_mae_vs_value.png")
+STUDY_FILES = ("study.csv", "val_mae_curves.png", "test_mae_vs_value.png",
+               "layer_statistics.png")
 
 
 def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, scheduler,
@@ -362,6 +363,9 @@ def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, 
         table.to_csv(tmp / STUDY_FILES[0], index=False)
         result.curves_figure().savefig(tmp / STUDY_FILES[1], dpi=110)
         result.score_figure().savefig(tmp / STUDY_FILES[2], dpi=110)
+        layers = result.layers_figure()  # None if every value came from an older cache
+        if layers is not None:
+            layers.savefig(tmp / STUDY_FILES[3], dpi=110)
     shown = table.drop(columns=["rf_test_mae"]).to_string(index=False, float_format="{:.4g}".format)
     click.echo(shown)
     unit = f" {split.unit}" if split.unit else ""
@@ -369,7 +373,8 @@ def run_study_command(knob, values, out_dir, epochs, recipe, max_minutes, jobs, 
     click.echo(f"random forest (Magpie) test MAE: {result.rf_test_mae:.4g}{unit}")
     click.echo(f"{len(table) - n_cached} value(s) trained, {n_cached} reused from {cache}/ "
                f"in {time.perf_counter() - start:.0f} s")
-    click.echo(f"Wrote {', '.join(STUDY_FILES)} to {out}/")
+    written = STUDY_FILES if layers is not None else STUDY_FILES[:3]
+    click.echo(f"Wrote {', '.join(written)} to {out}/")
 
 
 def study_options(func):
@@ -402,8 +407,11 @@ def study(knob, values, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
     """Train one network per value of one knob on the same split.
 
     Everything but the knob follows the recipe. Writes DIR/study.csv (test MAE, best
-    validation MAE, epochs, wall seconds per value), DIR/val_mae_curves.png and
-    DIR/test_mae_vs_value.png (with the random forest's MAE as a line). Finished values
+    validation MAE, epochs, wall seconds per value), DIR/val_mae_curves.png,
+    DIR/test_mae_vs_value.png (with the random forest's MAE as a line) and
+    DIR/layer_statistics.png: each layer's gradient norm (first and last epoch), weight
+    norm and dead units against depth, one line per value (--vary activation shows why
+    sigmoid learns slowly through 17 layers: its gradients vanish). Finished values
     are cached in DIR/cache/ and not recomputed when the study is run again. The values
     train at once in --jobs local processes or on a Dask cluster (--scheduler), with the
     same results as one after the other.
@@ -655,6 +663,91 @@ def predict(args, pretrained_name, input_path, formula_col, output_path, overwri
     if errors:
         click.echo(f"{len(errors)} formula(s) could not be predicted, {len(frame)} were.",
                    err=True)
+
+
+# ---------------------------------------------------------------- inspect
+@cli.command("inspect")
+@click.argument("model_path", metavar="MODEL", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dataset", metavar="NAME",
+              help="Registered dataset: its test rows (those `train --dataset NAME` with the "
+                   "same --seed held out).")
+@click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False),
+              help="Table of formulas and targets (.csv, .tsv, .xlsx, .parquet) instead: all "
+                   "its rows.")
+@click.option("--formula-col", default="formula", show_default=True)
+@click.option("--target-col", default="target", show_default=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Output folder.")
+@click.option("--sample", type=click.IntRange(min=2), default=5000, show_default=True,
+              metavar="N", help="Formulas drawn at random (seeded) when there are more.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the sample, the probes' folds, the projections and the "
+                   "dataset's split.")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Folds of the linear probes' cross-validation.")
+@click.option("--projection", type=RegistryChoice("stoichnet.evaluate.inspect", "PROJECTIONS"),
+              default="pca", show_default=True,
+              help="2-D projection of each layer; umap needs `pip install umap-learn`.")
+@click.option("--element-layer", metavar="LAYER",
+              help="Layer of the element map, e.g. dense_1 (default: the first).")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+def inspect_command(model_path, dataset, data_path, formula_col, target_col, out_dir, sample,
+                    seed, folds, projection, element_layer, overwrite):
+    """Look inside a network written by `stoichnet train`: does each layer build up an
+    explainable representation?
+
+    On a seeded sample of formulas, for the input and every layer: a 2-D projection of its
+    activations coloured by the target and by chemical labels, the cross-validated R2 of
+    linear (ridge) probes to the target and to physical descriptors (mean
+    electronegativity, mean atomic number, ...), and its dead units (0 on every formula);
+    and the elements as the network sees them: each pure element's activations, and how
+    often an element's nearest neighbour there is in its periodic-table group. Writes
+    DIR/inspect.json, DIR/inspect.csv (layer, width, dead units, R2 per quantity),
+    DIR/probes.png, DIR/elements.png and DIR/projections_{target,anion_group,oxide}.png.
+
+    \b
+    Examples:
+      stoichnet inspect ef.npz --dataset CritExam__Ef --out runs/ef-inspect
+      stoichnet inspect gap.npz --data held_out.csv --target-col band_gap --out runs/gap
+      stoichnet inspect ef.npz --dataset CritExam__Ef --element-layer dense_3 --out runs/el
+    """
+    from stoichnet.evaluate.cv import load_rows as load
+    from stoichnet.evaluate.data import load_split as load_dataset_split
+    from stoichnet.evaluate.inspect import inspect_network, write_inspection
+    from stoichnet.evaluate.model_card import load_network
+    from stoichnet.util.files import check_output_dir
+
+    if (dataset is None) == (data_path is None):
+        raise click.UsageError("give either --dataset NAME or --data FILE (not both)")
+    out = check_output_dir(out_dir, overwrite)
+    model, info = load_network(model_path)
+    if dataset is not None:
+        split = load_dataset_split(dataset, seed=seed)
+        rows, name, unit = split.test, dataset, split.unit
+        where = f"{dataset}: its {len(rows):,} test rows"
+    else:
+        table = load(path=data_path, formula_col=formula_col, target_col=target_col,
+                     duplicates="keep")
+        rows, name, unit = table.frame, target_col, info.get("unit") or ""
+        where = f"{data_path}: {len(rows):,} rows"
+    try:
+        result = inspect_network(model, rows["formula"].tolist(), rows["target"].to_numpy(),
+                                 sample=sample, seed=seed, folds=folds, projection=projection,
+                                 element_layer=element_layer, target_name=name, unit=unit)
+    except ImportError as err:
+        raise click.UsageError(str(err)) from None
+    for note in [where, *result.notes]:
+        click.echo(f"note: {note}", err=True)
+    write_inspection(result, out, overwrite=overwrite,
+                     info={"model": str(model_path), "data": where})
+    shown = result.table().drop(columns=["dead_units"])
+    click.echo(shown.to_string(index=False, float_format="{:.3f}".format, na_rep="-"))
+    agreement = result.element_agreement[result.element_layer]
+    click.echo(f"Elements in {result.element_layer}: the nearest neighbour of "
+               f"{agreement:.0%} is in the same periodic-table group (chance "
+               f"{result.element_chance:.0%}).")
+    click.echo(f"Inspected {len(result.formulas):,} formulas in {result.seconds:.0f} s. "
+               f"Wrote inspect.json, inspect.csv and the figures to {out}/")
 
 
 # ---------------------------------------------------------------- featurize

@@ -141,3 +141,24 @@ def test_a_study_on_a_dask_cluster_matches_the_serial_one(tmp_path):
     for old, new in zip(serial.values, dask.values, strict=True):
         assert (new.value, new.test_mae, new.val_mae_per_epoch) == (
             old.value, old.test_mae, old.val_mae_per_epoch)
+
+
+def test_every_value_records_its_layers_and_the_figure_shows_them(tmp_path):
+    data, base = _data(), NetworkConfig(epochs=2, depth=4, seed=0)
+    result = run_study("activation", ["relu", "sigmoid"], data, base=base, cache_dir=tmp_path,
+                       progress=False)
+    for r in result.values:
+        assert len(r.layer_stats) == 4  # the Dense layers of a depth-4 network
+        for stats in r.layer_stats.values():
+            assert sorted(stats) == ["dead_fraction", "grad_norm", "weight_norm"]
+            assert all(len(v) == 2 for v in stats.values())
+    first_epoch, _, _, dead = result.layers_figure().axes
+    for line, r in zip(first_epoch.lines, result.values, strict=True):
+        assert line.get_label() == f"activation={r.value}"
+        assert list(line.get_ydata()) == [s["grad_norm"][0] for s in r.layer_stats.values()]
+    assert first_epoch.get_yscale() == "log"
+    sigmoid = result.values[1].layer_stats
+    assert all(s["dead_fraction"] == [0.0, 0.0] for s in sigmoid.values())  # never exactly 0
+    again = run_study("activation", ["relu", "sigmoid"], data, base=base, cache_dir=tmp_path,
+                      progress=False)
+    assert [r.layer_stats for r in again.values] == [r.layer_stats for r in result.values]

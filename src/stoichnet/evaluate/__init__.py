@@ -1,8 +1,8 @@
 """Evaluation: which rows to train and test on (``data``), metrics with bootstrap
 intervals, figures, the network-vs-baselines comparison, cross-validation (``cv``: k-fold,
 chemical-system, leave-one-element-out and Matbench folds), learning curves
-(``learning_curve``), tuning studies, model cards (``model_card``) and the comparison in
-words (``text``).
+(``learning_curve``), tuning studies, looking inside a trained network (``inspect``),
+model cards (``model_card``) and the comparison in words (``text``).
 
 >>> from stoichnet.evaluate import compare, load_split, write_comparison  # doctest: +SKIP
 >>> split = load_split("CritExam__Ef", subset=2000)
@@ -28,6 +28,7 @@ from stoichnet.evaluate.cv import (
     write_cv,
 )
 from stoichnet.evaluate.data import Split, load_split, study_data
+from stoichnet.evaluate.inspect import InspectionResult, inspect_network, write_inspection
 from stoichnet.evaluate.learning_curve import (
     LearningCurve,
     learning_curve,
@@ -61,6 +62,7 @@ __all__ = [
     "CVResult",
     "Comparison",
     "Estimate",
+    "InspectionResult",
     "ModelRun",
     "NetworkConfig",
     "Split",
@@ -75,6 +77,7 @@ __all__ = [
     "cross_validate",
     "detect_task",
     "f1",
+    "inspect_network",
     "learning_curve",
     "load_network",
     "load_rows",
@@ -92,5 +95,6 @@ __all__ = [
     "study_data",
     "write_comparison",
     "write_cv",
+    "write_inspection",
     "write_learning_curve",
 ]

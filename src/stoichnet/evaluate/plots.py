@@ -366,3 +366,132 @@ def error_vs_size(sizes: Sequence[int], means: Mapping[str, Sequence[float]],
     ax.set(xlabel="training rows", ylabel=ylabel)
     ax.legend(fontsize="small")
     return fig
+
+
+def layer_profiles(runs: Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]]) -> Figure:
+    """Training diagnostics against depth, one line per run: each layer's gradient norm in
+    the first and in the last epoch (log scale: vanishing gradients fall towards the first
+    layer), its weight norm and its fraction of dead units after the last epoch.
+
+    Args:
+        runs: {run name: {layer name: {"grad_norm", "weight_norm", "dead_fraction": one
+            value per epoch}}} with the layers in order (``stoichnet.nn.layer_history``
+            of a History recorded with ``fit(record="layers")``).
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise TypeError("runs must be a non-empty mapping {run name: {layer: {stat: values}}}")
+    panels = [("grad_norm", 0, "gradient norm, first epoch"),
+              ("grad_norm", -1, "gradient norm, last epoch"),
+              ("weight_norm", -1, "weight norm, last epoch"),
+              ("dead_fraction", -1, "dead units, last epoch")]
+    fig = Figure(figsize=(2 * _PANEL + 1, 2 * _PANEL - 0.5), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    for i, (run, layers) in enumerate(runs.items()):
+        depth = np.arange(1, len(layers) + 1)
+        for ax, (stat, epoch, title) in zip(axes, panels, strict=True):
+            values = [stats[stat][epoch] if stat in stats else np.nan for stats in layers.values()]
+            ax.plot(depth, values, marker="o", ms=3, color=f"C{i}", label=run)
+            ax.set(title=title, xlabel="layer (1 = first)")
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    axes[3].set_ylim(-0.03, 1.03)
+    axes[0].legend(fontsize="small")
+    return fig
+
+
+def projection_grid(points: Mapping[str, np.ndarray], color, *, label: str,
+                    categorical: bool = False, axis: str = "PC") -> Figure:
+    """2-D projections side by side (one panel per layer), every point coloured the same
+    way in each panel: by a number (a colour bar) or by a category (a legend).
+
+    Args:
+        points: {panel title: (n, 2) coordinates}, the same n points in each.
+        color: (n,) numbers, or labels when ``categorical``.
+        label: what ``color`` is, for the colour bar or legend title.
+        axis: axis name prefix ("PC" for PCA: "PC1", "PC2").
+    """
+    if not isinstance(points, Mapping) or not points:
+        raise TypeError("points must be a non-empty mapping {title: (n, 2) array}")
+    color = np.asarray(color)
+    cols = min(len(points), 6)
+    rows = -(-len(points) // cols)
+    # a fixed layout: the constrained one takes longer than drawing the thousands of points
+    fig = Figure(figsize=(2.6 * cols + 1.6, 2.6 * rows))
+    fig.subplots_adjust(left=0.04, right=0.86, bottom=0.06, top=0.94, wspace=0.3, hspace=0.45)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    if categorical:
+        categories = sorted(set(color.tolist()))
+        codes = np.searchsorted(np.array(categories, dtype=object), color.astype(object))
+        cmap = "tab20" if len(categories) > 10 else "tab10"
+        norm = Normalize(-0.5, (20 if len(categories) > 10 else 10) - 0.5)
+        values = codes
+    else:
+        values = color.astype(float)
+        cmap, norm = "viridis", Normalize(np.nanmin(values), np.nanmax(values))
+    for ax, (title, xy) in zip(axes, points.items(), strict=False):
+        xy = np.asarray(xy, dtype=float)
+        if xy.shape != (len(color), 2):
+            raise ValueError(f"points[{title!r}] has shape {xy.shape}, expected ({len(color)}, 2)")
+        ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap=cmap, norm=norm, s=3, alpha=0.6,
+                   linewidths=0)
+        ax.set_title(title, fontsize="small")
+        ax.set_xlabel(f"{axis}1", fontsize="x-small")
+        ax.set_ylabel(f"{axis}2", fontsize="x-small")
+        ax.tick_params(labelsize="xx-small")
+    for ax in axes[len(points):]:
+        ax.set_axis_off()
+    if categorical:
+        mappable = ScalarMappable(norm=norm, cmap=cmap)
+        handles = [Rectangle((0, 0), 1, 1, color=mappable.to_rgba(k))
+                   for k in range(len(categories))]
+        fig.legend(handles, [str(c) for c in categories], title=label, loc="center right",
+                   fontsize="x-small", title_fontsize="x-small")
+    else:
+        bar = fig.add_axes((0.89, 0.15, 0.015, 0.7))
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=bar, label=label)
+    return fig
+
+
+def probe_curves(layers: Sequence[str], scores: Mapping[str, Sequence[float]], *,
+                 ylabel: str = "cross-validated R²") -> Figure:
+    """One curve per probed quantity across depth: how well a linear model recovers it
+    from each layer's activations.
+
+    Args:
+        layers: (n_layers,) names, in order of depth, for the x axis.
+        scores: {quantity: (n_layers,) scores}.
+    """
+    scores = _per_model("scores", scores, len(layers))
+    x = np.arange(len(layers))
+    fig = Figure(figsize=(max(6.0, 0.45 * len(layers) + 2.5), 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, values) in enumerate(scores.items()):
+        ax.plot(x, np.asarray(values, dtype=float), marker="o", ms=4, color=f"C{i}", label=name)
+    ax.set_xticks(x, list(layers), rotation=60, ha="right", fontsize="x-small")
+    ax.set(xlabel="layer", ylabel=ylabel)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def labelled_map(xy: np.ndarray, names: Sequence[str], groups: Sequence[int], *,
+                 group_label: str = "group", title: str = "", axis: str = "PC") -> Figure:
+    """Points in 2-D, each written as its name (e.g. an element symbol) and coloured by an
+    integer group (e.g. the periodic-table group), with a colour bar of the groups."""
+    xy = np.asarray(xy, dtype=float)
+    groups = np.asarray(groups, dtype=float)
+    if xy.shape != (len(names), 2) or groups.shape != (len(names),):
+        raise ValueError(f"xy must be ({len(names)}, 2) and groups ({len(names)},), got "
+                         f"{xy.shape} and {groups.shape}")
+    norm = Normalize(np.nanmin(groups), np.nanmax(groups))
+    cmap = "turbo"
+    fig = Figure(figsize=(7.5, 6.0), layout="constrained")
+    ax = fig.subplots()
+    mappable = ScalarMappable(norm=norm, cmap=cmap)
+    ax.scatter(xy[:, 0], xy[:, 1], c=groups, cmap=cmap, norm=norm, s=12, alpha=0.5)
+    for (x, y), name, g in zip(xy, names, groups, strict=True):
+        ax.annotate(name, (x, y), fontsize="x-small", color=mappable.to_rgba(g),
+                    xytext=(2, 2), textcoords="offset points", fontweight="bold")
+    ax.set(xlabel=f"{axis}1", ylabel=f"{axis}2", title=title)
+    fig.colorbar(mappable, ax=ax, label=group_label)
+    return fig

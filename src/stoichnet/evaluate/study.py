@@ -2,7 +2,9 @@
 
 ``run_study`` trains a network for every value of a knob (depth, learning rate,
 optimizer, activation, batch size, epochs, dropout) with everything else held at the
-base recipe, records validation MAE per epoch, test MAE and wall time, and trains the
+base recipe, records validation MAE per epoch, test MAE, wall time and every layer's
+weight norm, gradient norm and dead units per epoch (``fit(record="layers")``: why sigmoid
+learns slowly through 17 layers and ReLU does not), and trains the
 random forest on Magpie features once as the reference line. Every value, and the
 forest, is an independent job of ``stoichnet.evaluate.executor`` (in this process, in
 local processes or on a Dask cluster); a finished one is stored as a JSON file in
@@ -33,6 +35,7 @@ from stoichnet.models.baselines import rf_magpie
 from stoichnet.models.elemnet import ELEMNET_17, depth_arch
 from stoichnet.models.estimators import ElemNetRegressor
 from stoichnet.models.recipes import DEFAULT_RECIPE, get_recipe
+from stoichnet.nn.callbacks import layer_history
 from stoichnet.util.checks import check_int
 
 KNOBS: dict[str, type] = {
@@ -135,8 +138,10 @@ def train_network(config: NetworkConfig, data: StudyData, *, checkpoint=None,
     ``checkpoint``/``resume``: paths passed to the estimator's ``fit`` (write a
     checkpoint every epoch; continue from one).
 
-    Returns a dict: test_mae, best_val_mae, epochs_run, stopped_by_budget and
-    val_mae_per_epoch (the validation loss per epoch: every recipe trains on MAE).
+    Returns a dict: test_mae, best_val_mae, epochs_run, stopped_by_budget,
+    val_mae_per_epoch (the validation loss per epoch: every recipe trains on MAE) and
+    layer_stats ({Dense layer: {"weight_norm", "grad_norm", "dead_fraction": one value
+    per epoch}}, ``stoichnet.nn.LayerStats``).
     """
     recipe = get_recipe(config.recipe)
     if recipe.loss != "mae":
@@ -153,7 +158,7 @@ def train_network(config: NetworkConfig, data: StudyData, *, checkpoint=None,
         random_state=config.seed,
     )
     net.fit(data.X_train, data.y_train, validation_data=(data.X_val, data.y_val),
-            checkpoint=checkpoint, resume=resume)
+            checkpoint=checkpoint, resume=resume, record="layers")
     curve = [float(v) for v in net.history_.history["val_loss"]]
     return {
         "test_mae": mae(data.y_test, net.predict(data.X_test)),
@@ -161,6 +166,7 @@ def train_network(config: NetworkConfig, data: StudyData, *, checkpoint=None,
         "epochs_run": net.n_epochs_,
         "stopped_by_budget": net.stopped_by_budget_,
         "val_mae_per_epoch": curve,
+        "layer_stats": layer_history(net.history_.history),
     }
 
 
@@ -183,6 +189,7 @@ class ValueResult:
     wall_s: float
     stopped_by_budget: bool
     val_mae_per_epoch: list[float] = field(default_factory=list)
+    layer_stats: dict = field(default_factory=dict)  # empty in a cache from before it
     cached: bool = False
 
 
@@ -225,7 +232,8 @@ class StudyResult:
         """One row per value: value, test_mae, best_val_mae, epochs_run, wall_s,
         stopped_by_budget, cached."""
         rows = [
-            {k: v for k, v in asdict(r).items() if k not in ("knob", "val_mae_per_epoch")}
+            {k: v for k, v in asdict(r).items()
+             if k not in ("knob", "val_mae_per_epoch", "layer_stats")}
             for r in self.values
         ]
         frame = pd.DataFrame(rows).rename(columns={"value": self.knob})
@@ -239,6 +247,13 @@ class StudyResult:
         }
         unit = f" ({self.unit})" if self.unit else ""
         return plots.learning_curves(histories, metric="mae", ylabel=f"validation MAE{unit}")
+
+    def layers_figure(self) -> Figure | None:
+        """Each layer's gradient norm (first and last epoch), weight norm and dead units
+        against its depth, one line per value (:func:`plots.layer_profiles`); None when no
+        value has them (all reused from a cache written before they were recorded)."""
+        runs = {f"{self.knob}={r.value}": r.layer_stats for r in self.values if r.layer_stats}
+        return plots.layer_profiles(runs) if runs else None
 
     def score_figure(self) -> Figure:
         """Test MAE vs value, with the random forest's MAE as a horizontal line and each

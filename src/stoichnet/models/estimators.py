@@ -202,7 +202,7 @@ class _NeuralNet(BaseEstimator):
         return 0.0, 1.0
 
     def fit(self, X, y, validation_data=None, *, checkpoint=None, checkpoint_every: int = 1,
-            resume=None):
+            resume=None, record=None):
         """Train a new network on (X, y).
 
         Args:
@@ -215,6 +215,9 @@ class _NeuralNet(BaseEstimator):
                 checkpoint every ``checkpoint_every`` epochs (and on Ctrl-C), or continue
                 from one written by a fit with the same data and parameters; the result
                 is bit-identical to an uninterrupted fit.
+            record: "layers" records each layer's weight norm, gradient norm and dead-unit
+                fraction per epoch in ``history_`` (``Sequential.fit``'s ``record``; the
+                gradients are those of the standardised targets); the fit is unchanged.
         Returns:
             self, with ``model_`` (the trained Sequential, predicting in the target's
             unit), ``history_`` (per-epoch ``loss``/``val_loss`` and metrics; with
@@ -315,6 +318,7 @@ class _NeuralNet(BaseEstimator):
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
+            record=record,
         )
         self.n_epochs_ = len(self.history_.history["loss"])
         self.n_steps_ = int(self.model_.optimizer.iterations)

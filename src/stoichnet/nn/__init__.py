@@ -6,7 +6,15 @@ Keras-shaped: ``Sequential([Dense(64, "relu", input_dim=86), Dense(1)])``,
 """
 
 from . import activations, initializers, losses, optimizers
-from .callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar
+from .callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LayerStats,
+    ModelCheckpoint,
+    ProgressBar,
+    layer_history,
+)
 from .checkpoint import load_checkpoint
 from .errors import ModelFileError, TrainingDivergedError, TrainingInterrupted
 from .gradcheck import gradcheck
@@ -67,3 +75,4 @@ __all__ += ["TrainingInterrupted", "load_checkpoint"]
 __all__ += ["AppendWeight", "Composite", "Embedding", "LayerNorm", "MaskedSoftmax",
             "MultiHeadAttention", "PerMember", "ResidualDense", "RoostMessage", "SetPooling",
             "TransformerEncoderBlock", "WeightedAttentionPooling"]
+__all__ += ["LayerStats", "layer_history"]

@@ -1,7 +1,8 @@
 """Callbacks: hooks that ``Sequential.fit`` calls during training.
 
 Stopping and saving: ``EarlyStopping``, ``ModelCheckpoint``; logging: ``CSVLogger``,
-``ProgressBar``; the learning rate: ``ReduceLROnPlateau`` and ``LearningRateScheduler``,
+``ProgressBar``; per-layer diagnostics: ``LayerStats`` (``fit(record="layers")``); the
+learning rate: ``ReduceLROnPlateau`` and ``LearningRateScheduler``,
 which act through ``optimizer.lr_multiplier`` (training state, saved in checkpoints),
 never through the optimizer's configured ``learning_rate`` (a compile setting).
 The callbacks that watch a metric share ``monitor_mode`` and ``_Monitor``.
@@ -274,7 +275,8 @@ class ProgressBar(Callback):
             self._bar.update()
 
     def on_epoch_end(self, epoch, logs=None):
-        text = " - ".join(f"{k}: {v:.4g}" for k, v in (logs or {}).items())
+        # per-layer keys ("dense/grad_norm", LayerStats) are for the History, not the line
+        text = " - ".join(f"{k}: {v:.4g}" for k, v in (logs or {}).items() if "/" not in k)
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)
             self._bar.close()
@@ -291,6 +293,84 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+LAYER_STATS: tuple[str, ...] = ("weight_norm", "grad_norm", "dead_fraction")
+"""What ``LayerStats`` records per layer and epoch, as log keys ``"<layer>/<stat>"``."""
+
+
+class LayerStats(Callback):
+    """Per-layer training diagnostics, one value per epoch in the epoch's logs (so the
+    History records them, and CSVLogger writes them) under ``"<layer name>/<stat>"``:
+
+    - ``weight_norm``: ||θ||₂ of all the layer's parameters (W and b) at the epoch's end;
+    - ``grad_norm``: the mean over the epoch's batches of ||dC/dθ||₂ of the layer, the
+      gradient its optimizer step used (after ``clipnorm``): vanishing gradients show
+      as a norm that shrinks from the last layer towards the first;
+    - ``dead_fraction``: the fraction of the layer's output values (units) that were 0
+      for every training sample of the epoch, in training mode as the batches passed:
+      dead ReLU units. Only for layers that keep their output ``a`` (Dense, Conv2D).
+
+    Layers without parameters (Dropout, Flatten) are left out. It only reads the
+    model: training is bit-identical with and without it. ``fit(record="layers")``
+    installs one; :func:`layer_history` regroups the keys per layer. The progress
+    lines do not print keys with a "/".
+    """
+
+    state_attributes = ("_grad_sums", "_batches", "_alive")  # a mid-epoch checkpoint's sums
+
+    def on_train_begin(self, logs=None):
+        self._layers, offset, shape = [], 0, self.model.input_shape
+        for layer in self.model.layers:
+            shape = tuple(layer.output_shape(shape))
+            if layer.n_params:
+                units = int(np.prod(shape)) if hasattr(layer, "a") else 0
+                self._layers.append((layer, slice(offset, offset + layer.n_params), units))
+            offset += layer.n_params
+        self._units = np.cumsum([0, *(units for _, _, units in self._layers)])
+        self._reset()
+
+    def _reset(self) -> None:
+        self._grad_sums = np.zeros(len(self._layers))
+        self._batches = 0
+        self._alive = np.zeros(self._units[-1], dtype=bool)  # every layer's units, in order
+
+    def on_batch_end(self, batch, logs=None):
+        grads = self.model.flat_grads
+        for i, (layer, params, units) in enumerate(self._layers):
+            g = grads[params]
+            self._grad_sums[i] += math.sqrt(float(np.dot(g, g)))
+            if units:
+                alive = self._alive[self._units[i] : self._units[i + 1]]
+                alive |= (layer.a.reshape(len(layer.a), units) != 0).any(axis=0)
+        self._batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        weights = self.model.flat_params
+        for i, (layer, params, units) in enumerate(self._layers):
+            w = weights[params]
+            logs[f"{layer.name}/weight_norm"] = math.sqrt(float(np.dot(w, w)))
+            logs[f"{layer.name}/grad_norm"] = float(self._grad_sums[i] / self._batches)
+            if units:
+                alive = self._alive[self._units[i] : self._units[i + 1]]
+                logs[f"{layer.name}/dead_fraction"] = float(1.0 - alive.mean())
+        self._reset()
+
+    def set_state(self, state: dict) -> None:
+        self._grad_sums = np.array(state["_grad_sums"], dtype=float)
+        self._batches = int(state["_batches"])
+        self._alive = np.array(state["_alive"], dtype=bool)
+
+
+def layer_history(history: dict[str, list[float]]) -> dict[str, dict[str, list[float]]]:
+    """The ``LayerStats`` entries of a History's ``history`` dict regrouped:
+    {layer name: {stat: one value per epoch}}, layers in the order recorded."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for key, values in history.items():
+        layer, _, stat = key.rpartition("/")
+        if layer and stat in LAYER_STATS:
+            out.setdefault(layer, {})[stat] = list(values)
+    return out
 
 
 class ReduceLROnPlateau(Callback):

@@ -23,7 +23,7 @@ import numpy as np
 from stoichnet.util.checks import check_bool, check_choice, check_int, check_real
 
 from . import io, losses, optimizers
-from .callbacks import Callback, ProgressBar
+from .callbacks import Callback, LayerStats, ProgressBar
 from .checkpoint import TrainingState
 from .errors import ModelFileError, TrainingDivergedError
 from .layers.base import LAYERS, Layer
@@ -436,6 +436,7 @@ class Sequential:
         checkpoint_every: int = 1,
         resume=None,
         clipnorm: float | None = None,
+        record: str | None = None,
     ) -> History:
         """Train for ``epochs`` passes over (X, y) in mini-batches of ``batch_size``.
 
@@ -466,6 +467,11 @@ class Sequential:
                 The final weights are bit-identical to an uninterrupted run's.
             clipnorm: if given, rescale each batch's gradient to at most this global L2
                 norm, as ``torch.nn.utils.clip_grad_norm_(max_norm=clipnorm)``.
+            record: "layers" adds a ``LayerStats`` callback after ``callbacks``: each
+                layer's weight norm, gradient norm and dead-unit fraction per epoch, in
+                the History as ``history["<layer>/grad_norm"]`` etc. (regrouped by
+                ``callbacks.layer_history``); the weights are the same as without it. A
+                run resumed from a checkpoint needs the same ``record``.
         Returns the ``History`` (also kept as ``self.history``). Raises
         ``TrainingDivergedError`` if the loss or a gradient becomes NaN/inf (the last
         checkpoint is kept), ``TrainingInterrupted`` (a ``KeyboardInterrupt``) after
@@ -480,6 +486,8 @@ class Sequential:
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
+        if check_choice("record", record, (None, "layers")) == "layers":
+            callbacks.append(LayerStats())
         state = TrainingState(self, checkpoint, checkpoint_every, resume)
         if clipnorm is not None:
             clipnorm = check_real("clipnorm", clipnorm, 0.0, low_open=True)
@@ -619,6 +627,45 @@ class Sequential:
                 self._set_rng(own_rng)
         if passes > 1:
             out /= passes
+        return out
+
+    def activations(self, X, layers=None, batch_size: int | None = None) -> dict[str, np.ndarray]:
+        """Every layer's output for X, computed as ``predict`` computes it (dropout off
+        unless a layer has ``mc_dropout``): what the network holds at each depth, for
+        looking inside it (``stoichnet.evaluate.inspect``).
+
+        Args:
+            X: (n_samples, *input_shape) numbers.
+            layers: names of the layers whose outputs to return (default: every layer);
+                the forward passes stop at the last of them.
+            batch_size: samples per forward pass (default 1024): besides the returned
+                arrays, memory holds one batch's activations.
+        Returns:
+            {layer name: (n_samples, *that layer's output shape) array of the model's
+            dtype}, in layer order; the last layer's output is ``predict(X)``, and an
+            inactive Dropout layer's is its input. Another kind of model (a set model
+            with attention) offers this method to be inspected the same way.
+        """
+        X = self._check_x(X, what="activations")
+        batch_size = check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
+        names = [layer.name for layer in self.layers]
+        wanted = names if layers is None else [layers] if isinstance(layers, str) else list(layers)
+        unknown = [name for name in wanted if name not in names]
+        if unknown or not wanted:
+            raise ValueError(f"layers must name layers of the model, one of {names}; got {wanted!r}")
+        shapes, shape = {}, self.input_shape
+        for layer in self.layers:
+            shape = shapes[layer.name] = tuple(layer.output_shape(shape))
+        depth = max(names.index(name) for name in wanted) + 1
+        out = {name: np.empty((X.shape[0], *shapes[name]), dtype=self.dtype)
+               for name in names[:depth] if name in wanted}
+        for start in range(0, X.shape[0], batch_size):
+            chunk = slice(start, start + batch_size)
+            a = X[chunk]
+            for layer in self.layers[:depth]:
+                a = layer.forward(a, training=False)
+                if layer.name in out:
+                    out[layer.name][chunk] = a  # a copy: layers reuse their output buffers
         return out
 
     def _evaluate_arrays(self, X, y, batch_size: int, fused: bool) -> dict[str, float]:
