@@ -15,6 +15,7 @@ from stoichnet.nn import (
     Sequential,
     TrainingDivergedError,
     activations,
+    gradcheck,
     load_model,
     optimizers,
 )
@@ -244,3 +245,20 @@ def test_in_place_sigmoid_with_binary_crossentropy_matches_the_plain_run(monkeyp
     assert in_place_loss[-1] < in_place_loss[0]
     assert in_place_loss == plain_loss
     assert in_place.flat_params.tobytes() == plain.flat_params.tobytes()
+
+
+@pytest.mark.parametrize("loss", ["gaussian_nll", "laplace_nll"])
+def test_likelihood_head_backpropagates_through_the_network(loss):
+    """A network with 2 outputs per target ([mu | log sigma]) trained on a likelihood: y has
+    one column per target, the backward pass agrees with finite differences, and a y with
+    the output's width is refused with the shape it needs."""
+    rng = np.random.default_rng(5)
+    model = Sequential([Dense(4, activation="tanh", input_dim=3), Dense(2)], dtype="float64",
+                       seed=1)
+    model.compile("adam", loss, metrics=["mae"])
+    X, y = rng.normal(size=(7, 3)), rng.normal(size=(7, 1))
+    assert gradcheck(model, X, y) < 1e-7
+    scores = model.evaluate(X, y, return_dict=True)
+    assert np.isclose(scores["mae"], np.mean(np.abs(model.predict(X)[:, :1] - y)))
+    with pytest.raises(ValueError, match=r"y needs shape \(n_samples, 1\)"):
+        model.evaluate(X, np.ones((7, 2)))

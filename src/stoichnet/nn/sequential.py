@@ -280,12 +280,21 @@ class Sequential:
             y = y.astype(np.intp)
         else:
             y = _as_numeric(y, name, self.dtype)
-            if y.ndim == 1 and self.output_shape == (1,):
+            # a likelihood loss reads [mean | log scale]: two outputs per target
+            per = self.loss.outputs_per_target
+            if y.ndim == 1 and self.output_shape == (per,):
                 y = y.reshape(-1, 1)
-            if y.shape[1:] != self.output_shape:
+            if per == 1 and y.shape[1:] != self.output_shape:
                 raise ValueError(
                     f"{name} has per-sample shape {y.shape[1:]} but the model outputs "
                     f"{self.output_shape} per sample"
+                )
+            if per > 1 and (y.ndim != 2 or (per * y.shape[1],) != self.output_shape):
+                raise ValueError(
+                    f"{name} has per-sample shape {y.shape[1:]} but the model outputs "
+                    f"{self.output_shape} per sample and the loss {self.loss.name!r} reads "
+                    f"{per} of them per target: y needs shape (n_samples, "
+                    f"{self.output_shape[-1] / per:g})"
                 )
         if y.shape[0] != n:
             raise ValueError(
