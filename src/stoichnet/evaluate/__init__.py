@@ -1,7 +1,7 @@
 """Evaluation: which rows to train and test on (``data``), metrics with bootstrap
 intervals, figures, the network-vs-baselines comparison, cross-validation (``cv``: k-fold,
 chemical-system, leave-one-element-out and Matbench folds), learning curves
-(``learning_curve``), tuning studies, model cards (``model_card``) and the comparison in
+(``learning_curve``), the calibration of predicted uncertainties (``uncertainty``), tuning studies, model cards (``model_card``) and the comparison in
 words (``text``).
 
 >>> from stoichnet.evaluate import compare, load_split, write_comparison  # doctest: +SKIP
@@ -54,6 +54,11 @@ from stoichnet.evaluate.study import (
     StudyResult,
     run_study,
 )
+from stoichnet.evaluate.uncertainty import (
+    Recalibration,
+    calibration_report,
+    fit_recalibration,
+)
 
 __all__ = [
     "KNOBS",
@@ -63,18 +68,21 @@ __all__ = [
     "Estimate",
     "ModelRun",
     "NetworkConfig",
+    "Recalibration",
     "Split",
     "StopRequest",
     "StudyData",
     "StudyResult",
     "accuracy",
     "bootstrap_ci",
+    "calibration_report",
     "classification_report",
     "compare",
     "corrected_resampled_ttest",
     "cross_validate",
     "detect_task",
     "f1",
+    "fit_recalibration",
     "learning_curve",
     "load_network",
     "load_rows",
