@@ -201,6 +201,21 @@ def test_mc_prediction_with_a_seed_is_reproducible_and_leaves_the_model_generato
     assert not np.array_equal(model.predict(X, mc_samples=3), model.predict(X, mc_samples=3))
 
 
+def test_predict_passes_are_the_passes_predict_averages():
+    """predict_passes returns the Monte-Carlo passes one by one: the same masks as
+    predict with the same seed (their mean is predict's output), in small batches too;
+    each pass is the dropout network run once with its own masks."""
+    X, _ = data(30)
+    model = dropout_net()
+    passes = model.predict_passes(X, mc_samples=4, seed=3, batch_size=7)
+    assert passes.shape == (4, 30, 1) and passes.dtype == model.dtype
+    np.testing.assert_allclose(passes.mean(axis=0), model.predict(X, 7, mc_samples=4, seed=3),
+                               rtol=1e-6)
+    one = model.predict_passes(X[:7], mc_samples=4, seed=3)  # the first batch of 7
+    np.testing.assert_array_equal(one, passes[:, :7])
+    assert np.ptp(passes, axis=0).max() > 0  # the masks differ from pass to pass
+
+
 def test_mc_dropout_flag_keeps_dropout_on_in_predict():
     model = Sequential([Dense(8, "relu", input_dim=3), Dropout(0.5, mc_dropout=True), Dense(1)], seed=0)
     X = np.ones((4, 3))

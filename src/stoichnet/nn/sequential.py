@@ -576,23 +576,43 @@ class Sequential:
                 Monte-Carlo predictions, and training goes on with its own masks.
         """
         X = self._check_x(X)
+        passes = 1 if mc_samples is None else check_int("mc_samples", mc_samples, 1)
+        out = np.zeros((X.shape[0], *self.output_shape), dtype=self.dtype)
+        for chunk, _, a in self._passes(X, batch_size, mc_samples, seed):
+            out[chunk] += a
+        if passes > 1:
+            out /= passes
+        return out
+
+    def predict_passes(self, X, mc_samples: int, batch_size: int | None = None,
+                       seed: int | None = None) -> np.ndarray:
+        """The ``mc_samples`` Monte-Carlo dropout passes that ``predict(X, mc_samples=...,
+        seed=...)`` averages, one by one: (mc_samples, n_samples, *output_shape); their
+        spread is the network's Monte-Carlo dropout uncertainty (Gal & Ghahramani 2016).
+        Arguments as :meth:`predict`; the same seed draws the same masks."""
+        X = self._check_x(X)
+        passes = check_int("mc_samples", mc_samples, 1)
+        out = np.empty((passes, X.shape[0], *self.output_shape), dtype=self.dtype)
+        for chunk, k, a in self._passes(X, batch_size, mc_samples, seed):
+            out[k, chunk] = a
+        return out
+
+    def _passes(self, X: np.ndarray, batch_size, mc_samples, seed):
+        """Yield (rows, pass index, outputs) chunk by chunk and pass by pass, dropout on
+        when ``mc_samples`` is given, masks drawn from ``seed``'s generator if given."""
         batch_size = check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
         passes = 1 if mc_samples is None else check_int("mc_samples", mc_samples, 1)
         own_rng = self.rng
         if seed is not None:
             self._set_rng(np.random.default_rng(seed))
         try:
-            out = np.zeros((X.shape[0], *self.output_shape), dtype=self.dtype)
             for start in range(0, X.shape[0], batch_size):
                 chunk = slice(start, start + batch_size)
-                for _ in range(passes):
-                    out[chunk] += self._forward(X[chunk], training=mc_samples is not None)
+                for k in range(passes):
+                    yield chunk, k, self._forward(X[chunk], training=mc_samples is not None)
         finally:
             if seed is not None:
                 self._set_rng(own_rng)
-        if passes > 1:
-            out /= passes
-        return out
 
     def _evaluate_arrays(self, X, y, batch_size: int, fused: bool) -> dict[str, float]:
         totals = dict.fromkeys(["loss", *self._metric_fns], 0.0)
