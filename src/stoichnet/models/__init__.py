@@ -1,6 +1,7 @@
 """Models: the ElemNet family, scikit-learn compatible network estimators, named training
-recipes and the classical baselines (random forest / Ridge on Magpie features, mean and
-majority predictors)."""
+recipes, the classical baselines (random forest / Ridge on Magpie features, mean and
+majority predictors), deep ensembles and one interface to every model's uncertainty
+(``predict_dist``)."""
 
 from .baselines import (
     CLASSIFICATION_BASELINES,
@@ -19,6 +20,7 @@ from .estimators import (
     NeuralNetRegressor,
 )
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, SizeRule, get_recipe
+from .uncertainty import DeepEnsembleRegressor, predict_dist, uncertainty_kinds
 
 __all__ = [
     "CLASSIFICATION_BASELINES",
@@ -28,6 +30,7 @@ __all__ = [
     "RECIPES",
     "REGRESSION_BASELINES",
     "Block",
+    "DeepEnsembleRegressor",
     "ElemNetClassifier",
     "ElemNetRegressor",
     "NeuralNetClassifier",
@@ -40,7 +43,9 @@ __all__ = [
     "majority_class",
     "mean_predictor",
     "parse_arch",
+    "predict_dist",
     "rf_magpie",
     "rf_magpie_classifier",
     "ridge_magpie",
+    "uncertainty_kinds",
 ]
