@@ -295,6 +295,11 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
     paths = write_comparison(result, out, overwrite=overwrite)
     click.echo(result.table())
+    calibration = result.calibration_table()
+    if calibration:
+        click.echo("\nUncertainty calibration on the test rows (recalibrated on the validation "
+                   "rows; a calibrated model covers 68% and 95%, area 0):")
+        click.echo(calibration)
     sentence = result.verdict()
     if sentence:
         click.echo(sentence)
@@ -792,6 +797,11 @@ def cv(protocol, split, holdout_element, folds, repeats, subset, **opts):
         exit_jobs_interrupted(out / "jobs")
     paths = write_cv(result, out, overwrite=opts["overwrite"])
     click.echo(result.table())
+    calibration = result.calibration_table()
+    if calibration:
+        click.echo("\nUncertainty calibration, mean over the test folds (each recalibrated on "
+                   "its validation rows):")
+        click.echo(calibration)
     sentence = result.verdict()
     if sentence:
         click.echo(sentence)
