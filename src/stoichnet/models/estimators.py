@@ -41,6 +41,7 @@ from ..chem.fractions import ELEMNET_ELEMENTS, ElementFractions
 from ..nn import losses, optimizers, schedules
 from ..nn.callbacks import Callback, EarlyStopping
 from ..util.checks import check_bool, check_choice, check_int, check_real
+from .distributions import from_passes
 from .elemnet import ELEMNET_17, Block, elemnet, format_arch, parse_arch
 from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, Recipe, get_recipe
 
@@ -464,14 +465,7 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
                                                 seed=self.predict_seed_)
         else:
             passes = self.model_.predict(X)[None]
-        passes = passes.astype(np.float64)  # (n_passes, n_samples, outputs)
-        means = passes[:, :, 0]
-        mean, epistemic = means.mean(axis=0), means.std(axis=0)
-        aleatoric = np.zeros_like(mean)
-        if self.model_.loss.distributional:
-            # standard deviation over scale e^s: 1 (Gaussian), sqrt(2) (Laplace)
-            spread = math.sqrt(2) if self.model_.loss.name == "laplace_nll" else 1.0
-            aleatoric = spread * np.sqrt(np.mean(np.exp(2 * passes[:, :, 1]), axis=0))
+        mean, epistemic, aleatoric = from_passes(passes, self.model_.loss.name)
         if components:
             return mean, epistemic, aleatoric
         return mean, np.sqrt(epistemic**2 + aleatoric**2)

@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ..util.checks import check_int
+from .distributions import mixture
 from .estimators import ElemNetRegressor
 
 
@@ -128,17 +129,15 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
         """(mean, sigma), or with ``components`` (mean, epistemic, aleatoric), (n_samples,)
         each in the target's unit (see the class docstring)."""
         check_is_fitted(self, "estimators_")
-        means, variances = [], []
+        means, sigmas = [], []
         for member in self.estimators_:
             if uncertainty_kinds(member):
                 mean, sigma = predict_dist(member, X)
             else:
                 mean, sigma = np.asarray(member.predict(X), dtype=np.float64), 0.0
             means.append(mean)
-            variances.append(np.broadcast_to(sigma, mean.shape) ** 2)
-        means = np.asarray(means)
-        mean, epistemic = means.mean(axis=0), means.std(axis=0)
-        aleatoric = np.sqrt(np.mean(variances, axis=0))
+            sigmas.append(np.broadcast_to(sigma, mean.shape))
+        mean, epistemic, aleatoric = mixture(means, sigmas)
         if components:
             return mean, epistemic, aleatoric
         return mean, np.sqrt(epistemic**2 + aleatoric**2)
