@@ -727,7 +727,17 @@ def load_model(path) -> Sequential:
     """Read a model written by ``save_model`` / ``Sequential.save``: architecture, weights
     and (if it was compiled) loss, metrics and optimizer hyper-parameters (not optimizer
     state). Raises ``FileNotFoundError`` or ``ModelFileError`` (see ``nn.io``)."""
-    config, weights = io.read_model_file(path)
+    return _from_file(path, *io.read_model_file(path))
+
+
+def load_models(path) -> list[Sequential]:
+    """The networks of a ``save_models`` (ensemble) file, or the one network of a
+    ``save_model`` file, as :func:`load_model` reads each."""
+    return [_from_file(path, config, weights) for config, weights in io.read_models_file(path)]
+
+
+def _from_file(path, config: dict, weights: np.ndarray) -> Sequential:
+    """The network described by a model file's ``config`` {"model", "compile"} and weights."""
     try:
         model = Sequential.from_config(config["model"])
         if weights.dtype != model.dtype or weights.shape != (model.count_params(),):
