@@ -48,7 +48,8 @@ def test_ensemble_train_and_predict_end_to_end(tmp_path, capsys):
     test = _csv(tmp_path / "test.csv", 20, 2)
     model = tmp_path / "ens.npz"
     code, out, _ = _run(capsys, "train", "--train", train, "--test", test, "--epochs", 2,
-                        "--duplicates", "keep", "--ensemble", 2, "--out", model)
+                        "--duplicates", "keep", "--ensemble", 2, "--recalibration", "scale",
+                        "--out", model)
     assert code == 0 and "Trained 2 networks" in out and "95%:" in out
     card = json.loads(model.with_suffix(".json").read_text())
     assert len(card["seeds"]) == 2 and card["uncertainty"] == ["ensemble"]

@@ -250,8 +250,13 @@ def exit_interrupted(err) -> None:
                    "86 inputs, from every model's data (default: refuse).")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
 @checkpoint_options("DIR/<model>.ckpt for each network")
+@click.option("--recalibration", type=click.Choice(["scale", "isotonic"]), default="isotonic",
+              show_default=True,
+              help="How sigma is recalibrated on the validation rows: a scale factor (the "
+                   "Gaussian NLL's closed form; off when the errors are heavy-tailed, as a "
+                   "few members' spread is) or an isotonic map of the interval levels.")
 def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsupported, overwrite,
-            checkpoint_dir, resume, **opts):
+            checkpoint_dir, resume, recalibration="isotonic", **opts):
     """Train the network and the baselines on one split and compare them on the test rows.
 
     Prints test MAE with a 95% bootstrap interval, RMSE, R2, fit and predict seconds
@@ -286,7 +291,7 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
                 split.train, split.val, split.test, models=parse_models(models), task=task,
                 epochs=epochs, recipe=recipe, seed=opts["seed"], max_minutes=max_minutes,
                 unit=split.unit, n_jobs=jobs, stop=stop, checkpoint_dir=folder, resume=resume,
-                drop_unsupported=drop_unsupported,
+                drop_unsupported=drop_unsupported, recalibration=recalibration,
             )
         except TrainingInterrupted as err:
             exit_interrupted(err)
@@ -474,8 +479,13 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
                                            "laplace_nll"]),
               help="Training loss (default: the recipe's). gaussian_nll / laplace_nll give "
                    "the network an aleatoric head: it predicts a sigma per formula.")
+@click.option("--recalibration", type=click.Choice(["scale", "isotonic"]), default="isotonic",
+              show_default=True,
+              help="How sigma is recalibrated on the validation rows: a scale factor (the "
+                   "Gaussian NLL's closed form; off when the errors are heavy-tailed, as a "
+                   "few members' spread is) or an isotonic map of the interval levels.")
 def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir, resume,
-          ensemble=None, loss=None, **opts):
+          ensemble=None, loss=None, recalibration="isotonic", **opts):
     """Train an ElemNet network and save it for `stoichnet predict`.
 
     Early stopping watches the validation rows; the test rows, when given, are scored.
@@ -486,8 +496,8 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
 
     A regression network with an uncertainty (--ensemble, --loss gaussian_nll /
     laplace_nll, or Monte-Carlo dropout) gets its sigma recalibrated on the validation rows
-    (a scale factor, stored in the model card, the raw and recalibrated test coverage
-    printed); the card also stores the training data's domain for `predict`'s warning.
+    (an isotonic map by default, stored in the model card, the raw and recalibrated test
+    coverage printed); the card also stores the training data's domain for `predict`'s warning.
 
     \b
     Examples:
@@ -551,7 +561,7 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
             "interrupted": stop.requested,
             "learning_check": None if failure is None else str(failure)}
     if task == "regression":
-        info.update(uncertainty_card(net, split, opts["seed"]))
+        info.update(uncertainty_card(net, split, opts["seed"], recalibration))
     if split.test is not None:
         y = split.test["target"].to_numpy()
         if task == "regression":
@@ -580,7 +590,7 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, checkpoint_dir
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
-def uncertainty_card(net, split, seed: int) -> dict:
+def uncertainty_card(net, split, seed: int, method: str = "isotonic") -> dict:
     """The model-card entries of a regression network: the domain of its training data
     and, when it has an uncertainty, the recalibration fitted on the validation rows and
     the test rows' calibration raw and recalibrated."""
@@ -593,7 +603,7 @@ def uncertainty_card(net, split, seed: int) -> dict:
     if not uncertainty_kinds(net):
         return card
     recal = fit_recalibration(split.val["target"].to_numpy(),
-                              *predict_dist(net, split.val["formula"]))
+                              *predict_dist(net, split.val["formula"]), method)
     card["recalibration"] = recal.to_dict()
     if split.test is not None:
         y = split.test["target"].to_numpy()

@@ -316,7 +316,7 @@ def test_compare_reports_the_forests_calibration_raw_and_recalibrated(tmp_path):
     rng = np.random.default_rng(4)
     train, val, test = _frame(rng, 80), _frame(rng, 30), _frame(rng, 40)
     result = compare(train, val, test, models=("rf", "ridge"), n_resamples=20,
-                     progress=False)
+                     progress=False, recalibration="scale")
     assert result.runs["ridge"].calibration is None
     calibration = result.runs["rf"].calibration
     assert calibration["kinds"] == ["trees"]

@@ -322,7 +322,7 @@ def test_results_do_not_depend_on_where_the_jobs_run(tmp_path):
 
 
 def test_cv_reports_the_forests_calibration_over_the_folds(tmp_path):
-    """Each fold's forest is recalibrated (by scale) on that fold's validation rows; the
+    """Each fold's forest is recalibrated (isotonic, compare's default) on that fold's validation rows; the
     summary is the mean over folds of the per-fold reports (compare's report itself is
     tested in test_compare); models without an uncertainty get no row."""
     data = _table(500, seed=1)
@@ -331,7 +331,7 @@ def test_cv_reports_the_forests_calibration_over_the_folds(tmp_path):
     summary = result.calibration_summary()
     assert list(summary) == ["rf raw", "rf recalibrated"]
     reports = [out["calibration"] for key, out in result.outcomes.items() if "model=rf" in key]
-    assert len(reports) == 2 and all(r["recalibration"]["method"] == "scale" for r in reports)
+    assert len(reports) == 2 and all(r["recalibration"]["method"] == "isotonic" for r in reports)
     for stage in ("raw", "recalibrated"):
         for metric, value in summary[f"rf {stage}"].items():
             assert value == pytest.approx(np.mean([r[stage][metric] for r in reports]))

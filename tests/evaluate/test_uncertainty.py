@@ -90,13 +90,17 @@ def test_scale_recalibration_recovers_a_known_scale_on_validation_rows_only():
     assert fixed["miscalibration area"] < 0.01 < raw["miscalibration area"]
     assert fixed["NLL"] < raw["NLL"]
     assert np.allclose(recal.sigma(sigma_t), 2.5 * sigma_t, rtol=0.03)
+    # rows 10 to 30 raw sigmas out (raw level 1.0 in floating point) are covered by a large
+    # enough scale: the recalibration works on the errors, not on the rounded levels
+    far = unc.Recalibration("scale", 40.0)
+    assert np.array_equal(far.levels(np.array([10.0, 30.0])) <= 0.95, [True, True])
     low, high = recal.interval(mean_t, sigma_t, 0.95)
     assert np.mean((y_t >= low) & (y_t <= high)) == fixed["coverage 95%"]
 
 
 def test_isotonic_recalibration_is_sklearns_map_and_fixes_heavy_tails():
     """Student-t (3 dof) errors reported as unit Gaussians: the isotonic map is
-    scikit-learn's IsotonicRegression of level -> empirical frequency, and after it the
+    scikit-learn's IsotonicRegression of |z| -> empirical frequency, and after it the
     68% and 95% intervals (and their bounds) cover held-out rows at the nominal levels."""
     rng = np.random.default_rng(7)
 
@@ -107,10 +111,10 @@ def test_isotonic_recalibration_is_sklearns_map_and_fixes_heavy_tails():
 
     y, mean, sigma = rows(10_000)
     recal = unc.fit_recalibration(y, mean, sigma, "isotonic")
-    u = unc.levels(y, mean, sigma)
+    z = unc.standardized_errors(y, mean, sigma)
     oracle = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(
-        np.sort(u), np.arange(1, len(u) + 1) / len(u))
-    probe = rng.uniform(u.min(), u.max(), 100)
+        np.sort(z), np.arange(1, len(z) + 1) / len(z))
+    probe = rng.uniform(z.min(), z.max(), 100)
     assert np.allclose(recal.levels(probe), oracle.predict(probe), atol=1e-12)
     y_t, mean_t, sigma_t = rows(20_000)
     raw = unc.calibration_report(y_t, mean_t, sigma_t)
@@ -151,3 +155,16 @@ def test_bad_input_is_refused():
         unc.levels([1.0, 2.0], [1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match=r"method must be one of \('scale', 'isotonic'\)"):
         unc.fit_recalibration([1.0], [1.0], [1.0], "platt")
+
+
+@pytest.mark.parametrize("method", unc.METHODS)
+def test_recalibration_reaches_errors_far_beyond_the_raw_sigma(method):
+    """Sigma reported 50 times too small: most raw levels round to 1.0 (z > 8), yet both
+    recalibrations, which work on the standardized errors, bring the held-out coverage
+    back to the nominal levels."""
+    y, mean, sigma = gaussian_rows(5000, seed=11, reported=1 / 50)
+    assert np.mean(unc.levels(y, mean, sigma) == 1.0) > 0.8
+    recal = unc.fit_recalibration(y, mean, sigma, method)
+    report = unc.calibration_report(*gaussian_rows(20_000, seed=12, reported=1 / 50), recal)
+    assert abs(report["coverage 95%"] - 0.95) < 0.015
+    assert abs(report["coverage 68%"] - 0.68) < 0.02

@@ -374,7 +374,7 @@ def compare(
     resume: bool = False,
     drop_unsupported: bool = False,
     progress: bool = True,
-    recalibration: str = "scale",
+    recalibration: str = "isotonic",
 ) -> Comparison:
     """Train each model on ``train`` and score it on ``test``.
 
@@ -405,8 +405,11 @@ def compare(
             counting them) instead of raising, so all models see the same rows.
         progress: show progress bars.
         recalibration: how a model's uncertainty is recalibrated on the validation rows
-            ("scale" or "isotonic", :func:`~stoichnet.evaluate.uncertainty.
+            ("isotonic" or "scale", :func:`~stoichnet.evaluate.uncertainty.
             fit_recalibration`) before its test calibration is reported beside the raw one.
+            The scale, fitted by the Gaussian NLL, is pulled up by heavy tails (a 2-member
+            ensemble's test coverage went from 12% / 22% raw to 98% / 99% at 68% / 95%),
+            which the isotonic map (68% / 96%) is not.
 
     Warns:
         UserWarning: a model's test predictions lie :func:`far_outside` the training

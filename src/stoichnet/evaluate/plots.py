@@ -20,7 +20,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 from stoichnet.util.checks import check_int
 
 from ..chem.periodic_table import SYMBOLS, atomic_number
-from .uncertainty import area_from_levels, coverage_curve, levels
+from .uncertainty import area_from_levels, coverage_curve, levels, standardized_errors
 
 _PANEL = 4.0  # inches per side-by-side panel
 
@@ -401,11 +401,11 @@ def calibration_curves(y_true, distributions: Mapping, *,
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="black", lw=1)
     for i, (model, (mean, sigma)) in enumerate(dists.items()):
-        u = levels(y, mean, sigma)
-        curves = [("raw", u, "-")]
+        curves = [("raw", levels(y, mean, sigma), "-")]
         recal = (recalibrations or {}).get(model)
         if recal is not None and recal.method != "none":
-            curves.append((f"{recal.method}-recalibrated", recal.levels(u), "--"))
+            z = standardized_errors(y, mean, sigma)
+            curves.append((f"{recal.method}-recalibrated", recal.levels(z), "--"))
         for what, values, style in curves:
             ax.plot(expected, coverage_curve(values, expected), color=f"C{i}", ls=style,
                     label=f"{model} {what} (area {area_from_levels(values):.3f})")

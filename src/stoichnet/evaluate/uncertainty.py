@@ -143,10 +143,13 @@ class Recalibration:
 
     Attributes:
         method: "none" (raw sigma), "scale" (sigma <- scale * sigma) or "isotonic"
-            (levels u <- g(u), g the piecewise-linear monotone map through
-            (``knots``, ``observed``), from (0, 0) to (1, 1)).
+            (a row's level is g(z), g the piecewise-linear monotone map through
+            (``knots``, ``observed``) from (0, 0), z = |y - mean| / sigma).
         scale: the sigma factor of "scale" (1 otherwise).
-        knots, observed: the isotonic map's points (empty otherwise).
+        knots, observed: the isotonic map's points, standardized errors z and the
+            fraction of validation rows at or below them (empty otherwise). The map is
+            fitted on z rather than on the raw levels 2 Φ(z) - 1, the same map in exact
+            arithmetic, because those round to 1 beyond z = 8.
         n_rows: validation rows it was fitted on.
         note: why it is "none" when a fit was asked for ("" otherwise).
     """
@@ -158,14 +161,14 @@ class Recalibration:
     n_rows: int = 0
     note: str = ""
 
-    def levels(self, u) -> np.ndarray:
-        """The recalibrated levels of raw levels ``u`` (n,)."""
-        u = np.asarray(u, dtype=np.float64)
-        if self.method == "isotonic":
-            return np.interp(u, self.knots, self.observed)
-        if self.method == "scale":
-            return special.erf(special.erfinv(np.clip(u, 0, 1)) / self.scale)
-        return u
+    def levels(self, z) -> np.ndarray:
+        """The recalibrated levels of rows with standardized errors ``z`` (n,)
+        (:func:`standardized_errors`; taken rather than the raw levels, which round to 1
+        beyond z = 8 and would lose what a large scale brings back)."""
+        z = np.asarray(z, dtype=np.float64)
+        if self.method == "isotonic":  # beyond the last knot: 1, outside every interval
+            return np.interp(z, self.knots, self.observed, right=1.0)
+        return special.erf(z / (self.scale * math.sqrt(2)))
 
     def factor(self, level: float) -> float:
         """Raw sigma -> recalibrated sigma factor for the central ``level`` interval: its
@@ -175,10 +178,10 @@ class Recalibration:
             return self.scale
         if self.method == "none":
             return 1.0
-        # invert g on its strictly increasing points: the smallest raw level mapped to level
+        # invert g on its strictly increasing points: the smallest z mapped to level
         observed, first = np.unique(np.asarray(self.observed), return_index=True)
-        raw = float(np.interp(level, observed, np.asarray(self.knots)[first]))
-        return float(z_of_level(min(raw, 1 - 1e-12)) / z_of_level(level))
+        z = float(np.interp(level, observed, np.asarray(self.knots)[first]))
+        return z / float(z_of_level(level))
 
     def sigma(self, sigma) -> np.ndarray:
         """The recalibrated (n,) sigma: the half-width of the recalibrated 1-sigma (68.27%)
@@ -214,8 +217,8 @@ def fit_recalibration(y_val, mean_val, sigma_val, method: str = "scale",
         y_val, mean_val, sigma_val: (n_val,) targets, predicted means and sigmas.
         method: "scale" (s = sqrt(mean(z²)), z = (y - mean) / sigma, which minimises the
             Gaussian NLL of s * sigma) or "isotonic" (scikit-learn's
-            ``IsotonicRegression`` from each row's level to the fraction of rows at or
-            below it).
+            ``IsotonicRegression`` from each row's |z| (equivalently its level) to the
+            fraction of rows at or below it, Kuleshov et al. 2018).
         min_rows: fewest rows to fit on.
     Warns (``UserWarning``) and returns ``Recalibration("none", note=...)`` (raw sigma) when
     there are fewer than ``min_rows`` rows, or the scale cannot be fitted (every sigma 0,
@@ -229,9 +232,9 @@ def fit_recalibration(y_val, mean_val, sigma_val, method: str = "scale",
     if n < min_rows:
         note = (f"calibration set too small: {n} validation row(s), at least {min_rows} are "
                 "needed to fit a recalibration; the raw sigma is kept")
-    elif method == "scale" and not np.isfinite(z).all():
+    elif not np.isfinite(z).all():
         note = (f"{int((~np.isfinite(z)).sum())} validation row(s) have sigma 0 and a nonzero "
-                "error: no scale fits them; the raw sigma is kept")
+                "error: no recalibration covers them; the raw sigma is kept")
     elif method == "scale" and not (z > 0).any():
         note = "every validation error is 0: no scale can be fitted; the raw sigma is kept"
     if note:
@@ -239,13 +242,14 @@ def fit_recalibration(y_val, mean_val, sigma_val, method: str = "scale",
         return Recalibration(n_rows=n, note=note)
     if method == "scale":
         return Recalibration("scale", float(np.sqrt(np.mean(z * z))), n_rows=n)
-    u = np.sort(special.erf(z / math.sqrt(2)))
+    z = np.sort(z)
     observed = np.arange(1, n + 1) / n
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
-    iso.fit(u, observed)
-    knots = np.concatenate([[0.0], iso.X_thresholds_, [1.0]])
-    values = np.concatenate([[0.0], iso.y_thresholds_, [1.0]])
-    keep = np.concatenate([[True], np.diff(knots) > 0])  # np.interp needs increasing knots
+    iso.fit(z, observed)
+    knots = np.concatenate([[0.0], iso.X_thresholds_])
+    values = np.concatenate([[0.0], iso.y_thresholds_])
+    # np.interp needs increasing knots: of equal ones keep the last (the fitted, not (0, 0))
+    keep = np.concatenate([np.diff(knots) > 0, [True]])
     return Recalibration("isotonic", knots=tuple(knots[keep].tolist()),
                          observed=tuple(values[keep].tolist()), n_rows=n)
 
@@ -259,7 +263,7 @@ def calibration_report(y, mean, sigma, recalibration: Recalibration | None = Non
     """
     recalibration = recalibration or Recalibration()
     y, mean, sigma = _rows(y, mean, sigma)
-    u = recalibration.levels(levels(y, mean, sigma))
+    u = recalibration.levels(standardized_errors(y, mean, sigma))
     calibrated = recalibration.sigma(sigma)
     report = {"rows": len(y)}
     for level in LEVELS:
