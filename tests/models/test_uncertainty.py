@@ -170,3 +170,26 @@ def test_elemnet_ensemble_takes_formulas():
         n_members=2, random_state=0).fit(FORMULAS, y)
     mean, sigma = predict_dist(ensemble, FORMULAS[:3])
     assert mean.shape == sigma.shape == (3,) and (sigma > 0).all()
+
+
+def test_a_stop_request_ends_the_ensemble_after_the_running_member(monkeypatch):
+    """request_stop during the first member's training (a Ctrl-C) stops that member after
+    its batch and trains no further member: the ensemble keeps the one it has."""
+    from stoichnet.nn import Sequential
+
+    X = np.linspace(-1, 1, 64)[:, None]
+    ensemble = DeepEnsembleRegressor(NeuralNetRegressor(arch="8-1", epochs=50, batch_size=8),
+                                     n_members=3, random_state=0)
+    train_step, count = Sequential._train_step, [0]
+
+    def counted(self, *args, **kwargs):
+        out = train_step(self, *args, **kwargs)
+        count[0] += 1
+        if count[0] == 3:
+            ensemble.request_stop()
+        return out
+
+    monkeypatch.setattr(Sequential, "_train_step", counted)
+    ensemble.fit(X, X[:, 0])
+    assert len(ensemble.estimators_) == 1 and count[0] == 3
+    assert ensemble.estimators_[0].n_epochs_ == 1

@@ -103,6 +103,9 @@ class StopRequest:
 
     def request(self) -> None:
         self.requested = True
+        if hasattr(self.current, "request_stop"):  # an ensemble stops its member itself
+            self.current.request_stop()
+            return
         model = getattr(self.current, "model_", None)
         if model is None:
             return

@@ -84,8 +84,8 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
         n_members: K >= 2.
         random_state: seed of the members' seeds (the same seed, the same ensemble).
 
-    Attributes (after ``fit``): ``estimators_`` (the K fitted members),
-    ``member_seeds_``, ``n_features_in_``.
+    Attributes (after ``fit``): ``estimators_`` (the K fitted members; fewer after
+    :meth:`request_stop`), ``member_seeds_``, ``n_features_in_``.
 
     Predictions: the mean of the members' means; ``predict_dist``'s epistemic sigma is the
     standard deviation of the members' means and the aleatoric sigma the root mean of
@@ -108,12 +108,25 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
         seeds = np.random.SeedSequence(self.random_state).generate_state(n_members)
         self.member_seeds_ = [int(seed) for seed in seeds]
         self.estimators_ = []
+        self._stop, self._current = False, None
         for seed in self.member_seeds_:
-            member = clone(template).set_params(random_state=seed)
-            member.fit(X, y, validation_data=validation_data, **fit_params)
-            self.estimators_.append(member)
+            self._current = clone(template).set_params(random_state=seed)
+            self._current.fit(X, y, validation_data=validation_data, **fit_params)
+            self.estimators_.append(self._current)
+            if self._stop:
+                break
+        self._current = None
         self.n_features_in_ = self.estimators_[0].n_features_in_
         return self
+
+    def request_stop(self) -> None:
+        """Stop a running ``fit`` (e.g. from a Ctrl-C handler): the member being trained
+        stops after its current mini-batch, keeping its best weights so far, and no
+        further member is trained; the ensemble keeps the members it has."""
+        self._stop = True
+        member = getattr(self, "_current", None)
+        if getattr(member, "model_", None) is not None:
+            member.model_.stop_training = True
 
     def predict(self, X) -> np.ndarray:
         """(n_samples,) the mean of the members' predictions."""
