@@ -101,13 +101,16 @@ def test_compare_regression_end_to_end(data_dir, tmp_path, capsys):
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted([
         "metrics.json", "predictions.csv", "parity.png", "residuals.png",
-        "periodic_table_mae.png", "learning_curves.png"])
+        "periodic_table_mae.png", "learning_curves.png", "calibration.png",
+        "error_vs_sigma.png"])
     for png in out.glob("*.png"):
         _assert_png(png)
     test = pd.read_csv(data_dir / "benchmark" / "CritExam__Ef" / "test.csv")
     predictions = pd.read_csv(out / "predictions.csv")
-    assert list(predictions.columns) == ["formula", "target", "elemnet", "rf", "ridge", "mean"]
+    assert list(predictions.columns) == ["formula", "target", "elemnet", "rf", "ridge", "mean",
+                                         "rf sigma"]  # the forest's spread over its trees
     assert len(predictions) == 250
+    assert "Uncertainty calibration on the test rows" in stdout and "rf recalibrated" in stdout
     truth = test.drop_duplicates("formula").set_index("formula")["target"]
     assert np.allclose(predictions["target"], truth.loc[predictions["formula"]].to_numpy())
     metrics = json.loads((out / "metrics.json").read_text())
@@ -347,8 +350,9 @@ def test_predict_table_to_file(tiny_model, tmp_path, capsys):
     code, _, err = _run(capsys, "predict", tiny_model, "--input", table, "--output", output)
     assert code == 0
     frame = pd.read_csv(output)
-    assert list(frame.columns) == ["row", "formula", "prediction"]
+    assert list(frame.columns) == ["row", "formula", "prediction", "domain"]
     assert frame["row"].tolist() == [2, 4] and frame["formula"].tolist() == ["Fe2O3", "NaCl"]
+    assert frame["domain"].isna().all()  # both inside the training data ("" reads as NaN)
     assert np.allclose(frame["prediction"], _oracle_predictions(tiny_model, ["Fe2O3", "NaCl"]),
                        rtol=1e-5)
     assert "row 3: 'Xx2O3'" in err and "row 5: blank row" in err

@@ -250,8 +250,13 @@ def exit_interrupted(err) -> None:
                    "86 inputs, from every model's data (default: refuse).")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
 @checkpoint_options("DIR/<model>.ckpt for each network")
+@click.option("--recalibration", type=click.Choice(["scale", "isotonic"]), default="isotonic",
+              show_default=True,
+              help="How sigma is recalibrated on the validation rows: a scale factor (the "
+                   "Gaussian NLL's closed form; off when the errors are heavy-tailed, as a "
+                   "few members' spread is) or an isotonic map of the interval levels.")
 def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsupported, overwrite,
-            checkpoint_dir, resume, **opts):
+            checkpoint_dir, resume, recalibration="isotonic", **opts):
     """Train the network and the baselines on one split and compare them on the test rows.
 
     Prints test MAE with a 95% bootstrap interval, RMSE, R2, fit and predict seconds
@@ -286,7 +291,7 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
                 split.train, split.val, split.test, models=parse_models(models), task=task,
                 epochs=epochs, recipe=recipe, seed=opts["seed"], max_minutes=max_minutes,
                 unit=split.unit, n_jobs=jobs, stop=stop, checkpoint_dir=folder, resume=resume,
-                drop_unsupported=drop_unsupported,
+                drop_unsupported=drop_unsupported, recalibration=recalibration,
             )
         except TrainingInterrupted as err:
             exit_interrupted(err)
@@ -304,6 +309,11 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
         if run.stopped_by == "budget":
             click.echo(f"{name}: the --max-minutes budget stopped training after {run.epochs} "
                        "epochs; the best weights so far were kept.")
+    calibration = result.calibration_table()
+    if calibration:
+        click.echo("\nUncertainty calibration on the test rows (recalibrated on the validation "
+                   "rows; a calibrated model covers 68% and 95%, area 0):")
+        click.echo(calibration)
     click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/")
     if result.interrupted:
         skipped = f"; not trained: {', '.join(result.skipped)}" if result.skipped else ""
@@ -481,8 +491,20 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
               help="With --init: learning-rate factor of the copied layers that train (the "
                    "new output layer learns at the recipe's rate).")
 @checkpoint_options("DIR/train.ckpt")
+@click.option("--ensemble", "ensemble", type=int, metavar="K",
+              help="Train K >= 2 networks from different seeds (a deep ensemble; K times the "
+                   "training time) and save them in one model file; predictions get a sigma.")
+@click.option("--loss", type=click.Choice(["mae", "mse", "huber", "gaussian_nll",
+                                           "laplace_nll"]),
+              help="Training loss (default: the recipe's). gaussian_nll / laplace_nll give "
+                   "the network an aleatoric head: it predicts a sigma per formula.")
+@click.option("--recalibration", type=click.Choice(["scale", "isotonic"]), default="isotonic",
+              show_default=True,
+              help="How sigma is recalibrated on the validation rows: a scale factor (the "
+                   "Gaussian NLL's closed form; off when the errors are heavy-tailed, as a "
+                   "few members' spread is) or an isotonic map of the interval levels.")
 def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, init_lr_scale,
-          checkpoint_dir, resume, **opts):
+          checkpoint_dir, resume, ensemble=None, loss=None, recalibration="isotonic", **opts):
     """Train an ElemNet network and save it for `stoichnet predict`.
 
     Early stopping watches the validation rows; the test rows, when given, are scored.
@@ -490,6 +512,11 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, 
     optimizer steps) and standardises the targets. A network whose validation error is
     not clearly below the mean predictor's (or, for classes, whose validation ROC-AUC is
     below 0.6) is reported as not having learned, with the likely cause.
+
+    A regression network with an uncertainty (--ensemble, --loss gaussian_nll /
+    laplace_nll, or Monte-Carlo dropout) gets its sigma recalibrated on the validation rows
+    (an isotonic map by default, stored in the model card, the raw and recalibrated test
+    coverage printed); the card also stores the training data's domain for `predict`'s warning.
 
     \b
     Examples:
@@ -499,6 +526,8 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, 
       stoichnet train --dataset CritExam__Ef --out ef.npz --checkpoint-dir ckpt --resume
       stoichnet train --dataset aflow__ael_bulk_modulus_vrh --init pretrained --out bulk.npz
       stoichnet train --dataset matbench_glass --init pretrained --freeze 8 --out glass.npz
+      stoichnet train --dataset CritExam__Ef --out ef5.npz --ensemble 5
+      stoichnet train --dataset CritExam__Ef --out ef-nll.npz --loss gaussian_nll
     """
     from stoichnet.evaluate.compare import NETWORKS, StopRequest, as_labels, detect_task
     from stoichnet.evaluate.learning import learning_check
@@ -507,6 +536,12 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, 
     from stoichnet.nn import TrainingInterrupted
     from stoichnet.util.files import check_output_file
 
+    if ensemble is not None and ensemble < 2:
+        raise click.BadParameter(f"an ensemble needs at least 2 members, got {ensemble}",
+                                 param_hint="--ensemble")
+    if ensemble is not None and checkpoint_dir is not None:
+        raise click.UsageError("--ensemble trains several networks; it cannot be combined "
+                               "with --checkpoint-dir")
     check_output_file(out_path, overwrite)
     check_output_file(card_path(out_path), overwrite)
     if init is None and freeze:
@@ -519,15 +554,19 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, 
     if task == "classification":
         split.train, split.val, split.test = (
             None if t is None else as_labels(t) for t in (split.train, split.val, split.test))
+    if task == "classification" and (ensemble or loss):
+        raise click.UsageError("--ensemble and --loss are for regression targets")
     net = NETWORKS[task]["elemnet"](recipe=recipe, epochs=epochs, max_minutes=max_minutes,
                                     init=init, freeze=freeze, init_lr_scale=init_lr_scale,
-                                    random_state=opts["seed"], verbose=1)
+                                    random_state=opts["seed"], verbose=1, loss=loss)
     if init is not None:  # a bad --init or --freeze is refused before any training
         from stoichnet.models import elemnet, load_init, transfer_weights
 
         source, what = load_init(init)
-        transfer_weights(source, elemnet(), freeze,
-                         init_lr_scale, what)
+        transfer_weights(source, elemnet(), freeze, init_lr_scale, what)
+    if ensemble:
+        from stoichnet.models import DeepEnsembleRegressor
+        net = DeepEnsembleRegressor(net, n_members=ensemble, random_state=opts["seed"])
     stop = StopRequest()
     with graceful_sigint(announce_stop(stop)):
         stop.current, stop.checkpointed = net, checkpoint is not None
@@ -537,12 +576,21 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, 
                     checkpoint=checkpoint, resume=checkpoint if resume else None)
         except TrainingInterrupted as err:
             exit_interrupted(err)
-    failure = learning_check(net, split.val["formula"], split.val["target"].to_numpy(),
+    members = getattr(net, "estimators_", [net])
+
+    def per_member(attr):  # one value, or one per ensemble member
+        values = [getattr(member, attr) for member in members]
+        return values[0] if len(values) == 1 else values
+
+    failure = learning_check(members[0], split.val["formula"], split.val["target"].to_numpy(),
                              split.train["target"].to_numpy(), unit=split.unit)
-    info = {"data": split.describe(), "unit": split.unit, "epochs_trained": net.n_epochs_,
-            "steps_trained": net.n_steps_, "stopped_by_budget": net.stopped_by_budget_,
+    info = {"data": split.describe(), "unit": split.unit,
+            "epochs_trained": per_member("n_epochs_"), "steps_trained": per_member("n_steps_"),
+            "stopped_by_budget": per_member("stopped_by_budget_"),
             "interrupted": stop.requested,
             "learning_check": None if failure is None else str(failure)}
+    if task == "regression":
+        info.update(uncertainty_card(net, split, opts["seed"], recalibration))
     if split.test is not None:
         y = split.test["target"].to_numpy()
         if task == "regression":
@@ -554,14 +602,45 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, 
     scores = ", ".join(f"{k} {v:.4g}" for k, v in info.items() if k.startswith("test_"))
     if scores and failure is not None:
         scores += " (no result: the network did not learn)"
-    click.echo(f"Trained {net.n_epochs_} epochs ({net.n_steps_} steps)"
-               f"{'; ' + scores if scores else ''}. Wrote {out_path} and {card_path(out_path)}")
+    steps = sum(m.n_steps_ for m in members)
+    trained = (f"{members[0].n_epochs_} epochs ({steps} steps)" if len(members) == 1
+               else f"{len(members)} networks ({steps} steps in all)")
+    click.echo(f"Trained {trained}{'; ' + scores if scores else ''}. Wrote {out_path} and "
+               f"{card_path(out_path)}")
+    for stage, report in (info.get("calibration_test") or {}).items():
+        click.echo(f"Test rows inside the {stage} intervals: 68%: {report['coverage 68%']:.1%}, "
+                   f"95%: {report['coverage 95%']:.1%} (miscalibration area "
+                   f"{report['miscalibration area']:.3f})")
     if failure is not None:
         click.echo(f"Warning: {failure}.")
     if stop.requested:
         click.echo("Interrupted: the model holds the best weights reached so far. To train in "
                    "full, run the same command again with --overwrite.", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+def uncertainty_card(net, split, seed: int, method: str = "isotonic") -> dict:
+    """The model-card entries of a regression network: the domain of its training data
+    and, when it has an uncertainty, the recalibration fitted on the validation rows and
+    the test rows' calibration raw and recalibrated."""
+    from stoichnet.evaluate.domain import fit_domain
+    from stoichnet.evaluate.uncertainty import calibration_report, fit_recalibration
+    from stoichnet.models.uncertainty import predict_dist, uncertainty_kinds
+
+    card = {"domain": fit_domain(split.train["formula"], split.val["formula"],
+                                 seed=seed).to_dict()}
+    if not uncertainty_kinds(net):
+        return card
+    recal = fit_recalibration(split.val["target"].to_numpy(),
+                              *predict_dist(net, split.val["formula"]), method)
+    card["recalibration"] = recal.to_dict()
+    if split.test is not None:
+        y = split.test["target"].to_numpy()
+        mean, sigma = predict_dist(net, split.test["formula"])
+        card["calibration_test"] = {
+            "raw": calibration_report(y, mean, sigma),
+            "recalibrated": calibration_report(y, mean, sigma, recal)}
+    return card
 
 
 def table_suffix(output_path) -> str:
@@ -585,7 +664,11 @@ def table_suffix(output_path) -> str:
 @click.option("--output", "output_path", type=click.Path(dir_okay=False),
               help="Write predictions here (.csv or .parquet) instead of printing them.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
-def predict(args, pretrained_name, input_path, formula_col, output_path, overwrite):
+@click.option("--uncertainty", "uncertainty", is_flag=True, default=None,
+              help="Require a sigma per prediction (an error for a model without one); a "
+                   "model with one gives it anyway.")
+def predict(args, pretrained_name, input_path, formula_col, output_path, overwrite,
+            uncertainty=None):
     """Predict with a model written by `stoichnet train`, or with a network shipped with
     stoichnet (without MODEL: the formation-energy network, in eV/atom).
 
@@ -596,6 +679,13 @@ def predict(args, pretrained_name, input_path, formula_col, output_path, overwri
     trained on) is reported with its row; the others are still predicted. The output's
     `row` column is the input row (CSV: the header is row 1) or argument position (from 1).
     Exits 1 only when no formula could be predicted.
+
+    A model with an uncertainty (trained with --ensemble or --loss gaussian_nll) prints
+    `value ± sigma` (sigma recalibrated on its validation rows) and writes the columns
+    sigma, low 95% and high 95%. A formula outside what the model has seen (an element
+    absent from its training data, or a composition farther from every training
+    composition than any validation row) is flagged, with the reason, in the `domain`
+    column and on stderr.
 
     \b
     Examples:
@@ -642,11 +732,20 @@ def predict(args, pretrained_name, input_path, formula_col, output_path, overwri
         rows, values = table.index.to_list(), table["formula"].to_list()
     else:
         rows, values = list(range(1, len(formulas) + 1)), list(formulas)
-    frame, failed = run_predict(model, info, values)
+    try:
+        frame, failed = run_predict(model, info, values, uncertainty=uncertainty)
+    except ValueError as err:
+        raise click.UsageError(f"{model_path or info['name']}: {err}") from None
     errors.update({rows[i]: f"{values[i]!r}: {why}" for i, why in failed.items()})
     frame.insert(0, "row", [rows[i] for i in frame.pop("position")])
     for row in sorted(errors, key=str):
         click.echo(f"row {row}: {errors[row]}", err=True)
+    outside = (frame[frame["domain"] != ""] if "domain" in frame
+               else frame.iloc[:0].assign(domain=[]))  # a card without a domain flags nothing
+    for row, formula, why in zip(outside["row"], outside["formula"], outside["domain"],
+                                 strict=True):
+        click.echo(f"row {row}: warning: {formula!r} lies outside the training domain: {why}",
+                   err=True)
     if frame.empty:  # say so, instead of an empty table or file
         click.echo(f"{len(errors)} formula(s) could not be predicted, 0 were. Nothing to "
                    f"{'write' if output_path else 'show'}.", err=True)
@@ -658,7 +757,15 @@ def predict(args, pretrained_name, input_path, formula_col, output_path, overwri
         click.echo(f"Wrote {len(frame)} prediction(s) to {output_path}", err=True)
     else:
         unit = f" ({info['unit']})" if info.get("unit") else ""
-        click.echo(frame.drop(columns="row").rename(columns={"prediction": f"prediction{unit}"})
+        shown = frame.drop(columns="row")
+        if "domain" in shown and outside.empty:  # every formula inside: nothing to flag
+            shown = shown.drop(columns="domain")
+        if "sigma" in shown:  # value ± sigma, the interval bounds stay in --output files
+            shown.insert(1, "prediction", [f"{v:.4g} ± {s:.2g}" for v, s in
+                                           zip(shown.pop("prediction"), shown.pop("sigma"),
+                                               strict=True)])
+            shown = shown.drop(columns=[c for c in shown if c.startswith(("low ", "high "))])
+        click.echo(shown.rename(columns={"prediction": f"prediction{unit}"})
                    .to_string(index=False, float_format="{:.4g}".format))
     if errors:
         click.echo(f"{len(errors)} formula(s) could not be predicted, {len(frame)} were.",
@@ -939,6 +1046,11 @@ def cv(protocol, split, holdout_element, folds, repeats, subset, **opts):
         click.echo(f"The network did not learn in {len(result.failed_folds())} of "
                    f"{result.n_folds} folds ({result.describe_folds()}); in {label}, "
                    f"{diagnosis}")
+    calibration = result.calibration_table()
+    if calibration:
+        click.echo("\nUncertainty calibration, mean over the test folds (each recalibrated on "
+                   "its validation rows):")
+        click.echo(calibration)
     click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/")
 
 

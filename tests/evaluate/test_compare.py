@@ -303,3 +303,36 @@ def test_without_a_terminal_each_model_is_one_line_and_no_bar(capsys):
         f"{result.runs[name].metrics['MAE'].value:.4g}" for name in ("mean", "ridge")]
     compare(train, val, test, models=("mean",), n_resamples=20, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_compare_reports_the_forests_calibration_raw_and_recalibrated(tmp_path):
+    """The forest has an uncertainty (its trees' spread): compare recalibrates it on the
+    validation rows only and scores the test rows raw and recalibrated with
+    evaluate.uncertainty (recomputed here from the forest itself); a model without one
+    (ridge) gets no row; the sigma column and the calibration figures are written."""
+    from stoichnet.evaluate.uncertainty import calibration_report, fit_recalibration
+    from stoichnet.models import predict_dist, rf_magpie
+
+    rng = np.random.default_rng(4)
+    train, val, test = _frame(rng, 80), _frame(rng, 30), _frame(rng, 40)
+    result = compare(train, val, test, models=("rf", "ridge"), n_resamples=20,
+                     progress=False, recalibration="scale")
+    assert result.runs["ridge"].calibration is None
+    calibration = result.runs["rf"].calibration
+    assert calibration["kinds"] == ["trees"]
+    forest = rf_magpie(random_state=0).fit(train["formula"], train["target"].to_numpy())
+    recal = fit_recalibration(val["target"].to_numpy(), *predict_dist(forest, val["formula"]))
+    assert calibration["recalibration"]["scale"] == pytest.approx(recal.scale)
+    mean, sigma = predict_dist(forest, test["formula"])
+    y = test["target"].to_numpy()
+    assert calibration["raw"] == pytest.approx(calibration_report(y, mean, sigma))
+    assert calibration["recalibrated"] == pytest.approx(calibration_report(y, mean, sigma, recal))
+    table = result.calibration_table()
+    assert "rf raw" in table and f"rf recalibrated (sigma x {recal.scale:.3g})" in table
+    assert "ridge" not in table and "coverage 95%" in table
+    paths = {p.name for p in write_comparison(result, tmp_path / "run")}
+    assert {"calibration.png", "error_vs_sigma.png"} <= paths
+    frame = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert np.allclose(frame["rf sigma"], sigma)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["models"]["rf"]["calibration"]["raw"]["rows"] == 40

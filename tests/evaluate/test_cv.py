@@ -319,3 +319,23 @@ def test_results_do_not_depend_on_where_the_jobs_run(tmp_path):
     frames = [run.predictions_frame() for run in runs]
     for frame in frames[1:]:
         pd.testing.assert_frame_equal(frame, frames[0], check_exact=True)
+
+
+def test_cv_reports_the_forests_calibration_over_the_folds(tmp_path):
+    """Each fold's forest is recalibrated (isotonic, compare's default) on that fold's validation rows; the
+    summary is the mean over folds of the per-fold reports (compare's report itself is
+    tested in test_compare); models without an uncertainty get no row."""
+    data = _table(500, seed=1)
+    result = cross_validate(data, folds=2, models=["rf", "mean"], seed=0,
+                            cache_dir=tmp_path / "jobs")
+    summary = result.calibration_summary()
+    assert list(summary) == ["rf raw", "rf recalibrated"]
+    reports = [out["calibration"] for key, out in result.outcomes.items() if "model=rf" in key]
+    assert len(reports) == 2 and all(r["recalibration"]["method"] == "isotonic" for r in reports)
+    for stage in ("raw", "recalibrated"):
+        for metric, value in summary[f"rf {stage}"].items():
+            assert value == pytest.approx(np.mean([r[stage][metric] for r in reports]))
+        assert 0 <= summary[f"rf {stage}"]["coverage 68%"] <= summary[f"rf {stage}"][
+            "coverage 95%"] <= 1
+    assert "rf recalibrated" in result.calibration_table()
+    assert result.to_dict()["calibration"] == summary

@@ -130,3 +130,40 @@ def test_periodic_table_heatmap_colours_given_elements():
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_calibration_curves_follow_the_empirical_coverage():
+    """Each curve is the fraction of rows inside the central interval of each expected
+    level (scipy's norm.interval), and a recalibrated model adds a dashed curve."""
+    from scipy import stats
+
+    from stoichnet.evaluate.uncertainty import fit_recalibration
+
+    rng = np.random.default_rng(1)
+    mean, sigma = rng.normal(size=300), rng.uniform(0.5, 1.5, 300)
+    y = mean + 2 * sigma * rng.standard_normal(300)
+    with pytest.warns(UserWarning, match="too small"):
+        tiny = fit_recalibration(y[:3], mean[:3], sigma[:3])
+    fig = plots.calibration_curves(
+        y, {"net": (mean, sigma), "rf": (mean, 2 * sigma)},
+        recalibrations={"net": fit_recalibration(y, mean, sigma), "rf": tiny})
+    diagonal, net_raw, net_recal, rf_raw = fig.axes[0].get_lines()
+    assert net_recal.get_linestyle() == "--" and "scale-recalibrated" in net_recal.get_label()
+    for p, observed in zip(net_raw.get_xdata()[1:-1:20], net_raw.get_ydata()[1:-1:20],
+                           strict=True):
+        low, high = stats.norm.interval(p, mean, sigma)
+        assert observed == np.mean((y >= low) & (y <= high))
+    assert np.all(rf_raw.get_ydata() >= net_raw.get_ydata())  # wider bars cover more
+
+
+def test_error_vs_sigma_bins_rows_by_sigma():
+    rng = np.random.default_rng(2)
+    mean, sigma = np.zeros(100), np.linspace(0.1, 2, 100)
+    y = sigma * rng.standard_normal(100)
+    fig = plots.error_vs_sigma(y, {"net": (mean, sigma)}, unit="eV/atom", bins=4)
+    reference, binned = fig.axes[0].get_lines()
+    assert np.allclose(binned.get_xdata(), sigma.reshape(4, 25).mean(axis=1))
+    assert np.allclose(binned.get_ydata(), np.abs(y).reshape(4, 25).mean(axis=1))
+    assert "eV/atom" in fig.axes[0].get_xlabel()
+    with pytest.raises(TypeError, match=r"pair \(mean, sigma\)"):
+        plots.error_vs_sigma(y, {"net": mean})

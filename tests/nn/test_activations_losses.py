@@ -82,6 +82,9 @@ def loss_case(name):
         return activations.softmax(RNG.normal(size=(6, 4))), np.eye(4)[RNG.integers(0, 4, 6)]
     if name == "binary_crossentropy":
         return RNG.uniform(0.05, 0.95, (6, 2)), RNG.integers(0, 2, (6, 2)).astype(float)
+    if losses.get(name).distributional:  # 2 targets: [mean, mean, log scale, log scale]
+        mu, y = RNG.normal(size=(6, 2)), RNG.normal(size=(6, 2))
+        return np.hstack([mu, RNG.uniform(-1, 1, (6, 2))]), y
     return RNG.normal(size=(6, 3)), RNG.normal(size=(6, 3))
 
 
@@ -166,6 +169,9 @@ def test_loss_values_equal_torch(name):
         "binary_crossentropy": lambda: F.binary_cross_entropy(ta, ty),
         "categorical_crossentropy": lambda: -(ty * ta.log()).sum(1).mean(),
         "sparse_categorical_crossentropy": lambda: F.nll_loss(ta.log(), ty),
+        "gaussian_nll": lambda: torch.nn.GaussianNLLLoss(full=True)(
+            ta[:, :2], ty, torch.exp(2 * ta[:, 2:])),
+        "laplace_nll": lambda: torch_laplace_nll(ta, ty),
     }[name]().item()
     assert np.isclose(losses.get(name).value(a, y), expected, rtol=1e-12)
 
@@ -199,3 +205,55 @@ def test_fused_relu_kernels_match_the_two_pass_numpy_rules():
     assert result is z and result.dtype == np.float32
     np.testing.assert_array_equal(result, expected)  # NaN in the same place
     assert np.isnan(result[0, 0])
+
+
+def torch_laplace_nll(a, y):
+    """-log Laplace(y; mu, b = e^s) averaged over entries, a = [mu | s] (written in torch)."""
+    import torch
+    k = y.shape[1]
+    mu, s = a[:, :k], a[:, k:]
+    return (torch.log(torch.tensor(2.0, dtype=a.dtype)) + s + (y - mu).abs() * torch.exp(-s)).mean()
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", ["gaussian_nll", "laplace_nll"])
+def test_likelihood_gradients_equal_torch_autograd(name):
+    """dC/d[mu | log sigma] of the likelihood losses is autograd's (float64), with
+    torch.nn.GaussianNLLLoss(full=True) and var = exp(2 log sigma) as the Gaussian oracle."""
+    import torch
+    rng = np.random.default_rng(7)
+    a = np.hstack([rng.normal(size=(9, 3)), rng.uniform(-2, 2, (9, 3))])
+    y = rng.normal(size=(9, 3))
+    ta, ty = torch.tensor(a, requires_grad=True), torch.tensor(y)
+    if name == "gaussian_nll":
+        cost = torch.nn.GaussianNLLLoss(full=True)(ta[:, :3], ty, torch.exp(2 * ta[:, 3:]))
+    else:
+        cost = torch_laplace_nll(ta, ty)
+    cost.backward()
+    loss = losses.get(name)
+    assert np.isclose(loss.value(a, y), cost.item(), rtol=1e-12)
+    np.testing.assert_allclose(loss.gradient(a, y), ta.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_gaussian_nll_is_the_normal_log_density():
+    """The Gaussian likelihood loss is -mean(log N(y; mu, sigma)) of scipy's density, and its
+    log-sigma gradient vanishes where sigma equals the absolute error (the MLE of sigma)."""
+    from scipy import stats
+    rng = np.random.default_rng(3)
+    mu, y, s = rng.normal(size=(5, 1)), rng.normal(size=(5, 1)), rng.uniform(-1, 1, (5, 1))
+    expected = -stats.norm.logpdf(y, mu, np.exp(s)).mean()
+    assert np.isclose(losses.gaussian_nll(np.hstack([mu, s]), y), expected, rtol=1e-12)
+    at_mle = np.hstack([mu, np.log(np.abs(y - mu))])
+    assert np.allclose(losses.gaussian_nll_gradient(at_mle, y)[:, 1], 0, atol=1e-12)
+    expected = -stats.laplace.logpdf(y, mu, np.exp(s)).mean()
+    assert np.isclose(losses.laplace_nll(np.hstack([mu, s]), y), expected, rtol=1e-12)
+
+
+def test_point_metrics_under_a_likelihood_loss_score_the_means():
+    """With a [mu | log sigma] output, "mae" compares mu with y (not the log sigma column);
+    a likelihood metric under a point loss is refused, naming both."""
+    a = np.array([[1.0, 0.5], [3.0, -2.0]])
+    y = np.array([[0.0], [1.0]])
+    assert losses.get_metric("mae", losses.get("gaussian_nll"))(a, y) == 1.5  # (1 + 2) / 2
+    with pytest.raises(ValueError, match=r"metric 'laplace_nll'.*loss 'mse'"):
+        losses.get_metric("laplace_nll", losses.get("mse"))

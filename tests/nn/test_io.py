@@ -237,3 +237,35 @@ def test_float16_storage_rounds_the_weights_and_halves_the_file(model, tmp_path)
     with pytest.raises(ValueError, match="storage"):
         save_model(model, tmp_path / "x.npz", storage="int8")
     assert not (tmp_path / "big.npz").exists()
+
+
+def test_an_ensemble_file_holds_every_member_and_is_checked(model, tmp_path):
+    """save_models writes K networks (different architectures and losses too) into one
+    archive; load_models gives them back predicting as before; a plain model file loads
+    as one member (files from before ensembles); load_model refuses an ensemble file by
+    name; a changed member fails the SHA-256."""
+    from stoichnet.nn import load_models, save_models
+
+    head = Sequential([Dense(3, "tanh", input_dim=4), Dense(2)], seed=1)
+    head.compile("adam", "gaussian_nll")
+    path = tmp_path / "ensemble.npz"
+    save_models([model, head], path)
+    X = np.random.default_rng(2).normal(size=(6, 4))
+    loaded = load_models(path)
+    assert len(loaded) == 2 and loaded[1].loss.name == "gaussian_nll"
+    for before, after in zip([model, head], loaded, strict=True):
+        np.testing.assert_array_equal(after.predict(X), before.predict(X))
+    save_model(model, tmp_path / "one.npz")
+    (one,) = load_models(tmp_path / "one.npz")
+    np.testing.assert_array_equal(one.predict(X), model.predict(X))
+    with pytest.raises(ModelFileError, match=r"holds an ensemble of networks; .*load_models"):
+        load_model(path)
+    with np.load(path) as data:
+        members = {name: data[name] for name in data.files}
+    members["weights_1"] = members["weights_1"] + 1
+    with open(tmp_path / "changed.npz", "wb") as f:
+        np.savez(f, **members)
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        load_models(tmp_path / "changed.npz")
+    with pytest.raises(FileExistsError):
+        save_models([model], path)

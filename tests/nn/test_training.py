@@ -15,6 +15,7 @@ from stoichnet.nn import (
     Sequential,
     TrainingDivergedError,
     activations,
+    gradcheck,
     load_model,
     optimizers,
 )
@@ -200,6 +201,21 @@ def test_mc_prediction_with_a_seed_is_reproducible_and_leaves_the_model_generato
     assert not np.array_equal(model.predict(X, mc_samples=3), model.predict(X, mc_samples=3))
 
 
+def test_predict_passes_are_the_passes_predict_averages():
+    """predict_passes returns the Monte-Carlo passes one by one: the same masks as
+    predict with the same seed (their mean is predict's output), in small batches too;
+    each pass is the dropout network run once with its own masks."""
+    X, _ = data(30)
+    model = dropout_net()
+    passes = model.predict_passes(X, mc_samples=4, seed=3, batch_size=7)
+    assert passes.shape == (4, 30, 1) and passes.dtype == model.dtype
+    np.testing.assert_allclose(passes.mean(axis=0), model.predict(X, 7, mc_samples=4, seed=3),
+                               rtol=1e-6)
+    one = model.predict_passes(X[:7], mc_samples=4, seed=3)  # the first batch of 7
+    np.testing.assert_array_equal(one, passes[:, :7])
+    assert np.ptp(passes, axis=0).max() > 0  # the masks differ from pass to pass
+
+
 def test_mc_dropout_flag_keeps_dropout_on_in_predict():
     model = Sequential([Dense(8, "relu", input_dim=3), Dropout(0.5, mc_dropout=True), Dense(1)], seed=0)
     X = np.ones((4, 3))
@@ -244,3 +260,20 @@ def test_in_place_sigmoid_with_binary_crossentropy_matches_the_plain_run(monkeyp
     assert in_place_loss[-1] < in_place_loss[0]
     assert in_place_loss == plain_loss
     assert in_place.flat_params.tobytes() == plain.flat_params.tobytes()
+
+
+@pytest.mark.parametrize("loss", ["gaussian_nll", "laplace_nll"])
+def test_likelihood_head_backpropagates_through_the_network(loss):
+    """A network with 2 outputs per target ([mu | log sigma]) trained on a likelihood: y has
+    one column per target, the backward pass agrees with finite differences, and a y with
+    the output's width is refused with the shape it needs."""
+    rng = np.random.default_rng(5)
+    model = Sequential([Dense(4, activation="tanh", input_dim=3), Dense(2)], dtype="float64",
+                       seed=1)
+    model.compile("adam", loss, metrics=["mae"])
+    X, y = rng.normal(size=(7, 3)), rng.normal(size=(7, 1))
+    assert gradcheck(model, X, y) < 1e-7
+    scores = model.evaluate(X, y, return_dict=True)
+    assert np.isclose(scores["mae"], np.mean(np.abs(model.predict(X)[:, :1] - y)))
+    with pytest.raises(ValueError, match=r"y needs shape \(n_samples, 1\)"):
+        model.evaluate(X, np.ones((7, 2)))

@@ -1,8 +1,9 @@
 """Evaluation: which rows to train and test on (``data``), metrics with bootstrap
 intervals, figures, the network-vs-baselines comparison, cross-validation (``cv``: k-fold,
 chemical-system, leave-one-element-out and Matbench folds), learning curves
-(``learning_curve``), tuning studies, looking inside a trained network (``inspect``),
-model cards (``model_card``) and the comparison in words (``text``).
+(``learning_curve``), the calibration of predicted uncertainties (``uncertainty``), tuning
+studies, looking inside a trained network (``inspect``), model cards (``model_card``) and
+the comparison in words (``text``).
 
 >>> from stoichnet.evaluate import compare, load_split, write_comparison  # doctest: +SKIP
 >>> split = load_split("CritExam__Ef", subset=2000)
@@ -55,6 +56,11 @@ from stoichnet.evaluate.study import (
     StudyResult,
     run_study,
 )
+from stoichnet.evaluate.uncertainty import (
+    Recalibration,
+    calibration_report,
+    fit_recalibration,
+)
 
 __all__ = [
     "KNOBS",
@@ -65,12 +71,14 @@ __all__ = [
     "InspectionResult",
     "ModelRun",
     "NetworkConfig",
+    "Recalibration",
     "Split",
     "StopRequest",
     "StudyData",
     "StudyResult",
     "accuracy",
     "bootstrap_ci",
+    "calibration_report",
     "classification_report",
     "compare",
     "corrected_resampled_ttest",
@@ -78,6 +86,7 @@ __all__ = [
     "detect_task",
     "f1",
     "inspect_network",
+    "fit_recalibration",
     "learning_curve",
     "load_network",
     "load_rows",

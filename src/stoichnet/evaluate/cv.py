@@ -254,7 +254,8 @@ def fit_and_score(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, *,
     bootstrap interval over ``n_resamples`` resamples of the test rows, meaningless for
     the default 1), ``predictions`` (n_test,), ``probabilities`` (n_test, n_classes) or
     None, ``classes``, ``fit_seconds``, ``epochs``, ``stopped_by``, ``learning`` (a
-    network's "did not learn" diagnosis, :mod:`stoichnet.evaluate.learning`, or None).
+    network's "did not learn" diagnosis, :mod:`stoichnet.evaluate.learning`, or None),
+    ``calibration`` (a model with an uncertainty: ``ModelRun.calibration``, else None).
     """
     result = compare(train, val, test, models=[model], task=task, epochs=epochs, recipe=recipe,
                      seed=seed, n_resamples=n_resamples, progress=False)
@@ -269,6 +270,7 @@ def fit_and_score(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, *,
         "epochs": run.epochs,
         "stopped_by": run.stopped_by,
         "learning": None if run.learning is None else str(run.learning),
+        "calibration": run.calibration,
     }
 
 
@@ -484,6 +486,27 @@ class CVResult:
                 for model in self.models}
         return format_table(rows, columns)
 
+    def calibration_summary(self) -> dict[str, dict[str, float]]:
+        """"<model> raw" / "<model> recalibrated" -> the mean over folds of each test-fold
+        calibration metric (each fold recalibrated on its own validation rows), for the
+        models with an uncertainty; {} when none has one."""
+        rows = {}
+        for model in self.models:
+            reports = [out.get("calibration") for key, out in self.outcomes.items()
+                       if key.endswith(f"/model={model}")]
+            if not reports or any(r is None for r in reports):
+                continue
+            for stage in ("raw", "recalibrated"):
+                rows[f"{model} {stage}"] = {
+                    metric: float(np.mean([r[stage][metric] for r in reports]))
+                    for metric in reports[0][stage] if metric != "rows"}
+        return rows
+
+    def calibration_table(self) -> str | None:
+        """Text table of :meth:`calibration_summary` (None when no model has an uncertainty)."""
+        rows = self.calibration_summary()
+        return format_table(rows, list(next(iter(rows.values())))) if rows else None
+
     def predictions_frame(self) -> pd.DataFrame:
         """id, formula, target, then per repeat the test fold of each row and every
         model's out-of-fold prediction (classification: the label, then
@@ -543,6 +566,7 @@ class CVResult:
                             "n_val": len(f.val), "n_test": len(f.test)} for f in self.folds],
             "jobs": {key: {k: out[k] for k in ("fit_seconds", "epochs", "stopped_by")}
                      for key, out in self.outcomes.items()},
+            "calibration": self.calibration_summary(),
         }
 
     def matbench_record(self) -> dict:

@@ -4,7 +4,13 @@
 (task, class labels, how dropout behaves at prediction, the target standardisation, the
 data it was trained on);
 ``load_network`` and ``predict_formulas`` use both, reporting bad formulas per row and
-still predicting the good ones. Both files are written atomically
+still predicting the good ones.
+
+A regressor with an uncertainty (an aleatoric head, Monte-Carlo dropout, or a deep
+ensemble, whose members all go into one ensemble file, ``nn.io.save_models``) predicts a
+sigma too; its card may hold the ``recalibration`` fitted on the validation rows
+(:mod:`stoichnet.evaluate.uncertainty`) and the ``domain`` of its training data
+(:mod:`stoichnet.evaluate.domain`), which ``predict_formulas`` apply. Both files are written atomically
 (:mod:`stoichnet.util.files`) and get the umask's mode.
 """
 
@@ -21,8 +27,15 @@ import pandas as pd
 
 from stoichnet import __version__
 from stoichnet.chem import ElementFractions, parse_formulas
-from stoichnet.nn import ModelFileError, Sequential, load_model, save_model
+from stoichnet.evaluate.domain import Domain
+from stoichnet.evaluate.uncertainty import Recalibration
+from stoichnet.models.distributions import from_passes, mixture
+from stoichnet.models.uncertainty import uncertainty_kinds
+from stoichnet.nn import ModelFileError, Sequential, load_models, save_model, save_models
 from stoichnet.util.files import atomic_file, check_output_file
+
+INTERVAL = 0.95
+"""The central interval whose bounds ``predict_formulas`` writes."""
 
 
 def card_path(model_path: str | os.PathLike) -> Path:
@@ -34,7 +47,8 @@ def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool
     """Write a fitted ElemNet estimator's network to ``path`` and its model card next to it.
 
     Args:
-        estimator: a fitted ``ElemNetRegressor`` or ``ElemNetClassifier``.
+        estimator: a fitted ``ElemNetRegressor`` or ``ElemNetClassifier``, or a
+            ``DeepEnsembleRegressor`` of ElemNet regressors (all members in one file).
         path: the model file, e.g. ``model.npz``.
         info: extra JSON-serialisable facts for the card (dataset, unit, test metrics).
     Returns the card's path. Both files are written under temporary names first; an
@@ -44,35 +58,43 @@ def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool
     if card == Path(path):
         raise ValueError(f"model file {str(path)!r} must not end in .json")
     check_output_file(card, overwrite)
-    settings = estimator.settings_
+    members = getattr(estimator, "estimators_", [estimator])
+    settings = members[0].settings_
     content = {
         "stoichnet": __version__,
         "task": "classification" if hasattr(estimator, "classes_") else "regression",
         "classes": np.asarray(getattr(estimator, "classes_", [])).tolist(),
         "inference_dropout": settings["inference_dropout"],
         "mc_samples": settings["mc_samples"],
-        "seed": estimator.predict_seed_,
+        "seed": members[0].predict_seed_,
+        "seeds": [member.predict_seed_ for member in members],
+        "uncertainty": [] if hasattr(estimator, "classes_") else list(
+            uncertainty_kinds(estimator)),
         # already folded into the output layer: the model file predicts in the target's unit
         "target_standardization": None if hasattr(estimator, "classes_") else {
-            "mean": estimator.target_mean_, "std": estimator.target_scale_,
+            "mean": members[0].target_mean_, "std": members[0].target_scale_,
             "folded_into_output_layer": True},
         "hyperparameters": {k: v for k, v in settings.items() if k != "verbose"},
         **info,
     }
-    save_model(estimator.model_, path, overwrite=overwrite)  # atomic itself
+    if len(members) > 1:  # atomic themselves
+        save_models([member.model_ for member in members], path, overwrite=overwrite)
+    else:
+        save_model(members[0].model_, path, overwrite=overwrite)
     with atomic_file(card, overwrite) as tmp:
         tmp.write_text(json.dumps(content, indent=2, default=str))
     return card
 
 
-def load_network(path: str | os.PathLike) -> tuple[Sequential, dict]:
-    """The network in ``path`` and its model card.
+def load_network(path: str | os.PathLike) -> tuple[Sequential | list[Sequential], dict]:
+    """The network in ``path`` (a list of networks for an ensemble file) and its model card.
 
     Raises:
         ModelFileError: the model file is damaged or foreign, or its card is missing or
             unreadable.
     """
-    model = load_model(path)
+    models = load_models(path)
+    model = models[0] if len(models) == 1 else models
     card = card_path(path)
     try:
         info = json.loads(card.read_text(encoding="utf-8"))
@@ -83,23 +105,60 @@ def load_network(path: str | os.PathLike) -> tuple[Sequential, dict]:
         ) from None
     if not isinstance(info, dict) or info.get("task") not in ("regression", "classification"):
         raise ModelFileError(f"model card {str(card)!r} does not name a task")
+    if len(info.get("seeds", [None])) != len(models):
+        raise ModelFileError(f"model card {str(card)!r} lists {len(info['seeds'])} member "
+                             f"seed(s) for the {len(models)} network(s) of {str(path)!r}")
     return model, info
 
 
+def has_uncertainty(info: dict) -> bool:
+    """Whether the network of a model card predicts a sigma."""
+    return bool(info.get("uncertainty"))
+
+
+def _distribution(members: list[Sequential], info: dict, X: np.ndarray):
+    """(mean, sigma) (n,) of the networks' predictive distribution (raw sigma)."""
+    means, sigmas = [], []
+    for net, seed in zip(members, info.get("seeds", [info["seed"]]), strict=True):
+        if info["inference_dropout"] == "mc":
+            passes = net.predict_passes(X, info["mc_samples"], seed=seed)
+        else:
+            passes = net.predict(X)[None]
+        mean, epistemic, aleatoric = from_passes(passes, net.loss.name if net.loss else "")
+        means.append(mean)
+        sigmas.append(np.hypot(epistemic, aleatoric))
+    mean, epistemic, aleatoric = mixture(means, sigmas)
+    return mean, np.hypot(epistemic, aleatoric)
+
+
 def predict_formulas(
-    model: Sequential, info: dict, formulas: Sequence[str]
+    model: Sequential | list[Sequential], info: dict, formulas: Sequence[str],
+    uncertainty: bool | None = None,
 ) -> tuple[pd.DataFrame, dict[int, str]]:
     """Predict each formula that can be predicted; say why the others cannot.
 
     Args:
         model, info: from :func:`load_network`.
         formulas: (n,) formula strings.
+        uncertainty: add the predicted uncertainty (None: when the model has one; True
+            for a model without one raises ValueError).
     Returns:
         (frame, errors): frame has one row per predicted formula, columns ``position``
         (0-based input position), ``formula`` and ``prediction`` (regression, in the
-        target's unit) or ``label`` and ``p(<class>)`` per class (classification);
-        errors maps each other position to the reason.
+        target's unit; with an uncertainty also ``sigma``, recalibrated when the card
+        holds a recalibration, and the bounds ``low 95%`` / ``high 95%`` of the central
+        95% interval) or ``label`` and ``p(<class>)`` per class (classification); with
+        a ``domain`` in the card, ``domain``: "" or why the formula lies outside what the
+        model has seen. errors maps each other position to the reason.
     """
+    if uncertainty is None:
+        uncertainty = has_uncertainty(info)
+    elif uncertainty and not has_uncertainty(info):
+        raise ValueError(
+            "this model has no uncertainty (its card lists none): train it with "
+            "`stoichnet train --ensemble K` or `--loss gaussian_nll` to get one")
+    members = [model] if isinstance(model, Sequential) else list(model)
+    model = members[0]
     formulas = list(formulas)
     parsed = parse_formulas(formulas, errors="collect")
     errors = {row: message.splitlines()[0].split(": ", 1)[-1]
@@ -119,17 +178,25 @@ def predict_formulas(
             )
         good = good[dropped.kept]
     frame = pd.DataFrame({"position": good, "formula": [formulas[i] for i in good]})
-    if len(good):
-        if info["inference_dropout"] == "mc":
+    if info["task"] == "regression":
+        mean, sigma = _distribution(members, info, X) if len(good) else (np.zeros(0),) * 2
+        frame["prediction"] = mean
+        if uncertainty:
+            recal = Recalibration.from_dict(info.get("recalibration") or {"method": "none"})
+            frame["sigma"] = recal.sigma(sigma)
+            frame[f"low {INTERVAL:.0%}"], frame[f"high {INTERVAL:.0%}"] = recal.interval(
+                mean, sigma, INTERVAL)
+        if info.get("domain"):
+            domain = Domain.from_dict(info["domain"])
+            frame["domain"] = domain.check(frame["formula"]) if len(good) else []
+    else:
+        if len(good) and info["inference_dropout"] == "mc":
             out = model.predict(X, mc_samples=info["mc_samples"],
                                 seed=info["seed"]).astype(np.float64)
-        else:
+        elif len(good):
             out = model.predict(X).astype(np.float64)
-    else:
-        out = np.zeros((0, model.output_shape[0]))
-    if info["task"] == "regression":
-        frame["prediction"] = out[:, 0]
-    else:
+        else:
+            out = np.zeros((0, model.output_shape[0]))
         classes = np.asarray(info["classes"])
         proba = np.column_stack([1.0 - out[:, 0], out[:, 0]]) if out.shape[1] == 1 else out
         frame["label"] = classes[proba.argmax(axis=1)] if len(good) else classes[:0]

@@ -20,6 +20,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, roc_auc_score, roc_curve
 from stoichnet.util.checks import check_int
 
 from ..chem.periodic_table import SYMBOLS, atomic_number
+from .uncertainty import area_from_levels, coverage_curve, levels, standardized_errors
 
 _PANEL = 4.0  # inches per side-by-side panel
 
@@ -494,4 +495,78 @@ def labelled_map(xy: np.ndarray, names: Sequence[str], groups: Sequence[int], *,
                     xytext=(2, 2), textcoords="offset points", fontweight="bold")
     ax.set(xlabel=f"{axis}1", ylabel=f"{axis}2", title=title)
     fig.colorbar(mappable, ax=ax, label=group_label)
+    return fig
+
+
+def _distributions(y_true, distributions: Mapping) -> tuple[np.ndarray, dict]:
+    """y as float (n,), and {model: (mean (n,), sigma (n,))} checked."""
+    y = _target(y_true).astype(float)
+    if not isinstance(distributions, Mapping) or not distributions:
+        raise TypeError("distributions must be a non-empty mapping {model name: (mean, sigma)}")
+    out = {}
+    for model, pair in distributions.items():
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise TypeError(f"distributions[{model!r}] must be a pair (mean, sigma)")
+        out[str(model)] = tuple(_per_model(f"distributions[{model!r}]", {model: v}, len(y))[
+            str(model)].astype(float) for v in pair)
+    return y, out
+
+
+def calibration_curves(y_true, distributions: Mapping, *,
+                       recalibrations: Mapping | None = None) -> Figure:
+    """Observed vs expected coverage of the central intervals, one line per model (the
+    diagonal is perfect calibration), with the miscalibration area in the legend; a
+    recalibrated model's curve is drawn dashed beside its raw one.
+
+    Args:
+        y_true: (n_samples,) true targets.
+        distributions: {model name: (mean, sigma)}, each (n_samples,) in the target's unit.
+        recalibrations: {model name: ``uncertainty.Recalibration``} for the models that
+            have one (fitted on validation rows).
+    """
+    y, dists = _distributions(y_true, distributions)
+    expected = np.linspace(0, 1, 201)
+    fig = Figure(figsize=(5.0, 5.0), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="black", lw=1)
+    for i, (model, (mean, sigma)) in enumerate(dists.items()):
+        curves = [("raw", levels(y, mean, sigma), "-")]
+        recal = (recalibrations or {}).get(model)
+        if recal is not None and recal.method != "none":
+            z = standardized_errors(y, mean, sigma)
+            curves.append((f"{recal.method}-recalibrated", recal.levels(z), "--"))
+        for what, values, style in curves:
+            ax.plot(expected, coverage_curve(values, expected), color=f"C{i}", ls=style,
+                    label=f"{model} {what} (area {area_from_levels(values):.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal", xlabel="expected coverage",
+           ylabel="observed coverage", title="central-interval calibration")
+    ax.legend(fontsize="small", loc="upper left")
+    return fig
+
+
+def error_vs_sigma(y_true, distributions: Mapping, *, unit: str = "", bins: int = 10) -> Figure:
+    """Mean |error| against mean sigma in ``bins`` equally populated sigma bins, one panel
+    per model, with the line |error| = sqrt(2/π) sigma that a calibrated Gaussian follows.
+
+    Args:
+        y_true: (n_samples,) true targets.
+        distributions: {model name: (mean, sigma)}, each (n_samples,).
+        unit: the target's unit for the axis labels.
+        bins: number of sigma quantile bins (fewer when rows are fewer).
+    """
+    y, dists = _distributions(y_true, distributions)
+    bins = check_int("bins", bins, 1)
+    suffix = f" ({unit})" if unit else ""
+    fig, axes = _panels(len(dists))
+    for ax, (model, (mean, sigma)) in zip(axes, dists.items(), strict=True):
+        order = np.argsort(sigma, kind="stable")
+        groups = np.array_split(order, min(bins, len(y)))
+        s = np.array([sigma[g].mean() for g in groups])
+        e = np.array([np.abs(y[g] - mean[g]).mean() for g in groups])
+        top = max(s.max(), e.max() / np.sqrt(2 / np.pi)) * 1.05 or 1.0
+        ax.plot([0, top], [0, np.sqrt(2 / np.pi) * top], color="black", lw=1,
+                label="calibrated Gaussian")
+        ax.plot(s, e, marker="o", label="binned rows")
+        ax.set(title=model, xlabel=f"mean sigma{suffix}", ylabel=f"mean |error|{suffix}")
+        ax.legend(fontsize="small")
     return fig

@@ -1,6 +1,7 @@
 """Models: the ElemNet family, scikit-learn compatible network estimators, named training
-recipes, networks shipped pretrained and transfer learning from them, and the classical
-baselines (random forest / Ridge on Magpie features, mean and majority predictors)."""
+recipes, networks shipped pretrained and transfer learning from them, the classical
+baselines (random forest / Ridge on Magpie features, mean and majority predictors), deep
+ensembles and one interface to every model's uncertainty (``predict_dist``)."""
 
 from .baselines import (
     CLASSIFICATION_BASELINES,
@@ -23,6 +24,7 @@ from .estimators import (
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, SizeRule, get_recipe
 from .shipped import DEFAULT_PRETRAINED, PRETRAINED, PretrainedModel, load_pretrained
 from .transfer import load_init, transfer_weights
+from .uncertainty import DeepEnsembleRegressor, predict_dist, uncertainty_kinds
 
 __all__ = [
     "CLASSIFICATION_BASELINES",
@@ -33,6 +35,7 @@ __all__ = [
     "RECIPES",
     "REGRESSION_BASELINES",
     "Block",
+    "DeepEnsembleRegressor",
     "ElemNetClassifier",
     "ElemNetRegressor",
     "NeuralNetClassifier",
@@ -54,5 +57,7 @@ __all__ = [
     "rf_magpie",
     "rf_magpie_classifier",
     "ridge_magpie",
+    "predict_dist",
     "transfer_weights",
+    "uncertainty_kinds",
 ]

@@ -19,6 +19,13 @@ With ``init`` a network starts from a trained one's hidden layers under a new ou
 (transfer learning, :mod:`stoichnet.models.transfer`): ``init="pretrained"`` is the
 formation-energy network shipped in the package, ``freeze`` the number of hidden layers
 kept fixed, ``init_lr_scale`` the learning-rate factor of the others.
+
+A regressor trained with a likelihood loss (``loss="gaussian_nll"`` or ``"laplace_nll"``)
+has an aleatoric head: two output units, the mean and the log scale (log sigma, or log b
+for the Laplace), and ``predict_dist`` returns its mean and sigma; with Monte-Carlo
+dropout (``inference_dropout="mc"``, ``mc_samples`` >= 2) the spread of the passes adds
+an epistemic part. Standardisation folds back as mean <- std * mean + mu and
+log scale <- log scale + log std.
 """
 
 from __future__ import annotations
@@ -36,9 +43,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ..chem.fractions import ELEMNET_ELEMENTS, ElementFractions
-from ..nn import Sequential, optimizers, schedules
+from ..nn import Sequential, losses, optimizers, schedules
 from ..nn.callbacks import Callback, EarlyStopping
 from ..util.checks import check_bool, check_choice, check_int, check_real
+from .distributions import from_passes
 from .elemnet import ELEMNET_17, Block, elemnet, format_arch, parse_arch
 from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, Recipe, get_recipe
 from .shipped import DEFAULT_PRETRAINED, PRETRAINED, load_pretrained
@@ -47,19 +55,21 @@ from .transfer import load_init, transfer_weights
 
 class TargetUnitLogs(Callback):
     """Puts the losses of a network trained on standardised targets back in the target's
-    unit (multiplied by ``scale ** power``: 1 for MAE, 2 for MSE) in every batch's and
-    epoch's logs, before the progress lines print them and the History records them.
+    unit (multiplied by ``scale ** power``: 1 for MAE, 2 for MSE; for a negative
+    log-likelihood, power 0, plus log(scale)) in every batch's and epoch's logs, before the progress lines print them and the History records them.
 
     Runs after the estimator's other callbacks, so early stopping still compares the
     standardised values (the same ranking)."""
 
     def __init__(self, scale: float, power: int):
         self.factor = float(scale) ** power
+        # a likelihood in the target's unit: -log p(y) = -log p((y - mean) / std) + log std
+        self.shift = math.log(scale) if power == 0 else 0.0
 
     def _rescale(self, logs) -> None:
         for key in ("loss", "val_loss", "val_mc_loss"):
             if logs is not None and key in logs:
-                logs[key] *= self.factor
+                logs[key] = logs[key] * self.factor + self.shift
 
     def on_batch_end(self, batch, logs=None):
         self._rescale(logs)
@@ -333,12 +343,15 @@ class _NeuralNet(BaseEstimator):
 
     def _unscale(self, mean: float, scale: float) -> None:
         """Fold the target standardisation into the (linear) output layer, so ``model_``
-        predicts mean + scale * output (``history_`` is already in the target's unit where
-        the loss allows, :class:`TargetUnitLogs`)."""
+        predicts mean + scale * output, and with an aleatoric head log scale + log(scale)
+        in its second unit (``history_`` is already in the target's unit where the loss
+        allows, :class:`TargetUnitLogs`)."""
         out = self.model_.layers[-1]
-        out.params["W"] *= scale  # views into the model's flat parameters
-        out.params["b"] *= scale
-        out.params["b"] += mean
+        # views into the model's flat parameters; column 0 the mean, 1 the log scale
+        out.params["W"][:, :1] *= scale
+        out.params["b"][:1] *= scale
+        out.params["b"][:1] += mean
+        out.params["b"][1:] += math.log(scale)
 
     def _forward(self, X, inference_dropout=None, mc_samples=None) -> np.ndarray:
         """(n_samples, n_outputs) network outputs; averaged over ``mc_samples`` passes with
@@ -357,9 +370,10 @@ class _NeuralNet(BaseEstimator):
         return self.model_.predict(X, mc_samples=samples, seed=self.predict_seed_)
 
 
-_LOSS_UNIT_POWER = {"mae": 1, "mse": 2, "sum_squares": 2}
+_LOSS_UNIT_POWER = {"mae": 1, "mse": 2, "sum_squares": 2, "gaussian_nll": 0, "laplace_nll": 0}
 """Losses whose value on standardised targets times std**power is the value in the
-target's unit (the others, e.g. Huber, are not scale-equivariant)."""
+target's unit (power 0: the negative log-likelihoods, whose value in the target's unit is
+the standardised one plus log std; the others, e.g. Huber, are not scale-equivariant)."""
 
 
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):
@@ -425,7 +439,8 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         return float(np.mean(y_train, dtype=np.float64)), scale if scale > 0 else 1.0
 
     def _n_outputs(self) -> int:
-        return 1
+        # a likelihood loss reads two outputs, the mean and the log scale
+        return losses.get(self._settings()["loss"] or self._default_loss()).outputs_per_target
 
     def _output_activation(self) -> str:
         return "linear"
@@ -440,6 +455,52 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         so one trained network can be scored with dropout off and with MC averaging.
         """
         return self._forward(X, inference_dropout, mc_samples)[:, 0].astype(np.float64)
+
+    def uncertainty_kinds(self) -> tuple[str, ...]:
+        """What the sigma of :meth:`predict_dist` is made of: "aleatoric" (a likelihood
+        loss's head) and/or "mc dropout" (the spread of ``mc_samples`` >= 2 passes of a
+        network with dropout predicting with ``inference_dropout="mc"``); () for none."""
+        check_is_fitted(self, "model_")
+        s = self.settings_
+        has_dropout = any(getattr(layer, "rate", 0) > 0 for layer in self.model_.layers)
+        return (*(("aleatoric",) if self.model_.loss.distributional else ()),
+                *(("mc dropout",) if has_dropout and s["inference_dropout"] == "mc"
+                  and s["mc_samples"] >= 2 else ()))
+
+    def predict_dist(self, X, *, components: bool = False) -> tuple[np.ndarray, ...]:
+        """The predictive distribution's mean and standard deviation, (n_samples,) each in
+        the target's unit: (mean, sigma), or with ``components`` (mean, epistemic,
+        aleatoric) with sigma² = epistemic² + aleatoric².
+
+        The mean is :meth:`predict`'s (to rounding): the average of the Monte-Carlo
+        passes' means. Epistemic: the standard deviation of the passes' means (0 without
+        Monte-Carlo dropout). Aleatoric: the root mean over passes of the head's variance,
+        sigma = e^s for ``gaussian_nll`` and sqrt(2) b = sqrt(2) e^s (the Laplace
+        distribution's standard deviation) for ``laplace_nll`` (0 without a head).
+
+        Raises:
+            ValueError: the network has no uncertainty (:meth:`uncertainty_kinds` is empty).
+        """
+        check_is_fitted(self, "model_")
+        if not self.uncertainty_kinds():
+            raise ValueError(
+                f"this {type(self).__name__} has no uncertainty: it was trained with loss "
+                f"{self.model_.loss.name!r} and predicts with inference_dropout="
+                f"{self.settings_['inference_dropout']!r} (mc_samples="
+                f"{self.settings_['mc_samples']}); train it with loss='gaussian_nll' or "
+                "'laplace_nll' (an aleatoric head), or with dropout, inference_dropout='mc' "
+                "and mc_samples >= 2, or use a DeepEnsembleRegressor"
+            )
+        X = self._prepare_X(X, reset=False)
+        if "mc dropout" in self.uncertainty_kinds():
+            passes = self.model_.predict_passes(X, self.settings_["mc_samples"],
+                                                seed=self.predict_seed_)
+        else:
+            passes = self.model_.predict(X)[None]
+        mean, epistemic, aleatoric = from_passes(passes, self.model_.loss.name)
+        if components:
+            return mean, epistemic, aleatoric
+        return mean, np.sqrt(epistemic**2 + aleatoric**2)
 
 
 class NeuralNetClassifier(ClassifierMixin, _NeuralNet):

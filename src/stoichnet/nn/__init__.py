@@ -18,7 +18,7 @@ from .callbacks import (
 from .checkpoint import load_checkpoint
 from .errors import ModelFileError, TrainingDivergedError, TrainingInterrupted
 from .gradcheck import gradcheck
-from .io import save_model
+from .io import save_model, save_models
 from .layers import (
     L2,
     LAYERS,
@@ -43,7 +43,7 @@ from .layers import (
     WeightedAttentionPooling,
     register_layer,
 )
-from .sequential import History, Sequential, load_model
+from .sequential import History, Sequential, load_model, load_models
 
 __all__ = [
     "LAYERS",
@@ -65,10 +65,12 @@ __all__ = [
     "gradcheck",
     "initializers",
     "load_model",
+    "load_models",
     "losses",
     "optimizers",
     "register_layer",
     "save_model",
+    "save_models",
 ]
 __all__ += ["Conv2D", "Flatten", "MaxPool2D"]
 __all__ += ["TrainingInterrupted", "load_checkpoint"]

@@ -6,7 +6,13 @@ Sequential.get_config(), "compile": Sequential.get_compile_config() (loss, metri
 optimizer) or null}`` and whose one array ``weights`` is the model's ``flat_params``
 (layer order, see ``Sequential``), in the model's dtype or rounded to float16.
 
-``save_model`` writes one; ``read_model_file`` reads and checks one. Building the
+``save_model`` writes one; ``read_model_file`` reads and checks one.
+
+An ensemble file holds several networks (a deep ensemble) in one archive: config
+``{"format": "stoichnet.ensemble", "format_version": 1, "members": [{"model": ...,
+"compile": ...}, ...]}`` and one array ``weights_<k>`` per member. ``save_models`` writes
+one; ``read_models_file`` reads either kind (a model file is one member), so every
+model file written before ensembles existed still loads. Building the
 model from it is ``nn.sequential.load_model`` (exported as ``stoichnet.nn.load_model``),
 so that imports point one way: ``sequential`` -> ``io`` -> ``archive``. Loading only
 constructs layer classes named in ``layers.base.LAYERS`` from plain JSON values: no
@@ -27,6 +33,8 @@ from .errors import ModelFileError
 FORMAT = "stoichnet.model"
 FORMAT_VERSION = 1
 WHAT = "stoichnet model file"
+ENSEMBLE_FORMAT = "stoichnet.ensemble"
+ENSEMBLE_FORMAT_VERSION = 1
 
 
 STORAGE = (None, "float16")
@@ -68,6 +76,9 @@ def read_model_file(path) -> tuple[dict, np.ndarray]:
     if not Path(path).is_file():
         raise FileNotFoundError(f"no model file at {path}")
     config, arrays = read_archive(path, WHAT)
+    if config.get("format") == ENSEMBLE_FORMAT:
+        raise ModelFileError(f"{path} holds an ensemble of networks; read it with "
+                             "read_models_file (load_models)")
     if set(arrays) != {"weights"}:
         raise ModelFileError(
             f"{path} is not a stoichnet model file: it holds arrays {sorted(arrays)}, "
@@ -75,3 +86,47 @@ def read_model_file(path) -> tuple[dict, np.ndarray]:
         )
     check_format(path, config, FORMAT, FORMAT_VERSION, WHAT)
     return config, arrays["weights"]
+
+
+def _members(models) -> list:
+    models = list(models)
+    if not models:
+        raise ValueError("save_models needs at least one model")
+    for model in models:
+        model._require_built("save")
+    return models
+
+
+def save_models(models, path, overwrite: bool = False) -> None:
+    """Write built ``Sequential`` networks (the members of an ensemble) to one file,
+    crash-safely as ``save_model``; refuses an existing ``path`` unless ``overwrite``."""
+    models = _members(models)
+    config = {
+        "format": ENSEMBLE_FORMAT,
+        "format_version": ENSEMBLE_FORMAT_VERSION,
+        "members": [{"model": m.get_config(), "compile": m.get_compile_config()}
+                    for m in models],
+    }
+    write_archive(path, config, {f"weights_{k}": m.flat_params for k, m in enumerate(models)},
+                  overwrite=overwrite)
+
+
+def read_models_file(path) -> list[tuple[dict, np.ndarray]]:
+    """Read and verify a ``save_models`` file, or a ``save_model`` file as one member:
+    [(member config {"model", "compile"}, (n_params,) weights), ...].
+
+    Raises ``FileNotFoundError`` / ``ModelFileError`` as :func:`read_model_file`."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    config, arrays = read_archive(path, WHAT)
+    if config.get("format") != ENSEMBLE_FORMAT:
+        return [read_model_file(path)]
+    check_format(path, config, ENSEMBLE_FORMAT, ENSEMBLE_FORMAT_VERSION, WHAT)
+    members = config.get("members")
+    expected = {f"weights_{k}" for k in range(len(members or []))}
+    if not isinstance(members, list) or not members or set(arrays) != expected:
+        raise ModelFileError(
+            f"{path} is not an intact stoichnet ensemble file: it lists "
+            f"{len(members) if isinstance(members, list) else members!r} member(s) and holds "
+            f"arrays {sorted(arrays)}")
+    return [(member, arrays[f"weights_{k}"]) for k, member in enumerate(members)]

@@ -9,6 +9,14 @@ Keras does; when the output layer's activation is the loss's
 ``fused_activation`` (sigmoid for binary, softmax for categorical), the model
 instead uses ``value_from_logits`` / ``gradient_from_logits`` on z, which are
 exact and stable (dC/dz = (a - y) / n).
+
+The likelihood losses ``gaussian_nll`` and ``laplace_nll`` are for a network that
+predicts a distribution: its output has two columns per target, a = [μ | s] with the k
+means μ = a[:, :k] first and the k log scales s = a[:, k:] after them (s = log σ for the
+Gaussian, log b for the Laplace), while y has the k targets (n_samples, k). They are
+averaged over the n·k (sample, target) entries, as PyTorch's ``GaussianNLLLoss(full=True)``.
+Training on them gives the network an aleatoric uncertainty (CrabNet's and Roost's
+"robust" heads); ``Loss.outputs_per_target`` tells ``Sequential`` the widths differ.
 """
 
 from __future__ import annotations
@@ -157,6 +165,51 @@ def sparse_categorical_crossentropy_logits_gradient(z, a, y):
     return g
 
 
+LOG_2PI = float(np.log(2 * np.pi))
+LOG_2 = float(np.log(2.0))
+
+
+def split_distribution(a):
+    """(μ, s): the means a[:, :k] and log scales a[:, k:] of a (n_samples, 2k) output."""
+    k = a.shape[-1] // 2
+    return a[..., :k], a[..., k:]
+
+
+def gaussian_nll(a, y):
+    """Mean over entries of -log N(y; μ, σ²) = ½ log 2π + s + ½ (y - μ)² e^(-2s), s = log σ.
+
+    a: (n, 2k) = [μ | s]; y: (n, k). The value of ``torch.nn.GaussianNLLLoss(full=True)``
+    with var = e^(2s) (without its clamp of var at 1e-6)."""
+    mu, s = split_distribution(a)
+    z = (y - mu) * np.exp(-s)
+    return float((0.5 * LOG_2PI + s + 0.5 * z * z).sum(dtype=np.float64)) / y.size
+
+
+def gaussian_nll_gradient(a, y):
+    """dC/dμ = (μ - y) e^(-2s) / (n k); dC/ds = (1 - (y - μ)² e^(-2s)) / (n k)."""
+    mu, s = split_distribution(a)
+    inv_var = np.exp(-2 * s)
+    r = mu - y
+    return np.concatenate([r * inv_var, 1 - r * r * inv_var], axis=-1) * (1.0 / y.size)
+
+
+def laplace_nll(a, y):
+    """Mean over entries of -log Laplace(y; μ, b) = log 2 + s + |y - μ| e^(-s), s = log b.
+
+    a: (n, 2k) = [μ | s]; y: (n, k). The robust L1 likelihood: at fixed b its μ-gradient
+    is MAE's, scaled by 1/b."""
+    mu, s = split_distribution(a)
+    return float((LOG_2 + s + np.abs(y - mu) * np.exp(-s)).sum(dtype=np.float64)) / y.size
+
+
+def laplace_nll_gradient(a, y):
+    """dC/dμ = sign(μ - y) e^(-s) / (n k) (0 where μ == y); dC/ds = (1 - |y - μ| e^(-s)) / (n k)."""
+    mu, s = split_distribution(a)
+    inv_b = np.exp(-s)
+    r = mu - y
+    return np.concatenate([np.sign(r) * inv_b, 1 - np.abs(r) * inv_b], axis=-1) * (1.0 / y.size)
+
+
 @dataclass(frozen=True)
 class Loss:
     """One registry entry: the cost, its gradient, and the fused-with-activation forms."""
@@ -167,6 +220,12 @@ class Loss:
     fused_activation: str | None = None
     value_from_logits: Callable | None = None
     gradient_from_logits: Callable | None = None
+    outputs_per_target: int = 1
+
+    @property
+    def distributional(self) -> bool:
+        """True when the network predicts a distribution, [μ | log scale] per target."""
+        return self.outputs_per_target == 2
 
     @property
     def sparse_labels(self) -> bool:
@@ -205,6 +264,8 @@ LOSSES: dict[str, Loss] = {
             sparse_categorical_crossentropy_from_logits,
             sparse_categorical_crossentropy_logits_gradient,
         ),
+        Loss("gaussian_nll", gaussian_nll, gaussian_nll_gradient, outputs_per_target=2),
+        Loss("laplace_nll", laplace_nll, laplace_nll_gradient, outputs_per_target=2),
     )
 }
 
@@ -245,14 +306,23 @@ METRICS = ("accuracy", *LOSSES)
 def get_metric(name: str, loss: Loss) -> Callable[[np.ndarray, np.ndarray], float]:
     """metric(y_pred, y_true) -> float for a metric name ("mae", "mse", "accuracy" or any
     loss name); ``loss`` tells how labels are encoded (class indices are one-hot encoded
-    for a metric that compares whole output rows, and back). A non-string raises TypeError,
-    an unknown name ValueError."""
+    for a metric that compares whole output rows, and back) and whether the outputs are
+    distributions (a point metric such as "mae" then scores the means μ). A non-string
+    raises TypeError, an unknown name ValueError (so does a likelihood metric under a
+    point loss)."""
     key = _key(name, "metric must be a name")
     if key in ("accuracy", "acc"):
         return lambda a, y: accuracy(a, y, loss.sparse_labels)
     if key not in LOSSES:
         raise ValueError(f"unknown metric {name!r}; valid metrics are {sorted(METRICS)}")
     metric = LOSSES[key]
+    if metric.distributional and not loss.distributional:
+        raise ValueError(
+            f"metric {name!r} scores a predicted distribution (mean and log scale per "
+            f"target), but the loss {loss.name!r} trains one value per target"
+        )
+    if loss.distributional and not metric.distributional:  # score the predicted means
+        return lambda a, y: metric.value(split_distribution(a)[0], y)
     if loss.sparse_labels and not metric.sparse_labels:  # class indices -> one-hot rows
         return lambda a, y: metric.value(
             a, np.eye(a.shape[-1], dtype=a.dtype)[y.reshape(-1).astype(np.intp)])

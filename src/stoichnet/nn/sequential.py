@@ -280,12 +280,21 @@ class Sequential:
             y = y.astype(np.intp)
         else:
             y = _as_numeric(y, name, self.dtype)
-            if y.ndim == 1 and self.output_shape == (1,):
+            # a likelihood loss reads [mean | log scale]: two outputs per target
+            per = self.loss.outputs_per_target
+            if y.ndim == 1 and self.output_shape == (per,):
                 y = y.reshape(-1, 1)
-            if y.shape[1:] != self.output_shape:
+            if per == 1 and y.shape[1:] != self.output_shape:
                 raise ValueError(
                     f"{name} has per-sample shape {y.shape[1:]} but the model outputs "
                     f"{self.output_shape} per sample"
+                )
+            if per > 1 and (y.ndim != 2 or (per * y.shape[1],) != self.output_shape):
+                raise ValueError(
+                    f"{name} has per-sample shape {y.shape[1:]} but the model outputs "
+                    f"{self.output_shape} per sample and the loss {self.loss.name!r} reads "
+                    f"{per} of them per target: y needs shape (n_samples, "
+                    f"{self.output_shape[-1] / per:g})"
                 )
         if y.shape[0] != n:
             raise ValueError(
@@ -611,23 +620,43 @@ class Sequential:
                 Monte-Carlo predictions, and training goes on with its own masks.
         """
         X = self._check_x(X)
+        passes = 1 if mc_samples is None else check_int("mc_samples", mc_samples, 1)
+        out = np.zeros((X.shape[0], *self.output_shape), dtype=self.dtype)
+        for chunk, _, a in self._passes(X, batch_size, mc_samples, seed):
+            out[chunk] += a
+        if passes > 1:
+            out /= passes
+        return out
+
+    def predict_passes(self, X, mc_samples: int, batch_size: int | None = None,
+                       seed: int | None = None) -> np.ndarray:
+        """The ``mc_samples`` Monte-Carlo dropout passes that ``predict(X, mc_samples=...,
+        seed=...)`` averages, one by one: (mc_samples, n_samples, *output_shape); their
+        spread is the network's Monte-Carlo dropout uncertainty (Gal & Ghahramani 2016).
+        Arguments as :meth:`predict`; the same seed draws the same masks."""
+        X = self._check_x(X)
+        passes = check_int("mc_samples", mc_samples, 1)
+        out = np.empty((passes, X.shape[0], *self.output_shape), dtype=self.dtype)
+        for chunk, k, a in self._passes(X, batch_size, mc_samples, seed):
+            out[k, chunk] = a
+        return out
+
+    def _passes(self, X: np.ndarray, batch_size, mc_samples, seed):
+        """Yield (rows, pass index, outputs) chunk by chunk and pass by pass, dropout on
+        when ``mc_samples`` is given, masks drawn from ``seed``'s generator if given."""
         batch_size = check_int("batch_size", DEFAULT_PREDICT_BATCH if batch_size is None else batch_size, 1)
         passes = 1 if mc_samples is None else check_int("mc_samples", mc_samples, 1)
         own_rng = self.rng
         if seed is not None:
             self._set_rng(np.random.default_rng(seed))
         try:
-            out = np.zeros((X.shape[0], *self.output_shape), dtype=self.dtype)
             for start in range(0, X.shape[0], batch_size):
                 chunk = slice(start, start + batch_size)
-                for _ in range(passes):
-                    out[chunk] += self._forward(X[chunk], training=mc_samples is not None)
+                for k in range(passes):
+                    yield chunk, k, self._forward(X[chunk], training=mc_samples is not None)
         finally:
             if seed is not None:
                 self._set_rng(own_rng)
-        if passes > 1:
-            out /= passes
-        return out
 
     def activations(self, X, layers=None, batch_size: int | None = None) -> dict[str, np.ndarray]:
         """Every layer's output for X, computed as ``predict`` computes it (dropout off
@@ -802,7 +831,17 @@ def load_model(path) -> Sequential:
     """Read a model written by ``save_model`` / ``Sequential.save``: architecture, weights
     and (if it was compiled) loss, metrics and optimizer hyper-parameters (not optimizer
     state). Raises ``FileNotFoundError`` or ``ModelFileError`` (see ``nn.io``)."""
-    config, weights = io.read_model_file(path)
+    return _from_file(path, *io.read_model_file(path))
+
+
+def load_models(path) -> list[Sequential]:
+    """The networks of a ``save_models`` (ensemble) file, or the one network of a
+    ``save_model`` file, as :func:`load_model` reads each."""
+    return [_from_file(path, config, weights) for config, weights in io.read_models_file(path)]
+
+
+def _from_file(path, config: dict, weights: np.ndarray) -> Sequential:
+    """The network described by a model file's ``config`` {"model", "compile"} and weights."""
     try:
         model = Sequential.from_config(config["model"])
         if weights.dtype == np.float16:  # stored at half precision (save_model's storage)

@@ -1,0 +1,156 @@
+"""One interface to every model's uncertainty: ``predict_dist(model, X) -> (mean, sigma)``.
+
+A model has an uncertainty when it can say, per row, how far its prediction may be off:
+
+- a network with an aleatoric head (``loss="gaussian_nll"`` / ``"laplace_nll"``) or with
+  Monte-Carlo dropout: its own ``predict_dist`` (:class:`~stoichnet.models.estimators.
+  NeuralNetRegressor`);
+- :class:`DeepEnsembleRegressor`: K networks from different seeds (Lakshminarayanan et
+  al. 2017), the spread of their means (epistemic) and their mean aleatoric variance;
+- a random forest (``RandomForestRegressor``, also as the last step of a ``Pipeline``
+  such as ``rf_magpie``): the mean and standard deviation of its trees' predictions.
+
+sigma is a standard deviation in the target's unit. Whether it is *calibrated* is measured,
+and repaired on validation rows, by :mod:`stoichnet.evaluate.uncertainty`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import KW_ONLY, dataclass
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from ..util.checks import check_int
+from .distributions import mixture
+from .estimators import ElemNetRegressor
+
+
+def uncertainty_kinds(model) -> tuple[str, ...]:
+    """What ``predict_dist(model, X)``'s sigma is made of, e.g. ("aleatoric",),
+    ("mc dropout",), ("ensemble", "aleatoric"), ("trees",); () when the model has none."""
+    if isinstance(model, Pipeline):
+        return uncertainty_kinds(model[-1])
+    if isinstance(model, RandomForestRegressor):
+        return ("trees",)
+    kinds = getattr(model, "uncertainty_kinds", None)
+    return kinds() if callable(kinds) else ()
+
+
+def predict_dist(model, X, *, components: bool = False) -> tuple[np.ndarray, ...]:
+    """(mean, sigma) of a fitted model's predictive distribution, (n_samples,) float64 each
+    in the target's unit; with ``components``, (mean, epistemic, aleatoric) with
+    sigma² = epistemic² + aleatoric².
+
+    A random forest's mean is its prediction (the mean of its trees) and its sigma the
+    standard deviation of its trees' predictions (all epistemic).
+
+    Raises:
+        ValueError: the model has no uncertainty (the message says how to get one).
+    """
+    if isinstance(model, Pipeline):
+        features = model[:-1].transform(X) if len(model) > 1 else X
+        return predict_dist(model[-1], features, components=components)
+    if isinstance(model, RandomForestRegressor):
+        check_is_fitted(model, "estimators_")
+        X = np.asarray(X, dtype=np.float32)  # as the forest's own predict converts it
+        trees = np.stack([tree.predict(X) for tree in model.estimators_]).astype(np.float64)
+        if trees.ndim != 2:
+            raise ValueError("predict_dist takes a forest of one target; this one has "
+                             f"{trees.shape[2]}")
+        mean, spread = trees.mean(axis=0), trees.std(axis=0)
+        return (mean, spread, np.zeros_like(mean)) if components else (mean, spread)
+    if not uncertainty_kinds(model):
+        if hasattr(model, "predict_dist"):
+            return model.predict_dist(X, components=components)  # raises, saying why
+        raise ValueError(
+            f"a {type(model).__name__} has no uncertainty; models with one: networks with a "
+            "likelihood loss or Monte-Carlo dropout, DeepEnsembleRegressor, random forests")
+    return model.predict_dist(X, components=components)
+
+
+@dataclass(repr=False, eq=False)  # sklearn's repr; estimators compare by identity
+class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
+    """A deep ensemble: ``n_members`` copies of a network regressor trained from
+    different seeds, one after another, on the same rows.
+
+    Args:
+        estimator: the member, an unfitted regressor with ``random_state`` (default
+            ``ElemNetRegressor()``); each member is a clone with its own seed. With a
+            likelihood loss (an aleatoric head) every member predicts a sigma too.
+        n_members: K >= 2.
+        random_state: seed of the members' seeds (the same seed, the same ensemble).
+
+    Attributes (after ``fit``): ``estimators_`` (the K fitted members; fewer after
+    :meth:`request_stop`), ``member_seeds_``, ``n_features_in_``.
+
+    Predictions: the mean of the members' means; ``predict_dist``'s epistemic sigma is the
+    standard deviation of the members' means and the aleatoric sigma the root mean of
+    the members' own variances (head and Monte-Carlo dropout), so that
+    sigma² = epistemic² + aleatoric², the variance of the equally weighted mixture.
+    """
+
+    estimator: object = None
+    _: KW_ONLY
+    n_members: int = 5
+    random_state: int | None = None
+
+    def fit(self, X, y, validation_data=None, **fit_params):
+        """Train the K members on (X, y); ``validation_data`` and ``fit_params`` go to
+        every member's ``fit``."""
+        n_members = check_int("n_members", self.n_members, 2)
+        if self.random_state is not None:
+            check_int("random_state", self.random_state, 0)
+        template = ElemNetRegressor() if self.estimator is None else self.estimator
+        seeds = np.random.SeedSequence(self.random_state).generate_state(n_members)
+        self.member_seeds_ = [int(seed) for seed in seeds]
+        self.estimators_ = []
+        self._stop, self._current = False, None
+        for seed in self.member_seeds_:
+            self._current = clone(template).set_params(random_state=seed)
+            self._current.fit(X, y, validation_data=validation_data, **fit_params)
+            self.estimators_.append(self._current)
+            if self._stop:
+                break
+        self._current = None
+        self.n_features_in_ = self.estimators_[0].n_features_in_
+        return self
+
+    def request_stop(self) -> None:
+        """Stop a running ``fit`` (e.g. from a Ctrl-C handler): the member being trained
+        stops after its current mini-batch, keeping its best weights so far, and no
+        further member is trained; the ensemble keeps the members it has."""
+        self._stop = True
+        member = getattr(self, "_current", None)
+        if getattr(member, "model_", None) is not None:
+            member.model_.stop_training = True
+
+    def predict(self, X) -> np.ndarray:
+        """(n_samples,) the mean of the members' predictions."""
+        check_is_fitted(self, "estimators_")
+        return np.mean([member.predict(X) for member in self.estimators_], axis=0)
+
+    def uncertainty_kinds(self) -> tuple[str, ...]:
+        """("ensemble", ...and what each member adds: "aleatoric", "mc dropout")."""
+        check_is_fitted(self, "estimators_")
+        return ("ensemble", *uncertainty_kinds(self.estimators_[0]))
+
+    def predict_dist(self, X, *, components: bool = False) -> tuple[np.ndarray, ...]:
+        """(mean, sigma), or with ``components`` (mean, epistemic, aleatoric), (n_samples,)
+        each in the target's unit (see the class docstring)."""
+        check_is_fitted(self, "estimators_")
+        means, sigmas = [], []
+        for member in self.estimators_:
+            if uncertainty_kinds(member):
+                mean, sigma = predict_dist(member, X)
+            else:
+                mean, sigma = np.asarray(member.predict(X), dtype=np.float64), 0.0
+            means.append(mean)
+            sigmas.append(np.broadcast_to(sigma, mean.shape))
+        mean, epistemic, aleatoric = mixture(means, sigmas)
+        if components:
+            return mean, epistemic, aleatoric
+        return mean, np.sqrt(epistemic**2 + aleatoric**2)

@@ -1,0 +1,195 @@
+"""Uncertainty from every model kind: the aleatoric head, Monte-Carlo dropout, deep
+ensembles and the forest's spread, against scipy / numpy computations and toy problems
+whose noise is known."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from stoichnet.models import (
+    DeepEnsembleRegressor,
+    ElemNetRegressor,
+    NeuralNetRegressor,
+    predict_dist,
+    rf_magpie,
+    uncertainty_kinds,
+)
+
+FORMULAS = ["Fe2O3", "NaCl", "SiO2", "MgO", "Al2O3", "LiF", "CaTiO3", "GaAs", "ZnO", "TiO2",
+            "KCl", "CuO", "NiO", "BaTiO3", "SrTiO3", "MnO2"]
+
+
+def heteroscedastic(n, seed):
+    """y = x + noise of sd 0.05 + 0.45 (x + 1) / 2 on x in [-1, 1] (0.05 at x = -1, 0.5 at 1)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, 1))
+    noise_sd = 0.05 + 0.225 * (x[:, 0] + 1)
+    return x, x[:, 0] + noise_sd * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("loss", ["gaussian_nll", "laplace_nll"])
+def test_aleatoric_head_learns_a_known_heteroscedastic_noise(loss):
+    """A 1-D toy problem whose noise sd grows from 0.05 to 0.5: the head's sigma follows it
+    (loose: within 35% at x = -0.8, 0, 0.8), on standardised targets folded back."""
+    X, y = heteroscedastic(3000, seed=0)
+    net = NeuralNetRegressor(arch="32x2-1", loss=loss, standardize_target=True, epochs=60,
+                             batch_size=64, learning_rate=3e-3, patience=None,
+                             validation_fraction=0.0, random_state=0).fit(X, y)
+    assert net.model_.output_shape == (2,) and uncertainty_kinds(net) == ("aleatoric",)
+    probe = np.array([[-0.8], [0.0], [0.8]])
+    mean, sigma = predict_dist(net, probe)
+    truth = 0.05 + 0.225 * (probe[:, 0] + 1)
+    np.testing.assert_allclose(sigma, truth, rtol=0.35)
+    np.testing.assert_allclose(mean, probe[:, 0], atol=0.1)
+    assert np.array_equal(mean, net.predict(probe).astype(np.float64))
+
+
+def test_the_folded_head_predicts_the_likelihood_the_training_measured():
+    """With standardised targets the network learns (y - mu) / std; after folding
+    (mean <- std mean + mu, log sigma <- log sigma + log std) the saved network's
+    Gaussian NLL of the validation rows in the target's unit (scipy's logpdf) is the last
+    val_loss of training, which TargetUnitLogs put in the target's unit (+ log std)."""
+    X, y = heteroscedastic(400, seed=1)
+    y = 50.0 + 20.0 * y  # far from standardised
+    X_val, y_val = heteroscedastic(100, seed=2)
+    y_val = 50.0 + 20.0 * y_val
+    net = NeuralNetRegressor(arch="16-1", loss="gaussian_nll", standardize_target=True,
+                             epochs=5, patience=None, dtype="float64", random_state=0)
+    net.fit(X, y, validation_data=(X_val, y_val))
+    mean, sigma = net.predict_dist(X_val)
+    nll = -stats.norm.logpdf(y_val, mean, sigma).mean()
+    assert nll == pytest.approx(net.history_.history["val_loss"][-1], rel=1e-9)
+    assert net.target_scale_ == pytest.approx(np.std(y))
+
+
+def test_mc_dropout_sigma_is_the_spread_of_the_passes():
+    """Monte-Carlo dropout: sigma is the standard deviation over the mc_samples passes
+    (Sequential.predict_passes with the estimator's seed) and the mean their average,
+    which is predict's; with dropout off, there is no uncertainty and asking says so."""
+    X, y = heteroscedastic(200, seed=3)
+    net = NeuralNetRegressor(arch="32D-1", dropout=0.3, inference_dropout="mc", mc_samples=7,
+                             epochs=3, random_state=0).fit(X, y)
+    assert uncertainty_kinds(net) == ("mc dropout",)
+    passes = net.model_.predict_passes(X[:20], 7, seed=net.predict_seed_)[:, :, 0]
+    mean, sigma = predict_dist(net, X[:20])
+    np.testing.assert_allclose(sigma, passes.astype(np.float64).std(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(mean, net.predict(X[:20]), rtol=1e-5, atol=1e-6)
+    assert (sigma > 0).all()
+    net.set_params(inference_dropout="off").fit(X, y)
+    assert uncertainty_kinds(net) == ()
+    with pytest.raises(ValueError, match=r"has no uncertainty.*loss='gaussian_nll'"):
+        predict_dist(net, X)
+
+
+def test_mc_dropout_and_head_add_their_variances():
+    X, y = heteroscedastic(200, seed=4)
+    net = NeuralNetRegressor(arch="32D-1", dropout=0.3, inference_dropout="mc", mc_samples=5,
+                             loss="gaussian_nll", epochs=3, random_state=0).fit(X, y)
+    assert set(uncertainty_kinds(net)) == {"aleatoric", "mc dropout"}
+    passes = net.model_.predict_passes(X, 5, seed=net.predict_seed_).astype(np.float64)
+    mean, epistemic, aleatoric = net.predict_dist(X, components=True)
+    np.testing.assert_allclose(epistemic, passes[:, :, 0].std(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(aleatoric, np.sqrt(np.exp(2 * passes[:, :, 1]).mean(axis=0)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(net.predict_dist(X)[1], np.hypot(epistemic, aleatoric))
+
+
+def test_forest_spread_is_the_standard_deviation_over_its_trees():
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=len(FORMULAS))
+    pipe = rf_magpie(n_estimators=20).fit(FORMULAS, y)
+    assert uncertainty_kinds(pipe) == ("trees",)
+    mean, sigma = predict_dist(pipe, FORMULAS[:5])
+    features = pipe[:-1].transform(FORMULAS[:5])
+    trees = np.array([t.predict(np.asarray(features, dtype=np.float32))
+                      for t in pipe[-1].estimators_])
+    np.testing.assert_allclose(sigma, np.std(trees, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(mean, pipe.predict(FORMULAS[:5]), rtol=1e-12)
+
+
+def test_a_model_without_uncertainty_is_refused_by_name():
+    from stoichnet.models import ridge_magpie
+    ridge = ridge_magpie().fit(FORMULAS, np.arange(len(FORMULAS), dtype=float))
+    assert uncertainty_kinds(ridge) == ()
+    with pytest.raises(ValueError, match=r"a Ridge has no uncertainty"):
+        predict_dist(ridge, FORMULAS)
+
+
+def test_ensemble_spread_on_a_toy_problem_with_known_noise():
+    """Three head networks on y = x + N(0, 0.3²), x in [-1, 1]: the total sigma inside
+    the data is the known 0.3 (within 30%), mostly aleatoric; the members disagree more
+    far outside the data (x = 4) than inside it; members differ by seed only, and the
+    same random_state gives the same ensemble."""
+    rng = np.random.default_rng(6)
+    X = rng.uniform(-1, 1, (600, 1))
+    y = X[:, 0] + 0.3 * rng.standard_normal(600)
+    member = NeuralNetRegressor(arch="16x2-1", loss="gaussian_nll", epochs=40, batch_size=32,
+                                learning_rate=3e-3, patience=None, validation_fraction=0.0)
+    ensemble = DeepEnsembleRegressor(member, n_members=3, random_state=0).fit(X, y)
+    assert len({m.random_state for m in ensemble.estimators_}) == 3
+    assert uncertainty_kinds(ensemble) == ("ensemble", "aleatoric")
+    inside, outside = np.array([[-0.5], [0.0], [0.5]]), np.array([[4.0]])
+    mean, epistemic, aleatoric = ensemble.predict_dist(inside, components=True)
+    np.testing.assert_allclose(np.hypot(epistemic, aleatoric), 0.3, rtol=0.3)
+    assert (epistemic < aleatoric).all()
+    # the oracle: the members' own predictive distributions, mixed
+    member_dists = [m.predict_dist(inside) for m in ensemble.estimators_]
+    means = np.array([d[0] for d in member_dists])
+    np.testing.assert_allclose(mean, means.mean(axis=0))
+    np.testing.assert_allclose(epistemic, means.std(axis=0))
+    np.testing.assert_allclose(aleatoric, np.sqrt(np.mean([d[1] ** 2 for d in member_dists],
+                                                          axis=0)))
+    np.testing.assert_allclose(ensemble.predict(inside), mean, rtol=1e-6)
+    assert ensemble.predict_dist(outside, components=True)[1][0] > epistemic.max()
+    again = DeepEnsembleRegressor(member, n_members=3, random_state=0).fit(X, y)
+    assert np.array_equal(again.predict(inside), ensemble.predict(inside))
+
+
+def test_an_ensemble_of_point_networks_has_only_the_spread_of_its_members():
+    X = np.linspace(-1, 1, 40)[:, None]
+    ensemble = DeepEnsembleRegressor(NeuralNetRegressor(arch="8-1", epochs=2), n_members=2,
+                                     random_state=1).fit(X, X[:, 0])
+    assert uncertainty_kinds(ensemble) == ("ensemble",)
+    mean, epistemic, aleatoric = predict_dist(ensemble, X, components=True)
+    preds = np.array([m.predict(X) for m in ensemble.estimators_])
+    np.testing.assert_allclose(epistemic, preds.std(axis=0), rtol=1e-6)
+    assert (aleatoric == 0).all()
+
+
+@pytest.mark.parametrize("n_members, error", [(1, ValueError), (0, ValueError),
+                                              (2.0, TypeError)])
+def test_ensemble_size_is_checked(n_members, error):
+    with pytest.raises(error, match=r"n_members must be an int"):
+        DeepEnsembleRegressor(NeuralNetRegressor(), n_members=n_members).fit([[0.0]], [0.0])
+
+
+def test_elemnet_ensemble_takes_formulas():
+    y = np.linspace(-1, 1, len(FORMULAS))
+    ensemble = DeepEnsembleRegressor(
+        ElemNetRegressor(arch="8-1", loss="laplace_nll", epochs=2, batch_size=8),
+        n_members=2, random_state=0).fit(FORMULAS, y)
+    mean, sigma = predict_dist(ensemble, FORMULAS[:3])
+    assert mean.shape == sigma.shape == (3,) and (sigma > 0).all()
+
+
+def test_a_stop_request_ends_the_ensemble_after_the_running_member(monkeypatch):
+    """request_stop during the first member's training (a Ctrl-C) stops that member after
+    its batch and trains no further member: the ensemble keeps the one it has."""
+    from stoichnet.nn import Sequential
+
+    X = np.linspace(-1, 1, 64)[:, None]
+    ensemble = DeepEnsembleRegressor(NeuralNetRegressor(arch="8-1", epochs=50, batch_size=8),
+                                     n_members=3, random_state=0)
+    train_step, count = Sequential._train_step, [0]
+
+    def counted(self, *args, **kwargs):
+        out = train_step(self, *args, **kwargs)
+        count[0] += 1
+        if count[0] == 3:
+            ensemble.request_stop()
+        return out
+
+    monkeypatch.setattr(Sequential, "_train_step", counted)
+    ensemble.fit(X, X[:, 0])
+    assert len(ensemble.estimators_) == 1 and count[0] == 3
+    assert ensemble.estimators_[0].n_epochs_ == 1
