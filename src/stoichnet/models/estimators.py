@@ -109,14 +109,13 @@ class _NeuralNet(BaseEstimator):
 
     The hyper-parameters are this dataclass's fields, listed once: the generated
     ``__init__`` has the explicit signature scikit-learn's ``get_params`` reads and only
-    stores its arguments. The ElemNet estimators change some defaults (:class:`_ElemNet`).
+    stores its arguments. These are the training's; the network's own are added by
+    :class:`_DenseNet` (and the set models' estimators), the task's methods by
+    :class:`_Regressor` / :class:`_Classifier`. The ElemNet estimators change some
+    defaults (:class:`_ElemNet`).
     """
 
-    arch: str = "64x2-1"
     _: KW_ONLY
-    dropout: float | Sequence[float] = 0.0
-    activation: str = "relu"
-    kernel_initializer: str = "glorot_uniform"
     loss: str | None = None
     standardize_target: bool = False
     optimizer: str = "adam"
@@ -131,9 +130,6 @@ class _NeuralNet(BaseEstimator):
     inference_dropout: str = "off"
     mc_samples: int = 10
     max_minutes: float | None = None
-    init: str | None = None
-    freeze: int = 0
-    init_lr_scale: float = 0.1
     dtype: str = "float32"
     random_state: int | None = None
     verbose: int = 0
@@ -163,22 +159,21 @@ class _NeuralNet(BaseEstimator):
         s["weight_decay"] = check_real("weight_decay", s["weight_decay"], 0)
         if s["max_minutes"] is not None:
             s["max_minutes"] = check_real("max_minutes", s["max_minutes"], 0)
-        s["freeze"] = check_int("freeze", s["freeze"], 0)
-        s["init_lr_scale"] = check_real("init_lr_scale", s["init_lr_scale"], 0, low_open=True)
-        if s["init"] is None and s["freeze"]:
-            raise ValueError(f"freeze={s['freeze']} freezes pretrained layers: it needs init "
-                             "('pretrained' or a model file)")
         check_choice("inference_dropout", s["inference_dropout"], INFERENCE_DROPOUT)
         check_choice("schedule", s["schedule"], schedules.RECIPE_SCHEDULES)
         if not isinstance(s["verbose"], bool):
             s["verbose"] = check_int("verbose", s["verbose"], 0, 2)
-        blocks = parse_arch(s["arch"])
-        if blocks[-1] != Block(1, 1, False):
-            raise ValueError(
-                f"arch {s['arch']!r}: the last block is the output layer and must be '1' "
-                "(its width is set from the target)"
-            )
-        return s
+        return self._check_network(s)
+
+    def _check_network(self, s: dict) -> dict:
+        """``s`` with the network's hyper-parameters checked (the subclass's)."""
+        raise NotImplementedError
+
+    def _build_network(self, s: dict, X: np.ndarray, seed: int) -> Sequential:
+        """A new network for inputs like X, with ``self._n_outputs()`` outputs of
+        activation ``self._output_activation()``, initial weights from ``seed``; sets
+        ``init_source_``."""
+        raise NotImplementedError
 
     def _split(self, X, y, fraction: float, rng: np.random.Generator):
         n = len(X)
@@ -259,22 +254,7 @@ class _NeuralNet(BaseEstimator):
             if y_val is not None:
                 y_val = ((y_val - mean) / scale).astype(y_val.dtype)
 
-        blocks = parse_arch(s["arch"])[:-1] + [Block(self._n_outputs(), 1, False)]
-        self.model_ = elemnet(
-            format_arch(blocks),
-            dropout=s["dropout"],
-            activation=s["activation"],
-            input_dim=X.shape[1],
-            output_activation=self._output_activation(),
-            kernel_initializer=s["kernel_initializer"],
-            dtype=s["dtype"],
-            seed=int(init_seed),
-        )
-        self.init_source_ = None
-        if s["init"] is not None:
-            source, self.init_source_ = load_init(s["init"])
-            transfer_weights(source, self.model_, s["freeze"], s["init_lr_scale"],
-                             self.init_source_)
+        self.model_ = self._build_network(s, X, int(init_seed))
         total_steps = s["epochs"] * math.ceil(len(X_train) / s["batch_size"])
         optimizer = optimizers.get(
             {
@@ -358,7 +338,96 @@ _LOSS_UNIT_POWER = {"mae": 1, "mse": 2, "sum_squares": 2}
 target's unit (the others, e.g. Huber, are not scale-equivariant)."""
 
 
-class NeuralNetRegressor(RegressorMixin, _NeuralNet):
+@dataclass(repr=False, eq=False)
+class _DenseNet(_NeuralNet):
+    """The fully connected networks' hyper-parameters (ElemNet syntax, transfer learning);
+    see :class:`NeuralNetRegressor`."""
+
+    arch: str = "64x2-1"
+    _: KW_ONLY
+    dropout: float | Sequence[float] = 0.0
+    activation: str = "relu"
+    kernel_initializer: str = "glorot_uniform"
+    init: str | None = None
+    freeze: int = 0
+    init_lr_scale: float = 0.1
+
+    def _check_network(self, s: dict) -> dict:
+        s["freeze"] = check_int("freeze", s["freeze"], 0)
+        s["init_lr_scale"] = check_real("init_lr_scale", s["init_lr_scale"], 0, low_open=True)
+        if s["init"] is None and s["freeze"]:
+            raise ValueError(f"freeze={s['freeze']} freezes pretrained layers: it needs init "
+                             "('pretrained' or a model file)")
+        blocks = parse_arch(s["arch"])
+        if blocks[-1] != Block(1, 1, False):
+            raise ValueError(
+                f"arch {s['arch']!r}: the last block is the output layer and must be '1' "
+                "(its width is set from the target)"
+            )
+        return s
+
+    def _build_network(self, s: dict, X: np.ndarray, seed: int) -> Sequential:
+        blocks = parse_arch(s["arch"])[:-1] + [Block(self._n_outputs(), 1, False)]
+        model = elemnet(
+            format_arch(blocks),
+            dropout=s["dropout"],
+            activation=s["activation"],
+            input_dim=X.shape[1],
+            output_activation=self._output_activation(),
+            kernel_initializer=s["kernel_initializer"],
+            dtype=s["dtype"],
+            seed=seed,
+        )
+        self.init_source_ = None
+        if s["init"] is not None:
+            source, self.init_source_ = load_init(s["init"])
+            transfer_weights(source, model, s["freeze"], s["init_lr_scale"],
+                             self.init_source_)
+        return model
+
+class _Regressor(RegressorMixin):
+    """The regression task of a network estimator: numeric targets, one linear output."""
+
+
+    def _prepare_y(self, y, n: int, fitting: bool) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        if len(y) != n:
+            raise ValueError(f"y must have shape ({n},), got {y.shape}")
+        try:
+            y = y.astype(np.float64 if self.dtype == "float64" else np.float32)
+        except (TypeError, ValueError):
+            raise ValueError(f"y must be numeric for a regressor, got dtype {y.dtype}") from None
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y has NaN or infinite values")
+        return y[:, None]
+
+    def _target_scale(self, y_train, s):
+        if not s["standardize_target"]:
+            return 0.0, 1.0
+        scale = float(np.std(y_train, dtype=np.float64))
+        return float(np.mean(y_train, dtype=np.float64)), scale if scale > 0 else 1.0
+
+    def _n_outputs(self) -> int:
+        return 1
+
+    def _output_activation(self) -> str:
+        return "linear"
+
+    def _default_loss(self) -> str:
+        return "mae"
+
+    def predict(self, X, *, inference_dropout=None, mc_samples=None) -> np.ndarray:
+        """(n_samples,) predictions in the target's unit.
+
+        ``inference_dropout`` / ``mc_samples`` override the fitted settings for this call,
+        so one trained network can be scored with dropout off and with MC averaging.
+        """
+        return self._forward(X, inference_dropout, mc_samples)[:, 0].astype(np.float64)
+
+
+
+
+class NeuralNetRegressor(_Regressor, _DenseNet):
     """A fully connected network regressor on numeric features, trained by stoichnet.nn.
 
     Args:
@@ -402,49 +471,9 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         verbose: 0 silent, 1 progress bar per epoch.
     """
 
-    def _prepare_y(self, y, n: int, fitting: bool) -> np.ndarray:
-        y = column_or_1d(y, warn=True)
-        if len(y) != n:
-            raise ValueError(f"y must have shape ({n},), got {y.shape}")
-        try:
-            y = y.astype(np.float64 if self.dtype == "float64" else np.float32)
-        except (TypeError, ValueError):
-            raise ValueError(f"y must be numeric for a regressor, got dtype {y.dtype}") from None
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y has NaN or infinite values")
-        return y[:, None]
+class _Classifier(ClassifierMixin):
+    """The classification task of a network estimator: labels, sigmoid/softmax outputs."""
 
-    def _target_scale(self, y_train, s):
-        if not s["standardize_target"]:
-            return 0.0, 1.0
-        scale = float(np.std(y_train, dtype=np.float64))
-        return float(np.mean(y_train, dtype=np.float64)), scale if scale > 0 else 1.0
-
-    def _n_outputs(self) -> int:
-        return 1
-
-    def _output_activation(self) -> str:
-        return "linear"
-
-    def _default_loss(self) -> str:
-        return "mae"
-
-    def predict(self, X, *, inference_dropout=None, mc_samples=None) -> np.ndarray:
-        """(n_samples,) predictions in the target's unit.
-
-        ``inference_dropout`` / ``mc_samples`` override the fitted settings for this call,
-        so one trained network can be scored with dropout off and with MC averaging.
-        """
-        return self._forward(X, inference_dropout, mc_samples)[:, 0].astype(np.float64)
-
-
-class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
-    """A fully connected network classifier; parameters as :class:`NeuralNetRegressor`.
-
-    Two classes: one sigmoid output and binary cross-entropy; more: one softmax unit per
-    class and categorical cross-entropy. ``classes_`` holds the labels in column order
-    of ``predict_proba``.
-    """
 
     def _check_settings(self, s: dict) -> dict:
         s = super()._check_settings(s)
@@ -499,16 +528,24 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         return self.classes_[proba.argmax(axis=1)]
 
 
-@dataclass(repr=False, eq=False)
-class _ElemNet:
-    """Formula input and recipe defaults shared by the ElemNet estimators: the fields
-    below replace :class:`_NeuralNet`'s defaults (None: the recipe's value) and add
-    ``recipe``; the other hyper-parameters are :class:`_NeuralNet`'s."""
 
-    arch: str = ELEMNET_17
+
+class NeuralNetClassifier(_Classifier, _DenseNet):
+    """A fully connected network classifier; parameters as :class:`NeuralNetRegressor`.
+
+    Two classes: one sigmoid output and binary cross-entropy; more: one softmax unit per
+    class and categorical cross-entropy. ``classes_`` holds the labels in column order
+    of ``predict_proba``.
+    """
+
+@dataclass(repr=False, eq=False)
+class _Recipe:
+    """Training by a named recipe (:mod:`stoichnet.models.recipes`), for the estimators
+    that take formulas: the fields below replace :class:`_NeuralNet`'s defaults (None:
+    the recipe's value) and add ``recipe``."""
+
     _: KW_ONLY
     recipe: str | Recipe = DEFAULT_RECIPE
-    dropout: float | Sequence[float] | None = None
     optimizer: str | None = None
     learning_rate: float | None = None
     weight_decay: float | None = None
@@ -536,6 +573,17 @@ class _ElemNet:
         return get_recipe(self.recipe).budget(
             n_train, None if self.batch_size is None else s["batch_size"],
             None if self.epochs is None else s["epochs"])
+
+
+@dataclass(repr=False, eq=False)
+class _ElemNet(_Recipe):
+    """Formula input (ElemNet's 86 element fractions), ElemNet-17 and the recipe's drop
+    rates: shared by the ElemNet estimators; the other hyper-parameters are
+    :class:`_DenseNet`'s."""
+
+    arch: str = ELEMNET_17
+    _: KW_ONLY
+    dropout: float | Sequence[float] | None = None
 
     def _prepare_X(self, X, *, reset: bool) -> np.ndarray:
         dtype = np.float64 if self.dtype == "float64" else np.float32
