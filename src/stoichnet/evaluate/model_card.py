@@ -1,8 +1,8 @@
 """Model cards: a trained network saved for ``stoichnet predict``.
 
 ``save_network`` writes the engine's model file plus a JSON "model card" next to it
-(task, class labels, how dropout behaves at prediction, the target standardisation, the
-data it was trained on);
+(task, class labels, how formulas become its input, how dropout behaves at prediction,
+the target standardisation, the data it was trained on);
 ``load_network`` and ``predict_formulas`` use both, reporting bad formulas per row and
 still predicting the good ones. Both files are written atomically
 (:mod:`stoichnet.util.files`) and get the umask's mode.
@@ -21,8 +21,15 @@ import pandas as pd
 
 from stoichnet import __version__
 from stoichnet.chem import ElementFractions, parse_formulas
+from stoichnet.chem.element_sets import element_sets
 from stoichnet.nn import ModelFileError, Sequential, load_model, save_model
 from stoichnet.util.files import atomic_file, check_output_file
+
+FEATURIZATIONS = ("element_fractions", "element_sets")
+"""How a card's network reads formulas (its ``"featurization"``): ElemNet's 86 element
+fractions (:class:`~stoichnet.chem.ElementFractions`; cards without the entry, written
+before the set models, mean this) or sets of elements (:mod:`stoichnet.chem.element_sets`,
+Roost and CrabNet; the card's ``"embedding"`` names the element vectors)."""
 
 
 def card_path(model_path: str | os.PathLike) -> Path:
@@ -31,10 +38,10 @@ def card_path(model_path: str | os.PathLike) -> Path:
 
 
 def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool = False) -> Path:
-    """Write a fitted ElemNet estimator's network to ``path`` and its model card next to it.
+    """Write a fitted formula estimator's network to ``path`` and its model card next to it.
 
     Args:
-        estimator: a fitted ``ElemNetRegressor`` or ``ElemNetClassifier``.
+        estimator: a fitted ElemNet, Roost or CrabNet regressor or classifier.
         path: the model file, e.g. ``model.npz``.
         info: extra JSON-serialisable facts for the card (dataset, unit, test metrics).
     Returns the card's path. Both files are written under temporary names first; an
@@ -49,6 +56,7 @@ def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool
         "stoichnet": __version__,
         "task": "classification" if hasattr(estimator, "classes_") else "regression",
         "classes": np.asarray(getattr(estimator, "classes_", [])).tolist(),
+        "featurization": FEATURIZATIONS[hasattr(estimator, "set_width_")],
         "inference_dropout": settings["inference_dropout"],
         "mc_samples": settings["mc_samples"],
         "seed": estimator.predict_seed_,
@@ -83,7 +91,45 @@ def load_network(path: str | os.PathLike) -> tuple[Sequential, dict]:
         ) from None
     if not isinstance(info, dict) or info.get("task") not in ("regression", "classification"):
         raise ModelFileError(f"model card {str(card)!r} does not name a task")
+    featurization = info.setdefault("featurization", FEATURIZATIONS[0])
+    if featurization not in FEATURIZATIONS:
+        raise ModelFileError(f"model card {str(card)!r} names featurization {featurization!r}, "
+                             f"not one of {', '.join(FEATURIZATIONS)}")
     return model, info
+
+
+def _first_line(message: str) -> str:
+    """A per-row error message without its "row N: " prefix and its caret lines."""
+    return message.splitlines()[0].split(": ", 1)[-1]
+
+
+def _element_sets_input(model: Sequential, info: dict, formulas: list) -> tuple:
+    """(X (n_good, m, 2), good positions, errors) of a set model's formulas."""
+    sets = element_sets(formulas, width=model.input_shape[0],
+                        embedding=info["hyperparameters"]["embedding"], errors="collect",
+                        dtype=model.dtype)
+    return sets.X, sets.kept, {row: _first_line(message) for row, message in sets.errors.items()}
+
+
+def _element_fractions_input(model: Sequential, formulas: list) -> tuple:
+    """(X (n_good, 86), good positions, errors) of an ElemNet network's formulas."""
+    parsed = parse_formulas(formulas, errors="collect")
+    errors = {row: _first_line(message) for row, message in parsed.errors.items()}
+    good = np.flatnonzero(parsed.inverse >= 0)
+    X = np.zeros((0, model.input_shape[0]), dtype=np.float32)
+    if len(good):
+        fractions = ElementFractions(on_unsupported="drop")
+        with warnings.catch_warnings():  # the dropped rows are returned in ``errors``
+            warnings.simplefilter("ignore")
+            X = fractions.transform([parsed.compositions[k] for k in parsed.inverse[good]])
+        dropped = fractions.dropped_
+        for position, symbols in zip(dropped.rows, dropped.unsupported, strict=True):
+            errors[int(good[position])] = (
+                f"element(s) {', '.join(symbols)} not among the network's "
+                f"{model.input_shape[0]} input elements"
+            )
+        good = good[dropped.kept]
+    return X, good, errors
 
 
 def predict_formulas(
@@ -101,23 +147,10 @@ def predict_formulas(
         errors maps each other position to the reason.
     """
     formulas = list(formulas)
-    parsed = parse_formulas(formulas, errors="collect")
-    errors = {row: message.splitlines()[0].split(": ", 1)[-1]
-              for row, message in parsed.errors.items()}
-    good = np.flatnonzero(parsed.inverse >= 0)
-    X = np.zeros((0, model.input_shape[0]), dtype=np.float32)
-    if len(good):
-        fractions = ElementFractions(on_unsupported="drop")
-        with warnings.catch_warnings():  # the dropped rows are returned in ``errors``
-            warnings.simplefilter("ignore")
-            X = fractions.transform([parsed.compositions[k] for k in parsed.inverse[good]])
-        dropped = fractions.dropped_
-        for position, symbols in zip(dropped.rows, dropped.unsupported, strict=True):
-            errors[int(good[position])] = (
-                f"element(s) {', '.join(symbols)} not among the network's "
-                f"{model.input_shape[0]} input elements"
-            )
-        good = good[dropped.kept]
+    if info.get("featurization", FEATURIZATIONS[0]) == "element_sets":
+        X, good, errors = _element_sets_input(model, info, formulas)
+    else:
+        X, good, errors = _element_fractions_input(model, formulas)
     frame = pd.DataFrame({"position": good, "formula": [formulas[i] for i in good]})
     if len(good):
         if info["inference_dropout"] == "mc":

@@ -1,4 +1,4 @@
-"""Models: the ElemNet family, scikit-learn compatible network estimators, named training
+"""Models: the ElemNet family, the set models Roost and CrabNet, scikit-learn compatible network estimators, named training
 recipes, networks shipped pretrained and transfer learning from them, and the classical
 baselines (random forest / Ridge on Magpie features, mean and majority predictors)."""
 
@@ -13,14 +13,19 @@ from .baselines import (
 )
 from .elemnet import ELEMNET_17, ELEMNET_DROPOUT, Block, depth_arch, elemnet, parse_arch
 from .estimators import (
+    CrabNetClassifier,
+    CrabNetRegressor,
     ElemNetClassifier,
     ElemNetRegressor,
     NeuralNetClassifier,
     NeuralNetRegressor,
+    RoostClassifier,
+    RoostRegressor,
     from_card,
     pretrained,
 )
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, SizeRule, get_recipe
+from .set_models import crabnet, roost
 from .shipped import DEFAULT_PRETRAINED, PRETRAINED, PretrainedModel, load_pretrained
 from .transfer import load_init, transfer_weights
 
@@ -33,6 +38,8 @@ __all__ = [
     "RECIPES",
     "REGRESSION_BASELINES",
     "Block",
+    "CrabNetClassifier",
+    "CrabNetRegressor",
     "ElemNetClassifier",
     "ElemNetRegressor",
     "NeuralNetClassifier",
@@ -40,7 +47,10 @@ __all__ = [
     "PRETRAINED",
     "PretrainedModel",
     "Recipe",
+    "RoostClassifier",
+    "RoostRegressor",
     "SizeRule",
+    "crabnet",
     "depth_arch",
     "elemnet",
     "from_card",
@@ -54,5 +64,6 @@ __all__ = [
     "rf_magpie",
     "rf_magpie_classifier",
     "ridge_magpie",
+    "roost",
     "transfer_weights",
 ]

@@ -2,8 +2,10 @@
 
 ``NeuralNetRegressor`` / ``NeuralNetClassifier`` take numeric X (n_samples, n_features);
 ``ElemNetRegressor`` / ``ElemNetClassifier`` also take chemical formulas (a list, array
-or pandas Series of strings), turned into ElemNet's 86 element fractions. All four work
-in ``Pipeline``, ``cross_val_score`` and ``GridSearchCV``: ``__init__`` only stores
+or pandas Series of strings), turned into ElemNet's 86 element fractions;
+``RoostRegressor``/``RoostClassifier`` and ``CrabNetRegressor``/``CrabNetClassifier``
+take formulas as sets of elements (:mod:`stoichnet.chem.element_sets`). All work in
+``Pipeline``, ``cross_val_score`` and ``GridSearchCV``: ``__init__`` only stores
 hyper-parameters, ``fit`` validates them and sets attributes ending in ``_``.
 
 The network is an ElemNet-style architecture string (see
@@ -35,12 +37,14 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ..chem.element_sets import EMBEDDINGS, element_sets, set_width
 from ..chem.fractions import ELEMNET_ELEMENTS, ElementFractions
 from ..nn import Sequential, optimizers, schedules
 from ..nn.callbacks import Callback, EarlyStopping
 from ..util.checks import check_bool, check_choice, check_int, check_real
 from .elemnet import ELEMNET_17, Block, elemnet, format_arch, parse_arch
 from .recipes import DEFAULT_RECIPE, INFERENCE_DROPOUT, Recipe, get_recipe
+from .set_models import crabnet, roost
 from .shipped import DEFAULT_PRETRAINED, PRETRAINED, load_pretrained
 from .transfer import load_init, transfer_weights
 
@@ -630,6 +634,118 @@ class ElemNetRegressor(_ElemNet, NeuralNetRegressor):
 class ElemNetClassifier(_ElemNet, NeuralNetClassifier):
     """ElemNet with a sigmoid/softmax output and cross-entropy loss; X as
     :class:`ElemNetRegressor`, outputs as :class:`NeuralNetClassifier`."""
+
+
+@dataclass(repr=False, eq=False)
+class _SetNet(_Recipe, _NeuralNet):
+    """Formula input as sets of elements (:mod:`stoichnet.chem.element_sets`) for the set
+    models, trained by a recipe; see :class:`RoostRegressor`.
+
+    The set width is fixed at ``fit``: ``set_width_`` = max(most elements of a training
+    formula, :data:`~stoichnet.chem.element_sets.MIN_SET_WIDTH`); ``predict`` pads to it
+    and refuses, naming the rows, a formula with more elements.
+    """
+
+    _: KW_ONLY
+    embedding: str = "mat2vec"
+
+    def _check_network(self, s: dict) -> dict:
+        check_choice("embedding", s["embedding"], tuple(EMBEDDINGS))
+        return s
+
+    def _prepare_X(self, X, *, reset: bool) -> np.ndarray:
+        if not _is_formulas(X):
+            raise TypeError(f"{type(self).__name__} takes formulas (a list, array or Series of "
+                            f"strings such as 'Fe2O3'), got {type(X).__name__}")
+        formulas = np.asarray(X, dtype=object)
+        if reset:
+            widest = element_sets(formulas, None, self.embedding, dtype=self.dtype).X
+            self.set_width_ = set_width(widest.shape[1])
+            self.n_features_in_ = 2 * self.set_width_  # scikit-learn's attribute
+            X = np.zeros((len(widest), self.set_width_, 2), dtype=widest.dtype)
+            X[:, :widest.shape[1]] = widest
+            return X
+        return element_sets(formulas, self.set_width_, self.embedding, dtype=self.dtype).X
+
+
+@dataclass(repr=False, eq=False)
+class _Roost(_SetNet):
+    """Roost's hyper-parameters (:func:`stoichnet.models.set_models.roost`)."""
+
+    _: KW_ONLY
+    d: int = 64
+    n_graph: int = 3
+    heads: int = 3
+    gate_hidden: Sequence[int] = (256,)
+    message_hidden: Sequence[int] = (256,)
+    trunk_hidden: Sequence[int] = (1024, 512)
+    out_hidden: Sequence[int] = (256, 128, 64)
+
+    def _build_network(self, s: dict, X: np.ndarray, seed: int) -> Sequential:
+        self.init_source_ = None
+        return roost(self._n_outputs(), output_activation=self._output_activation(),
+                     dtype=s["dtype"], seed=seed,
+                     **{k: s[k] for k in ("d", "n_graph", "heads", "gate_hidden",
+                                          "message_hidden", "trunk_hidden", "out_hidden",
+                                          "embedding")})
+
+
+@dataclass(repr=False, eq=False)
+class _CrabNet(_SetNet):
+    """CrabNet's hyper-parameters (:func:`stoichnet.models.set_models.crabnet`), sized for
+    a CPU: d_model 256 and a feed-forward width of 1024 instead of the published 512 and
+    2048 (a training step takes half the time on the 2-core development machine; the
+    rest as published)."""
+
+    _: KW_ONLY
+    d_model: int = 256
+    n_layers: int = 3
+    heads: int = 4
+    hidden: int = 1024
+    dropout: float = 0.1
+    out_hidden: Sequence[int] = (1024, 512, 256, 128)
+    resolution: int = 5000
+
+    def _build_network(self, s: dict, X: np.ndarray, seed: int) -> Sequential:
+        self.init_source_ = None
+        return crabnet(self._n_outputs(), output_activation=self._output_activation(),
+                       dtype=s["dtype"], seed=seed,
+                       **{k: s[k] for k in ("d_model", "n_layers", "heads", "hidden", "dropout",
+                                            "out_hidden", "resolution", "embedding")})
+
+
+class RoostRegressor(_Regressor, _Roost):
+    """Roost (Goodall & Lee 2020): message passing with weighted soft attention over the
+    elements of a formula (:func:`stoichnet.models.set_models.roost`).
+
+    X is formulas (list, array or pandas Series of strings); any element with an
+    ``embedding`` vector is accepted (mat2vec: all 118). Network hyper-parameters (d,
+    n_graph, heads, gate_hidden, message_hidden, trunk_hidden, out_hidden) default to
+    aviary's; the training follows ``recipe`` as :class:`ElemNetRegressor`'s does (every
+    training hyper-parameter left at None takes the recipe's value). Trained on MAE (not
+    Roost's robust loss). Fitted attributes as :class:`NeuralNetRegressor`, plus
+    ``set_width_`` (see :class:`_SetNet`).
+    """
+
+
+class RoostClassifier(_Classifier, _Roost):
+    """Roost with a sigmoid/softmax output and cross-entropy; X as :class:`RoostRegressor`,
+    outputs as :class:`NeuralNetClassifier`."""
+
+
+class CrabNetRegressor(_Regressor, _CrabNet):
+    """CrabNet (Wang et al. 2021): a transformer encoder over the elements of a formula
+    with fractional encodings (:func:`stoichnet.models.set_models.crabnet`).
+
+    X as :class:`RoostRegressor`. Network hyper-parameters (d_model, n_layers, heads,
+    hidden, dropout, out_hidden, resolution) default to CrabNet's but d_model and hidden
+    (see :class:`_CrabNet`); training by ``recipe``, on MAE.
+    """
+
+
+class CrabNetClassifier(_Classifier, _CrabNet):
+    """CrabNet with a sigmoid/softmax output and cross-entropy; X as :class:`RoostRegressor`,
+    outputs as :class:`NeuralNetClassifier`."""
 
 
 def from_card(model: Sequential, card: dict):

@@ -40,6 +40,7 @@ from ..nn.layers import (
 )
 from ..util.checks import check_int, check_real
 
+
 def _widths(name: str, value: Sequence[int]) -> list[int]:
     if isinstance(value, int | str) or not isinstance(value, Sequence):
         raise TypeError(f"{name} must be a sequence of layer widths, got {value!r}")
