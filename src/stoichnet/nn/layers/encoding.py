@@ -24,13 +24,14 @@ def sinusoid_table(resolution: int, d: int) -> np.ndarray:
 
 
 def weight_rows(w: np.ndarray, resolution: int, log: bool) -> np.ndarray:
-    """The table row of each weight w in (0, 1]: round(resolution · max(v, 1/resolution)) - 1
-    with v = w (linear) or v = min(0.0025 · (log₂ w)², 1) (log, which spreads the small
-    fractions). w: any shape -> int64 of the same shape, in 0 .. resolution - 1."""
+    """The table row of each weight w > 0: round(resolution · clip(v, 1/resolution, 1)) - 1
+    with v = w (linear) or v = 0.0025 · (log₂ w)² (log, which spreads the small fractions).
+    CrabNet clips the same way (fractions never exceed 1 there). w: any shape -> int64 of
+    the same shape, in 0 .. resolution - 1."""
     v = w.astype(np.float64)
     if log:
-        v = np.minimum(0.0025 * np.log2(v) ** 2, 1.0)
-    v = np.maximum(v, 1.0 / resolution)
+        v = 0.0025 * np.log2(v) ** 2
+    v = np.clip(v, 1.0 / resolution, 1.0)
     return np.rint(v * resolution).astype(np.int64) - 1
 
 
@@ -48,7 +49,7 @@ class FractionalEncoding(Layer):
     Args:
         resolution: table rows (CrabNet: 5000); weights are resolved to 1/resolution.
     Parameters: ``scale`` (3,) = (s_emb, s_lin, s_log). Input (n, m, 2 + d), d even, the
-    weights in (0, 1] -> same shape, 0 at padded members. The encodings are piecewise
+    weights > 0 (fractions: (0, 1]) -> same shape, 0 at padded members. The encodings are piecewise
     constant in w, so no gradient reaches the weights.
     """
 
@@ -72,8 +73,8 @@ class FractionalEncoding(Layer):
     def forward(self, x, training=False):
         self.batch = b = SetBatch(x)
         w = b.member_weights()
-        if (w <= 0).any() or (w > 1).any():
-            raise ValueError(f"{self.name}: member weights must lie in (0, 1] to be encoded")
+        if (w <= 0).any():
+            raise ValueError(f"{self.name}: member weights must be > 0 to be encoded")
         half = self.table.shape[1]
         self.encodings = np.concatenate(
             [self.table[weight_rows(w, self.resolution, log)] for log in (False, True)], axis=1)
