@@ -41,6 +41,7 @@ class RegistryChoice(click.Choice):
 
 TASK_CHOICE = RegistryChoice("stoichnet.evaluate.compare", "TASKS", extra=("auto",))
 RECIPE_CHOICE = RegistryChoice("stoichnet.models.recipes", "RECIPES")
+TRAINABLE = ("elemnet", "roost", "crabnet")  # `train --model` (elemnet-transfer is --init)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -232,7 +233,8 @@ def exit_interrupted(err) -> None:
               help="Output folder (default: compare-<dataset or train file name>).")
 @click.option("--models", metavar="LIST",
               help="Comma-separated models (default regression: elemnet,rf,ridge,mean; "
-                   "classification: elemnet,rf,majority).")
+                   "classification: elemnet,rf,majority); networks: elemnet, "
+                   "elemnet-transfer, roost, crabnet.")
 @click.option("--task", type=TASK_CHOICE,
               default="auto", show_default=True,
               help="auto: classification for a 0/1 or text target.")
@@ -246,8 +248,9 @@ def exit_interrupted(err) -> None:
 @click.option("--jobs", type=click.IntRange(min=-1), default=-1, show_default=True,
               help="Processes of the random forest (-1: all cores).")
 @click.option("--drop-unsupported", is_flag=True,
-              help="Drop (and report) rows whose formulas have elements outside the network's "
-                   "86 inputs, from every model's data (default: refuse).")
+              help="Drop (and report) rows whose formulas have elements outside ElemNet's "
+                   "86 inputs, from every model's data (default: refuse; Roost and "
+                   "CrabNet take every element).")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
 @checkpoint_options("DIR/<model>.ckpt for each network")
 @click.option("--recalibration", type=click.Choice(["scale", "isotonic"]), default="isotonic",
@@ -271,6 +274,7 @@ def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsup
       stoichnet compare --dataset CritExam__Ef --subset 2000 --epochs 20 --out runs/quick
       stoichnet compare --train a.csv --val v.csv --test b.csv --target-col Ef --out runs/mine
       stoichnet compare --dataset matbench_expt_is_metal --models elemnet,rf --out runs/metal
+      stoichnet compare --dataset CritExam__Ef --models roost,crabnet,elemnet,rf --out runs/sets
       stoichnet compare --dataset CritExam__Ef --out runs/ef --checkpoint-dir runs/ef-ckpt
       stoichnet compare --dataset CritExam__Ef --out runs/ef --checkpoint-dir runs/ef-ckpt --resume
     """
@@ -471,6 +475,8 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               metavar="FILE", help="Model file to write (e.g. model.npz); its model card goes "
                                    "next to it as FILE with suffix .json.")
+@click.option("--model", "model_name", type=click.Choice(TRAINABLE), default="elemnet",
+              show_default=True, help="The network: ElemNet-17, Roost or CrabNet.")
 @click.option("--task", type=TASK_CHOICE,
               default="auto", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), help="Maximum epochs (default: recipe's).")
@@ -503,9 +509,10 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
               help="How sigma is recalibrated on the validation rows: a scale factor (the "
                    "Gaussian NLL's closed form; off when the errors are heavy-tailed, as a "
                    "few members' spread is) or an isotonic map of the interval levels.")
-def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, init_lr_scale,
-          checkpoint_dir, resume, ensemble=None, loss=None, recalibration="isotonic", **opts):
-    """Train an ElemNet network and save it for `stoichnet predict`.
+def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, init, freeze,
+          init_lr_scale, checkpoint_dir, resume, ensemble=None, loss=None,
+          recalibration="isotonic", **opts):
+    """Train a network (ElemNet by default; Roost, CrabNet) and save it for `stoichnet predict`.
 
     Early stopping watches the validation rows; the test rows, when given, are scored.
     The default recipe sizes batch and epochs to the training rows (at least 3,000
@@ -521,6 +528,7 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, 
     \b
     Examples:
       stoichnet train --dataset CritExam__Ef --out ef.npz
+      stoichnet train --dataset CritExam__Ef --model roost --out ef-roost.npz
       stoichnet train --train mine.csv --target-col band_gap --epochs 50 --out gap.npz
       stoichnet train --dataset CritExam__Ef --out ef.npz --checkpoint-dir ckpt
       stoichnet train --dataset CritExam__Ef --out ef.npz --checkpoint-dir ckpt --resume
@@ -546,6 +554,9 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, 
     check_output_file(card_path(out_path), overwrite)
     if init is None and freeze:
         raise click.UsageError("--freeze N freezes pretrained layers: it needs --init")
+    if init is not None and model_name != "elemnet":
+        raise click.UsageError(f"--init starts from a trained ElemNet network; --model "
+                               f"{model_name} has no pretrained network to start from")
     folder = checkpoint_folder(checkpoint_dir, resume, overwrite, files="train.ckpt")
     checkpoint = None if folder is None else folder / "train.ckpt"
     split = load_split(opts, need_test=False, task=task)
@@ -556,9 +567,11 @@ def train(out_path, task, epochs, recipe, max_minutes, overwrite, init, freeze, 
             None if t is None else as_labels(t) for t in (split.train, split.val, split.test))
     if task == "classification" and (ensemble or loss):
         raise click.UsageError("--ensemble and --loss are for regression targets")
-    net = NETWORKS[task]["elemnet"](recipe=recipe, epochs=epochs, max_minutes=max_minutes,
-                                    init=init, freeze=freeze, init_lr_scale=init_lr_scale,
-                                    random_state=opts["seed"], verbose=1, loss=loss)
+    transfer = ({"init": init, "freeze": freeze, "init_lr_scale": init_lr_scale}
+                if model_name == "elemnet" else {})
+    net = NETWORKS[task][model_name](recipe=recipe, epochs=epochs, max_minutes=max_minutes,
+                                     random_state=opts["seed"], verbose=1, loss=loss,
+                                     **transfer)
     if init is not None:  # a bad --init or --freeze is refused before any training
         from stoichnet.models import elemnet, load_init, transfer_weights
 
@@ -940,8 +953,8 @@ def protocol_options(func):
                      help="Maximum epochs of each network (default: the recipe's)."),
         click.option("--recipe", type=RECIPE_CHOICE, help="Network training recipe."),
         click.option("--drop-unsupported", is_flag=True,
-                     help="Drop (and report) rows with elements outside the network's 86 "
-                          "inputs (default: refuse)."),
+                     help="Drop (and report) rows with elements outside ElemNet's 86 "
+                          "inputs (default: refuse; Roost and CrabNet take every element)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seed of the run: folds, subsets, validation rows, every model."),
         click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",

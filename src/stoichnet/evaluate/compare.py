@@ -39,18 +39,31 @@ from stoichnet.evaluate.progress import progress_bar, progress_line
 from stoichnet.evaluate.text import format_table, verdict
 from stoichnet.evaluate.uncertainty import Recalibration, calibration_report, fit_recalibration
 from stoichnet.models.baselines import CLASSIFICATION_BASELINES, REGRESSION_BASELINES
-from stoichnet.models.estimators import ElemNetClassifier, ElemNetRegressor
+from stoichnet.models.estimators import (
+    CrabNetClassifier,
+    CrabNetRegressor,
+    ElemNetClassifier,
+    ElemNetRegressor,
+    RoostClassifier,
+    RoostRegressor,
+)
 from stoichnet.models.uncertainty import predict_dist, uncertainty_kinds
 from stoichnet.util.checks import check_choice
 from stoichnet.util.files import atomic_dir
 
 TASKS = ("regression", "classification")
 NETWORKS = {
-    task: {"elemnet": estimator,
+    task: {"elemnet": elemnet,
            # fine-tuned from the formation-energy network shipped in the package
-           "elemnet-transfer": partial(estimator, init="pretrained")}
-    for task, estimator in (("regression", ElemNetRegressor),
-                            ("classification", ElemNetClassifier))}
+           "elemnet-transfer": partial(elemnet, init="pretrained"),
+           "roost": roost,
+           "crabnet": crabnet}
+    for task, elemnet, roost, crabnet in (
+        ("regression", ElemNetRegressor, RoostRegressor, CrabNetRegressor),
+        ("classification", ElemNetClassifier, RoostClassifier, CrabNetClassifier))}
+ELEMNET_INPUT = ("elemnet", "elemnet-transfer")
+"""The networks that read ElemNet's 86 element fractions (the others, the set models,
+take any element with an embedding vector)."""
 BASELINES = {"regression": REGRESSION_BASELINES, "classification": CLASSIFICATION_BASELINES}
 DEFAULT_MODELS = {"regression": ("elemnet", "rf", "ridge", "mean"),
                   "classification": ("elemnet", "rf", "majority")}
@@ -410,9 +423,13 @@ def compare(
         resume: continue each network from its checkpoint in ``checkpoint_dir`` (one
             without a checkpoint starts afresh); the same data, models and settings give
             the same predictions as an uninterrupted run.
-        drop_unsupported: with a network among ``models``, rows whose formula has an
-            element outside its 86 inputs are dropped from every split (with a warning
-            counting them) instead of raising, so all models see the same rows.
+        drop_unsupported: with an ElemNet network among ``models``, rows whose formula has
+            an element outside its 86 inputs are dropped from every split (with a warning
+            counting them) instead of raising, so all models see the same rows. Roost
+            and CrabNet take every element (mat2vec has all 118), the baselines every
+            element their features cover (CBFV's Magpie table, the forest's, has every
+            property of He, Ne and Ar: noble-gas rows are featurised, nothing imputed;
+            a formula with an element it lacks raises, naming the row).
         progress: show progress bars.
         recalibration: how a model's uncertainty is recalibrated on the validation rows
             ("isotonic" or "scale", :func:`~stoichnet.evaluate.uncertainty.
@@ -445,7 +462,7 @@ def compare(
             f"models {models} for {task}: each must be one of {', '.join(available)}, "
             "at least one, no repeats"
         )
-    if any(m in NETWORKS[task] for m in models):
+    if any(m in ELEMNET_INPUT for m in models):
         train, val, test = _network_rows(
             {"train": train, "val": val, "test": test}, drop_unsupported).values()
     if resume and checkpoint_dir is None:

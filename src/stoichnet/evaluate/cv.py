@@ -52,6 +52,7 @@ from stoichnet.evaluate import plots
 from stoichnet.evaluate.compare import (
     BASELINES,
     DEFAULT_MODELS,
+    ELEMNET_INPUT,
     FOREST,
     NETWORK,
     NETWORKS,
@@ -297,7 +298,8 @@ def prepare_rows(frame: pd.DataFrame, models: Sequence[str] | None, task: str,
                  drop_unsupported: bool) -> tuple[pd.DataFrame, str, list[str], np.ndarray]:
     """(rows with index 0..n-1, task, model names, kept positions of the input): the task
     detected as ``compare`` does, class labels as ints, and with a network among the
-    models the rows outside its 86 elements refused or (``drop_unsupported``) dropped."""
+    models the rows outside ElemNet's 86 elements refused or (``drop_unsupported``)
+    dropped (ElemNet's input only; the set models take any element)."""
     check_choice("task", task, ("auto", *TASKS))
     frame = _check_frame("data", frame)
     task = detect_task(frame["target"]) if task == "auto" else task
@@ -305,7 +307,7 @@ def prepare_rows(frame: pd.DataFrame, models: Sequence[str] | None, task: str,
     if task == "classification":
         frame = as_labels(frame)
     models = check_models(models, task)
-    if any(m in NETWORKS[task] for m in models):
+    if any(m in ELEMNET_INPUT for m in models):
         frame = _network_rows({"data": frame}, drop_unsupported)["data"]
     kept = frame.index.to_numpy()
     return frame.reset_index(drop=True), task, models, kept

@@ -1,8 +1,8 @@
 """Model cards: a trained network saved for ``stoichnet predict``.
 
 ``save_network`` writes the engine's model file plus a JSON "model card" next to it
-(task, class labels, how dropout behaves at prediction, the target standardisation, the
-data it was trained on);
+(task, class labels, how formulas become its input, how dropout behaves at prediction,
+the target standardisation, the data it was trained on);
 ``load_network`` and ``predict_formulas`` use both, reporting bad formulas per row and
 still predicting the good ones.
 
@@ -27,6 +27,7 @@ import pandas as pd
 
 from stoichnet import __version__
 from stoichnet.chem import ElementFractions, parse_formulas
+from stoichnet.chem.element_sets import element_sets
 from stoichnet.evaluate.domain import Domain
 from stoichnet.evaluate.uncertainty import Recalibration
 from stoichnet.models.distributions import from_passes, mixture
@@ -37,6 +38,12 @@ from stoichnet.util.files import atomic_file, check_output_file
 INTERVAL = 0.95
 """The central interval whose bounds ``predict_formulas`` writes."""
 
+FEATURIZATIONS = ("element_fractions", "element_sets")
+"""How a card's network reads formulas (its ``"featurization"``): ElemNet's 86 element
+fractions (:class:`~stoichnet.chem.ElementFractions`; cards without the entry, written
+before the set models, mean this) or sets of elements (:mod:`stoichnet.chem.element_sets`,
+Roost and CrabNet; the card's ``"embedding"`` names the element vectors)."""
+
 
 def card_path(model_path: str | os.PathLike) -> Path:
     """The model card (JSON) that goes with a model file: ``model.npz`` -> ``model.json``."""
@@ -44,10 +51,10 @@ def card_path(model_path: str | os.PathLike) -> Path:
 
 
 def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool = False) -> Path:
-    """Write a fitted ElemNet estimator's network to ``path`` and its model card next to it.
+    """Write a fitted formula estimator's network to ``path`` and its model card next to it.
 
     Args:
-        estimator: a fitted ``ElemNetRegressor`` or ``ElemNetClassifier``, or a
+        estimator: a fitted ElemNet, Roost or CrabNet regressor or classifier, or a
             ``DeepEnsembleRegressor`` of ElemNet regressors (all members in one file).
         path: the model file, e.g. ``model.npz``.
         info: extra JSON-serialisable facts for the card (dataset, unit, test metrics).
@@ -64,6 +71,7 @@ def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool
         "stoichnet": __version__,
         "task": "classification" if hasattr(estimator, "classes_") else "regression",
         "classes": np.asarray(getattr(estimator, "classes_", [])).tolist(),
+        "featurization": FEATURIZATIONS[hasattr(estimator, "set_width_")],
         "inference_dropout": settings["inference_dropout"],
         "mc_samples": settings["mc_samples"],
         "seed": members[0].predict_seed_,
@@ -108,7 +116,45 @@ def load_network(path: str | os.PathLike) -> tuple[Sequential | list[Sequential]
     if len(info.get("seeds", [None])) != len(models):
         raise ModelFileError(f"model card {str(card)!r} lists {len(info['seeds'])} member "
                              f"seed(s) for the {len(models)} network(s) of {str(path)!r}")
+    featurization = info.setdefault("featurization", FEATURIZATIONS[0])
+    if featurization not in FEATURIZATIONS:
+        raise ModelFileError(f"model card {str(card)!r} names featurization {featurization!r}, "
+                             f"not one of {', '.join(FEATURIZATIONS)}")
     return model, info
+
+
+def _first_line(message: str) -> str:
+    """A per-row error message without its "row N: " prefix and its caret lines."""
+    return message.splitlines()[0].split(": ", 1)[-1]
+
+
+def _element_sets_input(model: Sequential, info: dict, formulas: list) -> tuple:
+    """(X (n_good, m, 2), good positions, errors) of a set model's formulas."""
+    sets = element_sets(formulas, width=model.input_shape[0],
+                        embedding=info["hyperparameters"]["embedding"], errors="collect",
+                        dtype=model.dtype)
+    return sets.X, sets.kept, {row: _first_line(message) for row, message in sets.errors.items()}
+
+
+def _element_fractions_input(model: Sequential, formulas: list) -> tuple:
+    """(X (n_good, 86), good positions, errors) of an ElemNet network's formulas."""
+    parsed = parse_formulas(formulas, errors="collect")
+    errors = {row: _first_line(message) for row, message in parsed.errors.items()}
+    good = np.flatnonzero(parsed.inverse >= 0)
+    X = np.zeros((0, model.input_shape[0]), dtype=np.float32)
+    if len(good):
+        fractions = ElementFractions(on_unsupported="drop")
+        with warnings.catch_warnings():  # the dropped rows are returned in ``errors``
+            warnings.simplefilter("ignore")
+            X = fractions.transform([parsed.compositions[k] for k in parsed.inverse[good]])
+        dropped = fractions.dropped_
+        for position, symbols in zip(dropped.rows, dropped.unsupported, strict=True):
+            errors[int(good[position])] = (
+                f"element(s) {', '.join(symbols)} not among the network's "
+                f"{model.input_shape[0]} input elements"
+            )
+        good = good[dropped.kept]
+    return X, good, errors
 
 
 def has_uncertainty(info: dict) -> bool:
@@ -160,23 +206,10 @@ def predict_formulas(
     members = [model] if isinstance(model, Sequential) else list(model)
     model = members[0]
     formulas = list(formulas)
-    parsed = parse_formulas(formulas, errors="collect")
-    errors = {row: message.splitlines()[0].split(": ", 1)[-1]
-              for row, message in parsed.errors.items()}
-    good = np.flatnonzero(parsed.inverse >= 0)
-    X = np.zeros((0, model.input_shape[0]), dtype=np.float32)
-    if len(good):
-        fractions = ElementFractions(on_unsupported="drop")
-        with warnings.catch_warnings():  # the dropped rows are returned in ``errors``
-            warnings.simplefilter("ignore")
-            X = fractions.transform([parsed.compositions[k] for k in parsed.inverse[good]])
-        dropped = fractions.dropped_
-        for position, symbols in zip(dropped.rows, dropped.unsupported, strict=True):
-            errors[int(good[position])] = (
-                f"element(s) {', '.join(symbols)} not among the network's "
-                f"{model.input_shape[0]} input elements"
-            )
-        good = good[dropped.kept]
+    if info.get("featurization", FEATURIZATIONS[0]) == "element_sets":
+        X, good, errors = _element_sets_input(model, info, formulas)
+    else:
+        X, good, errors = _element_fractions_input(model, formulas)
     frame = pd.DataFrame({"position": good, "formula": [formulas[i] for i in good]})
     if info["task"] == "regression":
         mean, sigma = _distribution(members, info, X) if len(good) else (np.zeros(0),) * 2

@@ -1,7 +1,8 @@
-"""Models: the ElemNet family, scikit-learn compatible network estimators, named training
-recipes, networks shipped pretrained and transfer learning from them, the classical
-baselines (random forest / Ridge on Magpie features, mean and majority predictors), deep
-ensembles and one interface to every model's uncertainty (``predict_dist``)."""
+"""Models: the ElemNet family, the set models Roost and CrabNet, scikit-learn compatible
+network estimators, named training recipes, networks shipped pretrained and transfer
+learning from them, the classical baselines (random forest / Ridge on Magpie features, mean
+and majority predictors), deep ensembles and one interface to every model's uncertainty
+(``predict_dist``)."""
 
 from .baselines import (
     CLASSIFICATION_BASELINES,
@@ -14,14 +15,19 @@ from .baselines import (
 )
 from .elemnet import ELEMNET_17, ELEMNET_DROPOUT, Block, depth_arch, elemnet, parse_arch
 from .estimators import (
+    CrabNetClassifier,
+    CrabNetRegressor,
     ElemNetClassifier,
     ElemNetRegressor,
     NeuralNetClassifier,
     NeuralNetRegressor,
+    RoostClassifier,
+    RoostRegressor,
     from_card,
     pretrained,
 )
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, SizeRule, get_recipe
+from .set_models import crabnet, roost
 from .shipped import DEFAULT_PRETRAINED, PRETRAINED, PretrainedModel, load_pretrained
 from .transfer import load_init, transfer_weights
 from .uncertainty import DeepEnsembleRegressor, predict_dist, uncertainty_kinds
@@ -35,6 +41,8 @@ __all__ = [
     "RECIPES",
     "REGRESSION_BASELINES",
     "Block",
+    "CrabNetClassifier",
+    "CrabNetRegressor",
     "DeepEnsembleRegressor",
     "ElemNetClassifier",
     "ElemNetRegressor",
@@ -43,7 +51,10 @@ __all__ = [
     "PRETRAINED",
     "PretrainedModel",
     "Recipe",
+    "RoostClassifier",
+    "RoostRegressor",
     "SizeRule",
+    "crabnet",
     "depth_arch",
     "elemnet",
     "from_card",
@@ -58,6 +69,7 @@ __all__ = [
     "rf_magpie_classifier",
     "ridge_magpie",
     "predict_dist",
+    "roost",
     "transfer_weights",
     "uncertainty_kinds",
 ]

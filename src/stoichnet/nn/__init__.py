@@ -30,6 +30,7 @@ from .layers import (
     Dropout,
     Embedding,
     Flatten,
+    FractionalEncoding,
     Layer,
     LayerNorm,
     MaskedSoftmax,
@@ -74,7 +75,7 @@ __all__ = [
 ]
 __all__ += ["Conv2D", "Flatten", "MaxPool2D"]
 __all__ += ["TrainingInterrupted", "load_checkpoint"]
-__all__ += ["AppendWeight", "Composite", "Embedding", "LayerNorm", "MaskedSoftmax",
-            "MultiHeadAttention", "PerMember", "ResidualDense", "RoostMessage", "SetPooling",
-            "TransformerEncoderBlock", "WeightedAttentionPooling"]
+__all__ += ["AppendWeight", "Composite", "Embedding", "FractionalEncoding", "LayerNorm",
+            "MaskedSoftmax", "MultiHeadAttention", "PerMember", "ResidualDense", "RoostMessage",
+            "SetPooling", "TransformerEncoderBlock", "WeightedAttentionPooling"]
 __all__ += ["LayerStats", "layer_history"]

@@ -7,6 +7,7 @@ from .composite import Composite
 from .conv import Conv2D, Flatten, MaxPool2D
 from .dense import L2, Dense
 from .dropout import Dropout
+from .encoding import FractionalEncoding
 from .norm import LayerNorm
 from .residual import ResidualDense
 from .sets import (
@@ -22,6 +23,6 @@ from .sets import (
 
 __all__ = ["LAYERS", "Activation", "Dense", "Dropout", "L2", "Layer", "register_layer"]
 __all__ += ["Conv2D", "Flatten", "MaxPool2D"]
-__all__ += ["AppendWeight", "Composite", "Embedding", "LayerNorm", "MaskedSoftmax",
-            "MultiHeadAttention", "PerMember", "ResidualDense", "RoostMessage", "SetPooling",
-            "TransformerEncoderBlock", "WeightedAttentionPooling", "masked_softmax"]
+__all__ += ["AppendWeight", "Composite", "Embedding", "FractionalEncoding", "LayerNorm",
+            "MaskedSoftmax", "MultiHeadAttention", "PerMember", "ResidualDense", "RoostMessage",
+            "SetPooling", "TransformerEncoderBlock", "WeightedAttentionPooling", "masked_softmax"]
