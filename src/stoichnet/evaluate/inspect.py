@@ -281,12 +281,19 @@ def _probe(A: np.ndarray, T: np.ndarray, folds) -> tuple[np.ndarray, np.ndarray]
     of training formulas would be blown up by its tiny variance and give wild predictions
     wherever it fires on a test formula. One scale keeps the penalties comparable from
     layer to layer and changes nothing else (ridge on A / c with penalty a is ridge on A
-    with penalty a c²)."""
+    with penalty a c²). Units constant on the training fold (dead ReLUs) are left out
+    before the fit, which changes no prediction and makes the p x p eigendecomposition of
+    a deep layer several times cheaper."""
     scores = []
     for train, test in folds.split(A):
-        mean = A[train].mean(axis=0)
-        scale = np.sqrt(np.mean((A[train] - mean) ** 2)) or 1.0  # 1 for a constant layer
-        predicted = ridge_loo((A[train] - mean) / scale, T[train], (A[test] - mean) / scale)
+        live = np.ptp(A[train], axis=0) > 0
+        if not live.any():  # a constant layer: the probe is the training mean
+            live[0] = True
+        fit, new = A[train][:, live], A[test][:, live]
+        mean = fit.mean(axis=0)
+        # the RMS over every unit, dead ones included, as if they were there
+        scale = np.sqrt(np.sum((fit - mean) ** 2) / A[train].size) or 1.0
+        predicted = ridge_loo((fit - mean) / scale, T[train], (new - mean) / scale)
         scores.append(r2_score(T[test], predicted, multioutput="raw_values"))
     scores = np.array(scores)
     return scores.mean(axis=0), scores.std(axis=0)
