@@ -133,6 +133,15 @@ def executor_options(func):
              "--scheduler local (1: one after the other in this process).")(func)
 
 
+recalibration_option = click.option(
+    "--recalibration", type=click.Choice(["scale", "isotonic"]), default="isotonic",
+    show_default=True,
+    help="How sigma is recalibrated on the validation rows: a scale factor (the Gaussian "
+         "NLL's closed form; off when the errors are heavy-tailed, as a few members' spread "
+         "is) or an isotonic map of the interval levels.")
+"""--recalibration, as `compare` and `train` take it."""
+
+
 def load_split(opts: dict, need_test: bool = True, task: str = "auto"):
     """The ``stoichnet.evaluate.data.Split`` named by the data options; ``task`` ("auto",
     "regression" or "classification") guards --duplicates mean against class labels.
@@ -253,11 +262,7 @@ def exit_interrupted(err) -> None:
                    "CrabNet take every element).")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
 @checkpoint_options("DIR/<model>.ckpt for each network")
-@click.option("--recalibration", type=click.Choice(["scale", "isotonic"]), default="isotonic",
-              show_default=True,
-              help="How sigma is recalibrated on the validation rows: a scale factor (the "
-                   "Gaussian NLL's closed form; off when the errors are heavy-tailed, as a "
-                   "few members' spread is) or an isotonic map of the interval levels.")
+@recalibration_option
 def compare(out_dir, models, task, epochs, recipe, max_minutes, jobs, drop_unsupported, overwrite,
             checkpoint_dir, resume, recalibration="isotonic", **opts):
     """Train the network and the baselines on one split and compare them on the test rows.
@@ -504,11 +509,7 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
                                            "laplace_nll"]),
               help="Training loss (default: the recipe's). gaussian_nll / laplace_nll give "
                    "the network an aleatoric head: it predicts a sigma per formula.")
-@click.option("--recalibration", type=click.Choice(["scale", "isotonic"]), default="isotonic",
-              show_default=True,
-              help="How sigma is recalibrated on the validation rows: a scale factor (the "
-                   "Gaussian NLL's closed form; off when the errors are heavy-tailed, as a "
-                   "few members' spread is) or an isotonic map of the interval levels.")
+@recalibration_option
 def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, init, freeze,
           init_lr_scale, checkpoint_dir, resume, ensemble=None, loss=None,
           recalibration="isotonic", **opts):
