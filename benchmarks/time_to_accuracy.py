@@ -10,6 +10,13 @@ what dropout does at inference, batch size, optimizer (epsilon 1e-7 in both), le
 schedule (the same schedule object sets PyTorch's rate before every step), loss, epochs and
 patience. Only this benchmark imports torch.
 
+``--model roost`` / ``crabnet`` trains that set model (stoichnet only, the estimators'
+defaults: CrabNet at d_model 256) on the element sets of the same rows by the recipe, on
+targets standardised by the training rows' mean and standard deviation (as the
+estimators do; val and test MAE are converted back to eV/atom), with a checkpoint every
+epoch (``--checkpoint DIR``; rerun the same command to resume) and the val/test
+predictions of the kept weights written to ``--predictions`` (for an ensemble of runs).
+
 Appends one row per epoch to ``--csv`` as it goes (engine, recipe, phase="epoch", epoch,
 wall_s, cpu_s, load_1min, lr, train_loss, val_mae) and, at the end, one row with
 phase="final": the epoch whose weights were kept, the total wall/CPU time and its val and
@@ -23,6 +30,8 @@ average show how much of the wall time this run actually got.
 
     python benchmarks/time_to_accuracy.py --recipe stoichnet [--engine torch] \\
         [--epochs N] [--max-minutes M] [--threads 2] [--subset n] [--csv F] [--png F]
+    python benchmarks/time_to_accuracy.py --model roost|crabnet [--epochs N] \\
+        [--learning-rate R] [--threads 1] [--checkpoint DIR] [--predictions F.npz]
     python benchmarks/time_to_accuracy.py --rf
     python benchmarks/time_to_accuracy.py --plot-only
 """
@@ -43,7 +52,17 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from stoichnet.chem import ElementFractions, load_dataset
-from stoichnet.models import ELEMNET_17, RECIPES, elemnet, get_recipe, parse_arch, rf_magpie
+from stoichnet.chem.element_sets import element_sets, set_width
+from stoichnet.models import (
+    ELEMNET_17,
+    RECIPES,
+    crabnet,
+    elemnet,
+    get_recipe,
+    parse_arch,
+    rf_magpie,
+    roost,
+)
 from stoichnet.models.estimators import MonteCarloValidation, TimeBudget
 from stoichnet.nn import Callback, EarlyStopping, optimizers, schedules
 
@@ -88,27 +107,38 @@ class RunLog:
 class EpochLogger(Callback):
     """Writes a stoichnet run's per-epoch row (val MAE: ``monitor`` from the logs)."""
 
-    def __init__(self, log: RunLog, monitor: str):
-        self.log, self.monitor = log, monitor
+    def __init__(self, log: RunLog, monitor: str, scale: float = 1.0):
+        self.log, self.monitor, self.scale = log, monitor, scale  # scale: of standardised y
 
     def on_epoch_end(self, epoch, logs=None):
         self.log.row("epoch", epoch + 1, lr=self.model.optimizer.current_learning_rate,
-                     train_loss=logs["loss"], val_mae=logs[self.monitor])
+                     train_loss=logs["loss"] * self.scale, val_mae=logs[self.monitor] * self.scale)
 
 
-def load_fractions(subset: int | None, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{"train"/"val"/"test": (X (n, 86) float32 element fractions, y (n, 1) float32 eV/atom)};
-    with ``subset``, a seeded random ``subset`` training rows and subset // 5 val rows."""
+def load_data(subset: int | None, seed: int, sets: bool = False,
+              ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"train"/"val"/"test": (X, y (n, 1) float32 eV/atom)}, X the (n, 86) float32 element
+    fractions or, with ``sets``, the (n, m, 2) element sets (m: the set width of the
+    training formulas); with ``subset``, a seeded random ``subset`` training rows and
+    subset // 5 val rows."""
     rng = np.random.default_rng(seed)
-    data = {}
+    frames = {}
     for split in ("train", "val", "test"):
         frame = load_dataset("CritExam__Ef", split=split, progress=False)
         if subset is not None and split != "test":
             n = subset if split == "train" else max(1, subset // 5)
             frame = frame.iloc[np.sort(rng.permutation(len(frame))[:n])]
-        X = ElementFractions().fit_transform(frame["formula"])
-        data[split] = (X, frame["target"].to_numpy(np.float32).reshape(-1, 1))
-    return data
+        frames[split] = frame
+    width = set_width(element_sets(frames["train"]["formula"]).X.shape[1]) if sets else None
+    return {split: (element_sets(frame["formula"], width).X if sets
+                    else ElementFractions().fit_transform(frame["formula"]),
+                    frame["target"].to_numpy(np.float32).reshape(-1, 1))
+            for split, frame in frames.items()}
+
+
+SET_MODELS = {"roost": roost,
+              "crabnet": lambda seed: crabnet(d_model=256, hidden=1024, seed=seed)}
+"""The set models at the estimators' defaults (CrabNet's CPU size, see CrabNetRegressor)."""
 
 
 def learning_rate(recipe, total_steps: int):
@@ -140,6 +170,35 @@ def train_stoichnet(recipe, data, log: RunLog, seed: int, threads: int, max_minu
 
     def predict(X_eval: np.ndarray, mc_samples: int | None) -> np.ndarray:
         return model.predict(X_eval, mc_samples=mc_samples, seed=seed)  # same masks for val, test
+
+    return stopper.best_epoch + 1, predict
+
+
+def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, max_minutes,
+                    checkpoint: Path | None):
+    """Train the set model ``name`` by ``recipe`` (no dropout recipes) on standardised
+    targets, resuming from ``checkpoint`` when it exists; returns (epoch kept, predict)."""
+    X, y = data["train"]
+    mean, scale = float(y.mean()), float(y.std())
+    total_steps = recipe.epochs * math.ceil(len(X) / recipe.batch_size)
+    model = SET_MODELS[name](seed=seed)
+    model.compile(optimizer=optimizers.get({
+        "name": recipe.optimizer, "num_threads": threads,
+        "learning_rate": learning_rate(recipe, total_steps),
+        "weight_decay": recipe.weight_decay}), loss=recipe.loss)
+    stopper = EarlyStopping(monitor="val_loss", patience=recipe.patience or recipe.epochs,
+                            restore_best_weights=True)
+    callbacks = [stopper, EpochLogger(log, "val_loss", scale)]
+    if max_minutes is not None:
+        callbacks.append(TimeBudget(60.0 * max_minutes))
+    X_val, y_val = data["val"]
+    resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
+    model.fit(X, (y - mean) / scale, epochs=recipe.epochs, batch_size=recipe.batch_size,
+              validation_data=(X_val, (y_val - mean) / scale), callbacks=callbacks, verbose=0,
+              seed=seed, checkpoint=checkpoint, resume=resume)
+
+    def predict(X_eval: np.ndarray, mc_samples: int | None) -> np.ndarray:
+        return model.predict(X_eval) * scale + mean
 
     return stopper.best_epoch + 1, predict
 
@@ -259,6 +318,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default="stoichnet", choices=sorted(RECIPES))
     parser.add_argument("--engine", default="stoichnet", choices=["stoichnet", "torch"])
+    parser.add_argument("--model", default="elemnet", choices=["elemnet", *SET_MODELS])
+    parser.add_argument("--checkpoint", type=Path, help="set models: checkpoint file")
+    parser.add_argument("--predictions", type=Path,
+                        help="set models: write the kept weights' val/test predictions here")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (the "
                         "schedule then decays over these)")
     parser.add_argument("--batch-size", type=int)
@@ -293,11 +356,18 @@ def main() -> None:
             label = args.recipe + "".join(f" {k}={v}" for k, v in overrides.items())
             if args.subset:
                 label += f" subset={args.subset}"
-            data = load_fractions(args.subset, args.seed)
-            log = RunLog(args.csv, args.engine, label)
-            train = train_torch if args.engine == "torch" else train_stoichnet
-            epoch, predict = train(recipe, data, log, args.seed, args.threads,
-                                   args.max_minutes)
+            sets = args.model != "elemnet"
+            if sets and (args.engine != "stoichnet" or recipe.dropout):
+                parser.error("--model roost/crabnet: stoichnet engine, a recipe without dropout")
+            data = load_data(args.subset, args.seed, sets)
+            log = RunLog(args.csv, args.engine if not sets else f"stoichnet {args.model}", label)
+            if sets:
+                epoch, predict = train_set_model(args.model, recipe, data, log, args.seed,
+                                                 args.threads, args.max_minutes, args.checkpoint)
+            else:
+                train = train_torch if args.engine == "torch" else train_stoichnet
+                epoch, predict = train(recipe, data, log, args.seed, args.threads,
+                                       args.max_minutes)
             mc = recipe.mc_samples if recipe.inference_dropout == "mc" else None
             modes = {"final": mc}
             if recipe.dropout:  # the dropout trap: every way of predicting, same weights
@@ -306,6 +376,9 @@ def main() -> None:
                 log.row(phase, epoch, val_mae=_mae(predict(data["val"][0], samples),
                                                    data["val"][1]),
                         test_mae=_mae(predict(data["test"][0], samples), data["test"][1]))
+            if args.predictions is not None:
+                np.savez(args.predictions, **{split: predict(data[split][0], None)
+                                              for split in ("val", "test")})
             log.close()
     plot(args.csv, args.png)
 
