@@ -5,7 +5,8 @@ reference starts from the kernel's parameters and state, so each step is compare
 the state (moments, accumulators) bit for bit, the parameters bit for bit where the kernel
 computes in the reference's order, else within 2 ulp (Adam and Nadam fold their bias
 corrections into the kernel's constants). Dense: forward and backward with the fused bias +
-ReLU, and every other activation, equal to the layer's NumPy reference.
+ReLU, and every other activation, equal to the layer's NumPy reference. The set layers'
+sums over runs of rows equal to a sequential sum.
 """
 
 import threading
@@ -146,3 +147,27 @@ def test_thread_limit_is_local_to_its_context():
     with pytest.raises(TypeError, match="n_threads must be an int, got '2'"):
         with kernels.thread_limit("2"):
             pass
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ordered", [False, True])
+def test_run_sums_match_a_sequential_sum_and_numpy_reduceat(dtype, ordered):
+    """The set layers' sums over runs of rows (runs of one row, long runs, a gather order):
+    bit for bit the run's rows added one by one in row order, and np.add.reduceat up to
+    its own summation order (it adds in blocks)."""
+    from stoichnet.nn.layers.sets import run_sums
+
+    rng = np.random.default_rng(3)
+    lengths = np.array([1, 4, 1, 9, 2, 1, 5])
+    starts = np.cumsum(lengths) - lengths
+    x = rng.standard_normal((lengths.sum(), 6)).astype(dtype)
+    order = rng.permutation(len(x)) if ordered else np.arange(len(x))
+    sequential = np.zeros((len(starts), 6), dtype=dtype)
+    for g, (start, length) in enumerate(zip(starts, lengths, strict=True)):
+        for r in order[start:start + length]:
+            sequential[g] += x[r]
+    got = run_sums(x, starts, order if ordered else None)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, sequential)
+    np.testing.assert_allclose(got, np.add.reduceat(x[order], starts, axis=0),
+                               rtol=10 * np.finfo(dtype).eps, atol=10 * np.finfo(dtype).eps)

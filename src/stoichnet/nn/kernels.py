@@ -273,3 +273,22 @@ def relu_backward(da, a, dz):
     for i in range(dz.size):
         g = da[i]
         dz[i] = g if a[i] > 0 else g - g
+
+
+# --- sums over runs of rows (the set layers' groups) --------------------------------------
+@_kernel
+def run_sums(x, order, starts, out):
+    """out[g] = Σ x[order[r]] over r in run g, the rows starts[g] .. starts[g+1] - 1 of
+    ``order`` (the last run to its end), summed in row order. x: (R', k); order: (R,)
+    int rows of x; starts: (G,) increasing, starts[0] = 0; out: (G, k). Reference: the
+    rows added one by one (``np.add.reduceat(x[order], starts, axis=0)`` up to its blocked
+    summation order; it is several times slower on runs of a few rows, a member's pairs)."""
+    n_runs, n_rows = starts.shape[0], order.shape[0]
+    for g in range(n_runs):
+        end = starts[g + 1] if g + 1 < n_runs else n_rows
+        for c in range(x.shape[1]):
+            out[g, c] = 0
+        for r in range(starts[g], end):
+            i = order[r]
+            for c in range(x.shape[1]):
+                out[g, c] += x[i, c]

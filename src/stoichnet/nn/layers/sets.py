@@ -48,7 +48,7 @@ import numpy as np
 
 from stoichnet.util.checks import check_choice, check_int
 
-from .. import activations, initializers
+from .. import activations, initializers, kernels
 from .base import Layer, register_layer
 from .composite import Composite, layer_config, layer_from_config
 from .dense import Dense
@@ -395,15 +395,42 @@ def _widths(name: str, value) -> list[int]:
     return [check_int(f"{name}[{i}]", w, 1) for i, w in enumerate(value)]
 
 
+def group_softmax(s: np.ndarray, starts: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """aᵣ = exp(sᵣ) / Σ_{r' in r's group} exp(sᵣ'), for rows sorted by group.
+
+    s: (R,) scores; starts: (G,) first row of each group (increasing, ``starts[0] = 0``);
+    group: (R,) the group of each row. Returns a new (R,) array.
+    """
+    a = np.exp(s - np.maximum.reduceat(s, starts)[group])
+    return a / np.add.reduceat(a, starts)[group]
+
+
+def group_softmax_backward(da: np.ndarray, a: np.ndarray, starts: np.ndarray,
+                           group: np.ndarray) -> np.ndarray:
+    """ds = a ⊙ (da - Σ_{group} da a): the group softmax's Jacobian times da (R,)."""
+    return a * (da - np.add.reduceat(da * a, starts)[group])
+
+
+def run_sums(x: np.ndarray, starts: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Σ of the rows of x (R, k) over each run starting at ``starts`` (G,), rows taken in
+    ``order`` (default: as they are): (G, k), ``np.add.reduceat(x[order], starts, axis=0)``
+    as one fused loop (``kernels.run_sums``)."""
+    out = np.empty((len(starts), x.shape[1]), dtype=x.dtype)
+    kernels.run_sums(x, np.arange(len(x)) if order is None else order, starts, out)
+    return out
+
+
 class _SoftAttention(Composite):
     """Roost's weighted soft attention, shared by the set pooling and the message layer.
 
     ``heads`` independent heads, each a gate network (-> 1 score eᵣ) and a message
-    network (-> ``units``) applied to rows r, and a learnable power pₕ. Rows are grouped
-    into (n, Q, K) slots (sample, query, key); within each (sample, query) group the
-    weights are  αᵣ = w_k(r)^p · exp(eᵣ) / Σ_{r' in group} w_k(r')^p · exp(eᵣ'),
-    i.e. ``masked_softmax(e + p · ln w)``, and the head's output is Σᵣ αᵣ · messageᵣ.
-    The heads are averaged (as Roost does).
+    network (-> ``units``) applied to rows r, and a learnable power pₕ. The rows that
+    exist (pairs of members, or members; never padding) come sorted into groups (the
+    (sample, query) each row is attended from), contiguous runs of rows; within a group
+    the weights are  αᵣ = w_k(r)^p · exp(eᵣ) / Σ_{r' in group} w_k(r')^p · exp(eᵣ'),
+    i.e. the softmax of e + p · ln w, and the group's output is Σᵣ αᵣ · messageᵣ.
+    The heads are averaged (as Roost does). Sums over a group are ``np.add.reduceat``
+    over its run (``run_sums``): no padded (n, Q, K) arrays, no per-sample Python.
     """
 
     def __init__(self, units: int | None, heads: int, gate_hidden, message_hidden,
@@ -428,59 +455,60 @@ class _SoftAttention(Composite):
         self.own_params = {"pow": rng.standard_normal(self.heads).astype(dtype)}
         self.own_grads = {"pow": np.zeros(self.heads, dtype=dtype)}
 
-    def _attend(self, rows, slots, shape, log_w, training):
-        """rows: (R, f) inputs; slots: (R,) flat indices into the (n, Q, K) groups;
-        log_w: (n, K) ln of the keys' weights (0 at padding). Returns (n, Q, units)."""
-        n, Q, K = shape
-        self.slots, self.shape, self.log_w = slots, shape, log_w
-        self.valid = np.zeros(n * Q * K, dtype=bool)
-        self.valid[slots] = True
-        self.valid = self.valid.reshape(shape)
-        self.alphas, self.padded_messages = [], []
-        out = np.zeros((n, Q, self.units_out), dtype=rows.dtype)
+    def _head_forward(self, chain: list[Layer], src: np.ndarray, training: bool) -> np.ndarray:
+        """One gate or message network on the rows: src is the rows (R, f) themselves."""
+        return _chain_forward(chain, src, training)
+
+    def _head_backward(self, chain: list[Layer], grad: np.ndarray) -> np.ndarray:
+        """dC/d src from dC/d output (R, out) of ``_head_forward``."""
+        return _chain_backward(chain, grad)
+
+    def _attend(self, src, starts, log_w, training):
+        """src: what the heads read (``_head_forward``); starts: (G,) first row of each
+        group, the R rows sorted by group; log_w: (R,) ln of each row's key weight.
+        Returns (G, units): each group's attention-weighted message, heads averaged."""
+        R = len(log_w)
+        self.starts, self.log_w = starts, log_w
+        self.group = np.repeat(np.arange(len(starts)), np.diff(starts, append=R))
+        self.alphas, self.messages_out = [], []
+        out = np.zeros((len(starts), self.units_out), dtype=log_w.dtype)
+        if R == 0:
+            return out
         p = self.own_params["pow"]
         for h in range(self.heads):
-            e = _chain_forward(self.gates[h], rows, training)
-            s = np.zeros(n * Q * K, dtype=rows.dtype)
-            s[slots] = e[:, 0]
-            s = s.reshape(shape) + p[h] * log_w[:, None, :]
-            alpha = masked_softmax(s, self.valid, axis=2)
-            msg = _chain_forward(self.messages[h], rows, training)
-            M = np.zeros((n * Q * K, msg.shape[1]), dtype=rows.dtype)
-            M[slots] = msg
-            M = M.reshape(n, Q, K, -1)
-            out += np.matmul(alpha[..., None, :], M)[..., 0, :]  # Σ_k α · message
+            e = self._head_forward(self.gates[h], src, training)[:, 0]
+            alpha = group_softmax(e + p[h] * log_w, starts, self.group)
+            msg = self._head_forward(self.messages[h], src, training)
+            out += run_sums(alpha[:, None] * msg, starts)  # Σ_group α · message
             self.alphas.append(alpha)
-            self.padded_messages.append(M)
+            self.messages_out.append(msg)
         out /= self.heads
         return out
 
     def _attend_backward(self, grad):
-        """grad: (n, Q, units) -> (d rows (R, f), dC/d ln w (n, K)); fills the grads."""
-        grad = grad / self.heads
-        d_rows = None
-        d_log_w = np.zeros(self.log_w.shape, dtype=grad.dtype)
+        """grad: (G, units) -> (dC/d src, dC/d ln w (R,)); fills the grads."""
+        grad_rows = (grad / self.heads)[self.group]  # (R, units): each row's group's grad
+        d_src = None
+        d_log_w = np.zeros_like(self.log_w)
         p, dp = self.own_params["pow"], self.own_grads["pow"]
-        for h in range(self.heads):
-            alpha, M = self.alphas[h], self.padded_messages[h]
-            d_alpha = np.matmul(M, grad[..., None])[..., 0]  # (n, Q, K)
-            d_msg = (alpha[..., None] * grad[:, :, None, :]).reshape(-1, M.shape[-1])[self.slots]
-            ds = masked_softmax_backward(d_alpha, alpha, axis=2)
-            d_scores = ds.sum(axis=1)  # (n, K): how ln w_k enters every group
-            dp[h] = np.vdot(d_scores, self.log_w)
-            d_log_w += p[h] * d_scores
-            de = ds.reshape(-1)[self.slots][:, None]
-            d_gate = _chain_backward(self.gates[h], de)
-            d_rows = d_gate.copy() if d_rows is None else np.add(d_rows, d_gate, out=d_rows)
-            d_rows += _chain_backward(self.messages[h], d_msg)
-        return d_rows, d_log_w
+        dp[...] = 0
+        for h, (alpha, msg) in enumerate(zip(self.alphas, self.messages_out, strict=True)):
+            d_alpha = np.einsum("rk,rk->r", msg, grad_rows)
+            ds = group_softmax_backward(d_alpha, alpha, self.starts, self.group)
+            dp[h] = np.dot(ds, self.log_w)
+            d_log_w += p[h] * ds
+            d_gate = self._head_backward(self.gates[h], ds[:, None])
+            d_src = d_gate.copy() if d_src is None else np.add(d_src, d_gate, out=d_src)
+            d_src += self._head_backward(self.messages[h], alpha[:, None] * grad_rows)
+        return d_src, d_log_w
 
     @staticmethod
     def _log_weights(batch: SetBatch, layer_name: str) -> np.ndarray:
-        w = batch.weights
-        if (w[batch.mask] <= 0).any():
+        """ln w of the members, (n_members,)."""
+        w = batch.member_weights()
+        if (w <= 0).any():
             raise ValueError(f"{layer_name}: every member needs a weight > 0 (ln w enters the attention)")
-        return np.log(np.where(batch.mask, w, 1.0))
+        return np.log(w)
 
     def _config(self) -> dict:
         return {"units": self.units, "heads": self.heads, "gate_hidden": self.gate_hidden,
@@ -521,17 +549,22 @@ class WeightedAttentionPooling(_SoftAttention):
 
     def forward(self, x, training=False):
         self.batch = b = SetBatch(x)
-        n, m = b.shape
-        return self._attend(b.features(x), b.rows, (n, 1, m), self._log_weights(b, self.name),
-                            training)[:, 0, :]
+        sample = b.rows // b.shape[1]  # members are sample-major: one run per non-empty set
+        starts = np.flatnonzero(np.diff(sample, prepend=-1))
+        self.samples = sample[starts]
+        out = np.zeros((b.shape[0], self.units_out), dtype=self.dtype)
+        out[self.samples] = self._attend(b.features(x), starts, self._log_weights(b, self.name),
+                                         training)
+        return out
 
     def backward(self, grad_out):
         """Returns dC/dx: the members' features, and their weights via dC/dwᵢ = dC/d ln wᵢ / wᵢ."""
         b = self.batch
-        d_rows, d_log_w = self._attend_backward(grad_out[:, None, :])
+        d_rows, d_log_w = self._attend_backward(grad_out[self.samples])
         dx = np.zeros((*b.shape, self.input_shape[-1]), dtype=self.dtype)
-        dx.reshape(-1, dx.shape[-1])[b.rows, N_META:] = d_rows
-        dx[..., WEIGHT] = np.where(b.mask, d_log_w / np.where(b.mask, b.weights, 1), 0)
+        flat = dx.reshape(-1, dx.shape[-1])
+        flat[b.rows, N_META:] = d_rows
+        flat[b.rows, WEIGHT] = d_log_w / b.member_weights()
         return dx
 
     def get_config(self) -> dict:
@@ -566,33 +599,66 @@ class RoostMessage(_SoftAttention):
     def forward(self, x, training=False):
         self.batch = b = SetBatch(x)
         n, m = b.shape
-        pairs = (b.mask[:, :, None] & b.mask[:, None, :]).reshape(-1)
-        self.pairs = np.flatnonzero(pairs)  # flat (sample, i, j), sample-major
-        sample, rest = np.divmod(self.pairs, m * m)
-        i, j = np.divmod(rest, m)
-        h = x[..., N_META:].reshape(n * m, -1)
-        rows = np.concatenate([h[sample * m + i], h[sample * m + j]], axis=1)
-        update = self._attend(rows, self.pairs, (n, m, m), self._log_weights(b, self.name), training)
+        # pairs (q, k) of members of one set, q-major: member q's run is its k_s pairs
+        counts = np.bincount(b.rows // m, minlength=n)[b.rows // m]  # (M,) members of q's set
+        first = np.arange(len(b.rows)) - b.rows % m  # (M,) first member of q's set
+        starts = np.cumsum(counts) - counts  # (M,) first pair of each query member
+        self.query = np.repeat(np.arange(len(b.rows)), counts)  # (R,)
+        self.key = first[self.query] + np.arange(len(self.query)) - starts[self.query]
+        self.key_order = np.argsort(self.key, kind="stable")  # runs of one key, same lengths
+        log_w = self._log_weights(b, self.name)
+        self.h = b.features(x)  # (M, d)
+        self.pair_z = {}  # first layer's name -> its (z, a) on the pairs
+        update = self._attend(self.h, starts, log_w[self.key], training)  # (M, d)
         out = self._buffer("a", x.shape, self.dtype)
         out[...] = x
         out[..., N_META:] *= b.mask[..., None]
-        out[..., N_META:] += update  # zero at padded members: no pair has them as i
+        out.reshape(-1, x.shape[-1])[b.rows, N_META:] += update
         return out
 
+    def _head_forward(self, chain, h, training):
+        """The first Dense layer of a gate or message network, on the pair rows [hq, hk]
+        without building them: [hq, hk] · W = hq · W_top + hk · W_bottom, two products on
+        the M members instead of one on the R ≈ M²/n pairs; the rest of the chain on the
+        pair rows."""
+        first, d = chain[0], h.shape[1]
+        W = first.params["W"]
+        z = np.matmul(h, W[:d])[self.query]
+        z += np.matmul(h, W[d:])[self.key]
+        if first.use_bias:
+            z += first.params["b"]
+        a = first.sigma.value(z)
+        self.pair_z[first.name] = (z, a)
+        return _chain_forward(chain[1:], a, training)
+
+    def _head_backward(self, chain, grad):
+        """dC/dh (M, d) through the chain and its first layer: dz summed over the pairs of
+        each query member (its run) and of each key member (its run in ``key_order``)."""
+        first = chain[0]
+        z, a = self.pair_z[first.name]
+        dz = first.sigma.backward(_chain_backward(chain[1:], grad), z, a)
+        dq = run_sums(dz, self.starts)  # (M, units): Σ over each query's pairs
+        dk = run_sums(dz, self.starts, self.key_order)
+        d = self.h.shape[1]
+        W, dW = first.params["W"], first.grads["W"]
+        np.matmul(self.h.T, dq, out=dW[:d])
+        np.matmul(self.h.T, dk, out=dW[d:])
+        if first.use_bias:
+            np.sum(dq, axis=0, out=first.grads["b"])
+        return np.matmul(dq, W[:d].T) + np.matmul(dk, W[d:].T)
+
     def backward(self, grad_out):
-        """The residual passes grad_out through; each pair row [hᵢ, hⱼ] sends its first
-        half back to i, its second half to j (summed by scattering into (n, m, m, 2d))."""
+        """The residual passes grad_out through; the attention's gradient reaches each member
+        as a query and as a key (``_head_backward``), its weight through ln w of the keys."""
         b = self.batch
-        n, m = b.shape
-        d = self.units_out
-        d_rows, d_log_w = self._attend_backward(grad_out[..., N_META:])
-        d_pairs = np.zeros((n * m * m, 2 * d), dtype=self.dtype)
-        d_pairs[self.pairs] = d_rows
-        d_pairs = d_pairs.reshape(n, m, m, 2 * d)
+        C = grad_out.shape[-1]
+        d_h, d_log_w = self._attend_backward(grad_out.reshape(-1, C)[b.rows, N_META:])
         dx = grad_out.copy()
         dx[..., N_META:] *= b.mask[..., None]
-        dx[..., N_META:] += d_pairs[..., :d].sum(axis=2) + d_pairs[..., d:].sum(axis=1)
-        dx[..., WEIGHT] += np.where(b.mask, d_log_w / np.where(b.mask, b.weights, 1), 0)
+        flat = dx.reshape(-1, C)
+        flat[b.rows, N_META:] += d_h
+        flat[b.rows, WEIGHT] += (np.add.reduceat(d_log_w[self.key_order], self.starts)
+                                 / b.member_weights())
         return dx
 
     def get_config(self) -> dict:
