@@ -183,28 +183,36 @@ def test_accuracy_for_one_output_several_outputs_and_class_indices():
     assert losses.accuracy(probs, np.array([1, 0]), sparse_labels=True) == 1.0
 
 
-def test_fused_relu_kernels_match_the_two_pass_numpy_rules():
-    """relu_plus_bias and relu_backward (one numba pass each) give NumPy's values for 2-D and
-    4-D arrays, into a strided ``out`` too, and let NaN through where the rule does."""
+@pytest.mark.parametrize("name", ["relu", "leaky_relu"])
+def test_fused_relu_kernels_match_the_two_pass_numpy_rules(name):
+    """The fused forms of relu and leaky_relu (plus_bias and backward, one numba pass each)
+    give the NumPy references' values (value, and derivative times da) for 2-D and 4-D
+    arrays, into a strided ``out`` too, and let NaN through where the rule does."""
+    sigma = activations.get(name)
     rng = np.random.default_rng(4)
+
+    def reference_backward(da, a):
+        return sigma.derivative(None, a) * da
+
     for shape in [(7, 5), (3, 4, 4, 2)]:
         z, da = rng.standard_normal(shape), rng.standard_normal(shape)
-        a = np.maximum(z, 0)
-        np.testing.assert_array_equal(activations.relu_backward(da, None, a), da * (a > 0))
+        a = sigma.value(z)
+        np.testing.assert_array_equal(sigma.backward(da, None, a), reference_backward(da, a))
         out = np.empty(shape[::-1]).T  # Fortran order: not C-contiguous
-        result = activations.relu_backward(da, None, a, out=out)
+        result = sigma.backward(da, None, a, out=out)
         assert result is out
-        np.testing.assert_array_equal(out, da * (a > 0))
+        np.testing.assert_array_equal(out, reference_backward(da, a))
         da.reshape(-1)[:3] = [np.inf, -np.inf, np.nan]  # non-finite stays non-finite
         with np.errstate(invalid="ignore"):
-            np.testing.assert_array_equal(activations.relu_backward(da, None, a), da * (a > 0))
+            np.testing.assert_array_equal(sigma.backward(da, None, a), reference_backward(da, a))
     z, b = rng.standard_normal((6, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
     z[0, 0] = np.nan
-    expected = np.maximum(z + b, 0)
-    result = activations.relu_plus_bias(z, b)
+    expected = sigma.value(z + b)
+    result = sigma.plus_bias(z, b)
     assert result is z and result.dtype == np.float32
     np.testing.assert_array_equal(result, expected)  # NaN in the same place
     assert np.isnan(result[0, 0])
+    assert (result < 0).any() == (name == "leaky_relu")  # the slope is applied
 
 
 def torch_laplace_nll(a, y):

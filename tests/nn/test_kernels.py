@@ -6,7 +6,7 @@ the state (moments, accumulators) bit for bit, the parameters bit for bit where 
 computes in the reference's order, else within 2 ulp (Adam and Nadam fold their bias
 corrections into the kernel's constants). Dense: forward and backward with the fused bias +
 ReLU, and every other activation, equal to the layer's NumPy reference. The set layers'
-sums over runs of rows equal to a sequential sum.
+sums over runs of rows equal to a sequential sum, their pair rows to NumPy's gather.
 """
 
 import threading
@@ -171,3 +171,15 @@ def test_run_sums_match_a_sequential_sum_and_numpy_reduceat(dtype, ordered):
     np.testing.assert_array_equal(got, sequential)
     np.testing.assert_allclose(got, np.add.reduceat(x[order], starts, axis=0),
                                rtol=10 * np.finfo(dtype).eps, atol=10 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_add_matches_numpy_fancy_indexing(dtype):
+    """Roost's pair rows x[rows_x] + y[rows_y] (the factorised first layer), bit for bit,
+    with rows repeated and out of order."""
+    rng = np.random.default_rng(5)
+    x, y = (rng.standard_normal((7, 4)).astype(dtype) for _ in range(2))
+    rows_x, rows_y = rng.integers(0, 7, 30), rng.integers(0, 7, 30)
+    out = np.empty((30, 4), dtype=dtype)
+    kernels.gather_add(x, y, rows_x, rows_y, out)
+    np.testing.assert_array_equal(out, x[rows_x] + y[rows_y])

@@ -306,6 +306,7 @@ def test_checkpoint_resume_is_bit_identical_with_dropout_inside_blocks(tmp_path)
     (lambda: SetPooling("max"), ValueError, "mode must be one of"),
     (lambda: WeightedAttentionPooling(gate_hidden="256"), TypeError, "gate_hidden must be a list"),
     (lambda: WeightedAttentionPooling(message_hidden=[0]), ValueError, r"message_hidden\[0\] must be"),
+    (lambda: RoostMessage(message_hidden=[]), ValueError, r"at least one hidden layer in message_hidden"),
     (lambda: Embedding(5), ValueError, "needs input_dim and output_dim"),
     (lambda: Embedding(table=np.ones((4, 2)), trainable=False, input_dim=5), ValueError, "disagrees"),
     (lambda: LayerNorm(epsilon=0), ValueError, "epsilon must be in"),

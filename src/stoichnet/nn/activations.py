@@ -8,13 +8,15 @@ derivative is a Jacobian, it returns the Jacobian-vector product instead.
 ``out=`` lets a layer reuse its buffers; results keep the dtype of ``z``.
 Arrays are (n_samples, n_units); softmax normalises over the last axis.
 
-Activations flagged ``in_place`` (linear, relu, tanh) may be computed with
-``out=z``: their derivative reads only ``a`` (relu: z > 0 exactly where a > 0),
-so a layer need not keep a separate z buffer.
+Activations flagged ``in_place`` (linear, relu, leaky_relu, tanh) may be computed with
+``out=z``: their derivative reads only ``a`` (relu, leaky_relu: z > 0 exactly where
+a > 0), so a layer need not keep a separate z buffer.
 
-ReLU, the hidden activation of ElemNet, also has two fused forms that make one pass over
-memory instead of two: ``relu_plus_bias`` and ``relu_backward`` run numba kernels from
-``stoichnet.nn.kernels``; ``relu`` and ``relu_derivative`` are their plain references.
+ReLU, the hidden activation of ElemNet, and leaky ReLU, Roost's, also have two fused forms
+that make one pass over memory instead of two: ``relu_plus_bias`` / ``leaky_relu_plus_bias``
+and ``relu_backward`` / ``leaky_relu_backward`` run numba kernels from
+``stoichnet.nn.kernels``; ``relu``, ``leaky_relu`` and their derivatives are the plain
+references.
 """
 
 from __future__ import annotations
@@ -98,15 +100,21 @@ def relu_derivative(z, a, out=None):
 
 def relu_plus_bias(z, b):
     """a = relu(z + b) written over z, in one pass. z: (n, units); b: (units,)."""
-    kernels.relu_plus_bias(z, b)
+    kernels.relu_plus_bias(z, b, z.dtype.type(0))
     return z
 
 
 def relu_backward(da, z, a, out=None):
     """dz = da · relu_derivative(z, a) (da where a > 0, else 0) in one pass. da, a, out: one
     shape; z is not read."""
+    return _fused_backward(da, a, 0, out)
+
+
+def _fused_backward(da, a, slope, out):
+    """dz = da where a > 0, else slope · da, by ``kernels.relu_backward``; into ``out``."""
     dz = out if out is not None and out.flags.c_contiguous else np.empty(a.shape, a.dtype)
-    kernels.relu_backward(da.reshape(-1), a.reshape(-1), dz.reshape(-1))  # views if contiguous
+    # reshape: views if contiguous
+    kernels.relu_backward(da.reshape(-1), a.reshape(-1), a.dtype.type(slope), dz.reshape(-1))
     if out is not None and dz is not out:
         np.copyto(out, dz)
         return out
@@ -114,10 +122,8 @@ def relu_backward(da, z, a, out=None):
 
 
 def leaky_relu(z, out=None):
-    """a = z where z > 0, else 0.01 z."""
-    out = _ensure(out, z)
-    np.multiply(z, LEAKY_RELU_ALPHA, out=out)
-    return np.maximum(z, out, out=out)
+    """a = z where z > 0, else 0.01 z (= max(z, 0.01 z); valid with out=z)."""
+    return np.maximum(z, LEAKY_RELU_ALPHA * z, out=_ensure(out, z))
 
 
 def leaky_relu_derivative(z, a, out=None):
@@ -125,6 +131,17 @@ def leaky_relu_derivative(z, a, out=None):
     out = _ensure(out, a)
     np.greater(a, 0, out=out, casting="unsafe")
     return np.maximum(out, LEAKY_RELU_ALPHA, out=out)
+
+
+def leaky_relu_plus_bias(z, b):
+    """a = leaky_relu(z + b) written over z, in one pass. z: (n, units); b: (units,)."""
+    kernels.relu_plus_bias(z, b, z.dtype.type(LEAKY_RELU_ALPHA))
+    return z
+
+
+def leaky_relu_backward(da, z, a, out=None):
+    """dz = da · leaky_relu_derivative(z, a) (da where a > 0, else 0.01 da) in one pass."""
+    return _fused_backward(da, a, LEAKY_RELU_ALPHA, out)
 
 
 def elu(z, out=None):
@@ -196,7 +213,8 @@ ACTIVATIONS: dict[str, ActivationFunction] = {
         ActivationFunction("tanh", tanh, tanh_derivative, in_place=True),
         ActivationFunction("relu", relu, relu_derivative, relu_backward, in_place=True,
                            plus_bias=relu_plus_bias),
-        ActivationFunction("leaky_relu", leaky_relu, leaky_relu_derivative),
+        ActivationFunction("leaky_relu", leaky_relu, leaky_relu_derivative, leaky_relu_backward,
+                           in_place=True, plus_bias=leaky_relu_plus_bias),
         ActivationFunction("elu", elu, elu_derivative),
         ActivationFunction("softmax", softmax, None, softmax_backward),
     )

@@ -256,23 +256,41 @@ def nadam(p, g, m, v, l2, decay, beta_1, one_minus_beta_1, beta_2, one_minus_bet
         p[i] = p[i] * decay + (mi * exp_avg_ratio + gi) / (np.sqrt(vi) + epsilon) * step
 
 
-# --- the dense layer's fused ReLU ----------------------------------------------------------
+# --- the dense layer's fused (leaky) ReLU --------------------------------------------------
 @_kernel
-def relu_plus_bias(z, b):
-    """z <- max(z + b, 0) in one pass; z: (n, units), b: (units,). NaN stays NaN."""
+def relu_plus_bias(z, b, slope):
+    """z <- z + b where it is >= 0, else slope · (z + b), in one pass (slope 0: ReLU, whose
+    negative side is written v - v, +0, as max(v, 0) gives it; leaky ReLU: slope 0.01).
+    z: (n, units), b: (units,), slope: a scalar of z's dtype. NaN stays NaN."""
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             v = z[i, j] + b[j]
-            z[i, j] = v if not v < 0 else v - v
+            if v < 0:
+                v = v * slope if slope != 0 else v - v
+            z[i, j] = v
 
 
 @_kernel
-def relu_backward(da, a, dz):
-    """dz <- da where a > 0, else 0, in one pass; 1-D arrays of one size. A non-finite da
-    stays non-finite (inf - inf is NaN), as da * 0 would."""
+def relu_backward(da, a, slope, dz):
+    """dz <- da where a > 0, else slope · da, in one pass (slope 0: ReLU, written da - da);
+    1-D arrays of one size, slope a scalar of their dtype. A non-finite da stays
+    non-finite (inf - inf is NaN), as da * 0 would."""
     for i in range(dz.size):
         g = da[i]
-        dz[i] = g if a[i] > 0 else g - g
+        if not a[i] > 0:
+            g = g * slope if slope != 0 else g - g
+        dz[i] = g
+
+
+@_kernel
+def gather_add(x, y, rows_x, rows_y, out):
+    """out[r] = x[rows_x[r]] + y[rows_y[r]] in one pass (rows of a pair from the rows of
+    its two members). x, y: (M, k); rows_x, rows_y: (R,) ints; out: (R, k). Reference:
+    ``x[rows_x] + y[rows_y]``."""
+    for r in range(out.shape[0]):
+        i, j = rows_x[r], rows_y[r]
+        for c in range(out.shape[1]):
+            out[r, c] = x[i, c] + y[j, c]
 
 
 # --- sums over runs of rows (the set layers' groups) --------------------------------------

@@ -115,19 +115,23 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """x = a_prev: (n, n_in) -> a: (n, n_out)."""
-        shape = (x.shape[0], self.units)
         self.a_prev = x
-        z = np.matmul(x, self.params["W"], out=self._buffer("z", shape, self.dtype))
+        z = np.matmul(x, self.params["W"], out=self._buffer("z", (x.shape[0], self.units),
+                                                            self.dtype))
+        self.z, self.a = self.activate(z)
+        return self.a
+
+    def activate(self, z: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """(z + b, σ(z + b)) from z = a_prev · W (n, units), which it overwrites; the first
+        is None when σ' reads only a (an in-place activation), as ``backward`` expects of
+        ``self.z``. For a caller that computes a_prev · W itself (a factorised product)."""
         if self.use_bias and self.sigma.plus_bias is not None:
-            self.z, self.a = None, self.sigma.plus_bias(z, self.params["b"])  # one pass
-            return self.a
+            return None, self.sigma.plus_bias(z, self.params["b"])  # one pass
         if self.use_bias:
             z += self.params["b"]
         if self.sigma.in_place:  # relu & co.: a overwrites z, backward reads only a
-            self.z, self.a = None, self.sigma.value(z, out=z)
-        else:
-            self.z, self.a = z, self.sigma.value(z, out=self._buffer("a", shape, self.dtype))
-        return self.a
+            return None, self.sigma.value(z, out=z)
+        return z, self.sigma.value(z, out=self._buffer("a", z.shape, self.dtype))
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         """grad_out = dC/da: (n, n_out) -> dC/da_prev: (n, n_in); fills dW, db."""

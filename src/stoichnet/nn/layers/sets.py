@@ -429,8 +429,8 @@ class _SoftAttention(Composite):
     (sample, query) each row is attended from), contiguous runs of rows; within a group
     the weights are  αᵣ = w_k(r)^p · exp(eᵣ) / Σ_{r' in group} w_k(r')^p · exp(eᵣ'),
     i.e. the softmax of e + p · ln w, and the group's output is Σᵣ αᵣ · messageᵣ.
-    The heads are averaged (as Roost does). Sums over a group are ``np.add.reduceat``
-    over its run (``run_sums``): no padded (n, Q, K) arrays, no per-sample Python.
+    The heads are averaged (as Roost does). Sums over a group are sums over its run
+    (``run_sums``): no padded (n, Q, K) arrays, no per-sample Python.
     """
 
     def __init__(self, units: int | None, heads: int, gate_hidden, message_hidden,
@@ -470,7 +470,7 @@ class _SoftAttention(Composite):
         R = len(log_w)
         self.starts, self.log_w = starts, log_w
         self.group = np.repeat(np.arange(len(starts)), np.diff(starts, append=R))
-        self.alphas, self.messages_out = [], []
+        self.alphas, self.hidden = [], []
         out = np.zeros((len(starts), self.units_out), dtype=log_w.dtype)
         if R == 0:
             return out
@@ -478,28 +478,35 @@ class _SoftAttention(Composite):
         for h in range(self.heads):
             e = self._head_forward(self.gates[h], src, training)[:, 0]
             alpha = group_softmax(e + p[h] * log_w, starts, self.group)
-            msg = self._head_forward(self.messages[h], src, training)
-            out += run_sums(alpha[:, None] * msg, starts)  # Σ_group α · message
+            # the message network ends linear: Σᵣ αᵣ (aᵣ W + b) = (Σᵣ αᵣ aᵣ) W + b as the
+            # α of a group sum to 1, so its last layer runs on the G groups, not the R rows
+            hidden = self._head_forward(self.messages[h][:-1], src, training)  # (R, k)
+            out += self.messages[h][-1].forward(run_sums(alpha[:, None] * hidden, starts),
+                                                training)
             self.alphas.append(alpha)
-            self.messages_out.append(msg)
+            self.hidden.append(hidden)
         out /= self.heads
         return out
 
     def _attend_backward(self, grad):
         """grad: (G, units) -> (dC/d src, dC/d ln w (R,)); fills the grads."""
-        grad_rows = (grad / self.heads)[self.group]  # (R, units): each row's group's grad
         d_src = None
         d_log_w = np.zeros_like(self.log_w)
         p, dp = self.own_params["pow"], self.own_grads["pow"]
         dp[...] = 0
-        for h, (alpha, msg) in enumerate(zip(self.alphas, self.messages_out, strict=True)):
-            d_alpha = np.einsum("rk,rk->r", msg, grad_rows)
+        for h, (alpha, hidden) in enumerate(zip(self.alphas, self.hidden, strict=True)):
+            # dC/d(Σᵣ αᵣ aᵣ) of each group, to each of its rows: (R, k)
+            d_pooled = self.messages[h][-1].backward(grad / self.heads)[self.group]
+            # dC/dαᵣ = aᵣ · d_pooled (+ b · grad of the group, the same for all its rows,
+            # which the softmax's Jacobian sends to 0)
+            d_alpha = np.einsum("rk,rk->r", hidden, d_pooled)
             ds = group_softmax_backward(d_alpha, alpha, self.starts, self.group)
             dp[h] = np.dot(ds, self.log_w)
             d_log_w += p[h] * ds
             d_gate = self._head_backward(self.gates[h], ds[:, None])
             d_src = d_gate.copy() if d_src is None else np.add(d_src, d_gate, out=d_src)
-            d_src += self._head_backward(self.messages[h], alpha[:, None] * grad_rows)
+            d_src += self._head_backward(self.messages[h][:-1], np.multiply(
+                d_pooled, alpha[:, None], out=d_pooled))
         return d_src, d_log_w
 
     @staticmethod
@@ -585,6 +592,9 @@ class RoostMessage(_SoftAttention):
     def __init__(self, heads: int = 1, gate_hidden=(256,), message_hidden=(256,),
                  activation: str = "leaky_relu", name: str | None = None):
         super().__init__(None, heads, gate_hidden, message_hidden, activation, name)
+        if not self.message_hidden:  # the pair rows [hᵢ, hⱼ] exist only inside the first layer
+            raise ValueError(f"{type(self).__name__} needs at least one hidden layer in "
+                             f"message_hidden (Roost: [256]), got {message_hidden!r}")
 
     def output_shape(self, input_shape):
         check_set_shape(self, input_shape)
@@ -623,11 +633,9 @@ class RoostMessage(_SoftAttention):
         pair rows."""
         first, d = chain[0], h.shape[1]
         W = first.params["W"]
-        z = np.matmul(h, W[:d])[self.query]
-        z += np.matmul(h, W[d:])[self.key]
-        if first.use_bias:
-            z += first.params["b"]
-        a = first.sigma.value(z)
+        z = np.empty((len(self.query), first.units), dtype=h.dtype)
+        kernels.gather_add(np.matmul(h, W[:d]), np.matmul(h, W[d:]), self.query, self.key, z)
+        z, a = first.activate(z)
         self.pair_z[first.name] = (z, a)
         return _chain_forward(chain[1:], a, training)
 
