@@ -786,8 +786,8 @@ class RoostRegressor(_Regressor, _Roost):
     ``embedding`` vector is accepted (mat2vec: all 118). Network hyper-parameters (d,
     n_graph, heads, gate_hidden, message_hidden, trunk_hidden, out_hidden) default to
     aviary's; the training follows ``recipe`` as :class:`ElemNetRegressor`'s does (every
-    training hyper-parameter left at None takes the recipe's value). Trained on MAE (not
-    Roost's robust loss). Fitted attributes as :class:`NeuralNetRegressor`, plus
+    training hyper-parameter left at None takes the recipe's value). Trained on MAE by default;
+    ``loss="laplace_nll"`` is Roost's robust loss (a second output, log σ). Fitted attributes as :class:`NeuralNetRegressor`, plus
     ``set_width_`` (see :class:`_SetNet`).
     """
 

@@ -7,9 +7,9 @@ embedding (mat2vec, :func:`stoichnet.chem.element_sets.element_embedding`) mappe
 trainable Dense layer. Defaults are the published ones (read from the authors' code:
 aviary's ``Roost``, CrabNet's ``kingcrab.py``). What differs, in both:
 
-- one output per target, trained on MAE by the estimators (Roost and CrabNet by default
-  predict a second output, log σ, and train on a "robust" Laplace likelihood; stoichnet
-  has no such loss yet);
+- one output per target, trained on MAE by the estimators by default (Roost and CrabNet
+  predict a second output, log σ, and train on a "robust" Laplace likelihood: that is
+  ``loss="laplace_nll"`` of the estimators, or ``stoichnet train --loss laplace_nll``);
 - CrabNet's final gate (output · sigmoid(logit), a third output) is left out; the
   output layer is linear (regression) or sigmoid/softmax (classification);
 - CrabNet's transformer drops out after attention, in the feed-forward network and
