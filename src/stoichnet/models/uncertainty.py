@@ -84,8 +84,9 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
         n_members: K >= 2.
         random_state: seed of the members' seeds (the same seed, the same ensemble).
 
-    Attributes (after ``fit``): ``estimators_`` (the K fitted members; fewer after
-    :meth:`request_stop`), ``member_seeds_``, ``n_features_in_``.
+    Attributes (after ``fit``, or :meth:`set_members` with the members of
+    :meth:`unfitted_members` trained elsewhere): ``estimators_`` (the K fitted members;
+    fewer after :meth:`request_stop`), ``member_seeds_``, ``n_features_in_``.
 
     Predictions: the mean of the members' means; ``predict_dist``'s epistemic sigma is the
     standard deviation of the members' means and the aleatoric sigma the root mean of
@@ -99,24 +100,43 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
     random_state: int | None = None
 
     def fit(self, X, y, validation_data=None, **fit_params):
-        """Train the K members on (X, y); ``validation_data`` and ``fit_params`` go to
-        every member's ``fit``."""
+        """Train the K members on (X, y), one after another; ``validation_data`` and
+        ``fit_params`` go to every member's ``fit``."""
+        self._stop, self._current = False, None
+        fitted = []
+        for member in self.unfitted_members():
+            self._current = member
+            member.fit(X, y, validation_data=validation_data, **fit_params)
+            fitted.append(member)
+            if self._stop:
+                break
+        self._current = None
+        return self.set_members(fitted)
+
+    def unfitted_members(self) -> list:
+        """The K members ``fit`` trains, in order and unfitted: clones of ``estimator``,
+        each with its own seed (``random_state``). For training them elsewhere, e.g. as
+        independent jobs (``stoichnet.evaluate.ensemble``); :meth:`set_members` takes
+        them back fitted."""
         n_members = check_int("n_members", self.n_members, 2)
         if self.random_state is not None:
             check_int("random_state", self.random_state, 0)
         template = ElemNetRegressor() if self.estimator is None else self.estimator
         seeds = np.random.SeedSequence(self.random_state).generate_state(n_members)
-        self.member_seeds_ = [int(seed) for seed in seeds]
-        self.estimators_ = []
-        self._stop, self._current = False, None
-        for seed in self.member_seeds_:
-            self._current = clone(template).set_params(random_state=seed)
-            self._current.fit(X, y, validation_data=validation_data, **fit_params)
-            self.estimators_.append(self._current)
-            if self._stop:
-                break
-        self._current = None
-        self.n_features_in_ = self.estimators_[0].n_features_in_
+        return [clone(template).set_params(random_state=int(seed)) for seed in seeds]
+
+    def set_members(self, members) -> DeepEnsembleRegressor:
+        """Make this ensemble of the fitted ``members`` (those of
+        :meth:`unfitted_members`, in order; fewer when a fit was stopped), as ``fit``
+        leaves it; returns self."""
+        members = list(members)
+        if not members:
+            raise ValueError("an ensemble needs at least one fitted member, got none")
+        for member in members:
+            check_is_fitted(member)
+        self.estimators_ = members
+        self.member_seeds_ = [member.random_state for member in members]
+        self.n_features_in_ = members[0].n_features_in_
         return self
 
     def request_stop(self) -> None:
