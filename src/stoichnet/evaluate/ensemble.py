@@ -29,15 +29,17 @@ from stoichnet.nn import History, load_model, save_model
 
 
 def fit_ensemble(ensemble, X, y, validation_data=None, *, jobs: int = 1,
-                 scheduler: str | None = None, progress=None) -> tuple[object, list[dict]]:
+                 scheduler: str | None = None, threads: int | None = None,
+                 progress=None) -> tuple[object, list[dict]]:
     """Train the members of ``ensemble`` as independent jobs and make it of them.
 
     Args:
         ensemble: an unfitted ``DeepEnsembleRegressor``.
         X, y, validation_data: as ``DeepEnsembleRegressor.fit`` (formulas or features,
             (n,) targets, an optional (X_val, y_val)).
-        jobs, scheduler: where the members train (``run_jobs``' ``n_jobs`` and
-            ``scheduler``); the result does not depend on them.
+        jobs, scheduler, threads: where the members train and with how many BLAS and
+            optimizer threads each (``run_jobs``' ``n_jobs``, ``scheduler`` and
+            ``threads_per_worker``); the result does not depend on them.
         progress: as ``run_jobs``' (a line or a bar per finished member).
     Returns:
         (the fitted ensemble, one dict per member {"wall_s", "cpu_s"}: the seconds its
@@ -48,7 +50,8 @@ def fit_ensemble(ensemble, X, y, validation_data=None, *, jobs: int = 1,
     job_list = [Job(f"member={k}", _fit_member,
                     {"member": member, "X": X, "y": y, "validation_data": validation_data})
                 for k, member in enumerate(members)]
-    results = run_jobs(job_list, n_jobs=jobs, scheduler=scheduler, progress=progress)
+    results = run_jobs(job_list, n_jobs=jobs, scheduler=scheduler,
+                       threads_per_worker=threads, progress=progress)
     outcomes = [results[job.key] for job in job_list]
     for member, outcome in zip(members, outcomes, strict=True):
         _restore(member, outcome)
