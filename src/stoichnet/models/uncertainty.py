@@ -8,7 +8,8 @@ A model has an uncertainty when it can say, per row, how far its prediction may 
 - :class:`DeepEnsembleRegressor`: K networks from different seeds (Lakshminarayanan et
   al. 2017), the spread of their means (epistemic) and their mean aleatoric variance;
 - a random forest (``RandomForestRegressor``, also as the last step of a ``Pipeline``
-  such as ``rf_magpie``): the mean and standard deviation of its trees' predictions.
+  such as ``rf_magpie``): the mean and standard deviation of its trees' predictions; and,
+  without a Gaussian shape, :func:`quantile_interval`: the quantiles of those predictions.
 
 sigma is a standard deviation in the target's unit. Whether it is *calibrated* is measured,
 and repaired on validation rows, by :mod:`stoichnet.evaluate.uncertainty`.
@@ -24,7 +25,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ..util.checks import check_int
+from ..util.checks import check_int, check_real
 from .distributions import mixture
 from .estimators import ElemNetRegressor
 
@@ -55,12 +56,7 @@ def predict_dist(model, X, *, components: bool = False) -> tuple[np.ndarray, ...
         features = model[:-1].transform(X) if len(model) > 1 else X
         return predict_dist(model[-1], features, components=components)
     if isinstance(model, RandomForestRegressor):
-        check_is_fitted(model, "estimators_")
-        X = np.asarray(X, dtype=np.float32)  # as the forest's own predict converts it
-        trees = np.stack([tree.predict(X) for tree in model.estimators_]).astype(np.float64)
-        if trees.ndim != 2:
-            raise ValueError("predict_dist takes a forest of one target; this one has "
-                             f"{trees.shape[2]}")
+        trees = tree_predictions(model, X)
         mean, spread = trees.mean(axis=0), trees.std(axis=0)
         return (mean, spread, np.zeros_like(mean)) if components else (mean, spread)
     if not uncertainty_kinds(model):
@@ -70,6 +66,37 @@ def predict_dist(model, X, *, components: bool = False) -> tuple[np.ndarray, ...
             f"a {type(model).__name__} has no uncertainty; models with one: networks with a "
             "likelihood loss or Monte-Carlo dropout, DeepEnsembleRegressor, random forests")
     return model.predict_dist(X, components=components)
+
+
+def tree_predictions(model, X) -> np.ndarray:
+    """(n_trees, n_samples) float64: each tree's predictions of a fitted random forest
+    (``RandomForestRegressor``, or a ``Pipeline`` ending in one, such as ``rf_magpie``).
+
+    Raises:
+        ValueError: ``model`` is no such forest, or a forest of several targets.
+    """
+    if isinstance(model, Pipeline):
+        features = model[:-1].transform(X) if len(model) > 1 else X
+        return tree_predictions(model[-1], features)
+    if not isinstance(model, RandomForestRegressor):
+        raise ValueError(f"tree predictions need a random forest, got a {type(model).__name__}")
+    check_is_fitted(model, "estimators_")
+    X = np.asarray(X, dtype=np.float32)  # as the forest's own predict converts it
+    trees = np.stack([tree.predict(X) for tree in model.estimators_]).astype(np.float64)
+    if trees.ndim != 2:
+        raise ValueError(f"a forest of one target is needed; this one has {trees.shape[2]}")
+    return trees
+
+
+def quantile_interval(model, X, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high), (n_samples,) each in the target's unit: the central ``level`` interval
+    of a random forest's trees' predictions (their (1 - level)/2 and (1 + level)/2
+    quantiles, NumPy's linear interpolation). A cheap interval that assumes no Gaussian
+    shape; it spans the trees' disagreement only, not the noise of the target."""
+    level = check_real("level", level, 0, 1, low_open=True, high_open=True)
+    trees = tree_predictions(model, X)
+    low, high = np.quantile(trees, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return low, high
 
 
 @dataclass(repr=False, eq=False)  # sklearn's repr; estimators compare by identity
