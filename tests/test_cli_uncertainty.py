@@ -92,3 +92,34 @@ def test_gaussian_head_from_the_command_line_and_a_model_without_uncertainty(tmp
     capsys.readouterr()
     code, _, err = _run(capsys, "predict", plain, "MgO", "--uncertainty")
     assert code == 2 and "this model has no uncertainty" in err and "--ensemble" in err
+
+
+def test_jobs_without_an_ensemble_is_a_usage_error(tmp_path, capsys):
+    train = _csv(tmp_path / "train.csv", 40, 0)
+    code, _, err = _run(capsys, "train", "--train", train, "--duplicates", "keep",
+                        "--jobs", 2, "--out", tmp_path / "m.npz")
+    assert code == 2 and "they need --ensemble K" in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.slow
+def test_ensemble_members_as_jobs_write_the_serial_model_file(tmp_path, capsys):
+    """--ensemble 2 --jobs 2 (two worker processes) saves the same networks, weight for
+    weight, and the same model card as --ensemble 2 trained one member after the other."""
+    train = _csv(tmp_path / "train.csv", 120, 4)
+    test = _csv(tmp_path / "test.csv", 20, 5)
+    cards = {}
+    for jobs in (1, 2):
+        model = tmp_path / f"jobs{jobs}.npz"
+        code, out, _ = _run(capsys, "train", "--train", train, "--test", test, "--epochs", 2,
+                            "--duplicates", "keep", "--ensemble", 2, "--jobs", jobs,
+                            "--out", model)
+        assert code == 0 and "Trained 2 networks" in out
+        cards[jobs] = json.loads(model.with_suffix(".json").read_text())
+    serial, parallel = (load_models(tmp_path / f"jobs{j}.npz") for j in (1, 2))
+    assert len(serial) == len(parallel) == 2
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.flat_params.dtype == b.flat_params.dtype
+        assert np.array_equal(a.flat_params, b.flat_params)
+    assert not np.array_equal(serial[0].flat_params, serial[1].flat_params)
+    assert cards[1] == cards[2]

@@ -504,7 +504,9 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
 @checkpoint_options("DIR/train.ckpt")
 @click.option("--ensemble", "ensemble", type=int, metavar="K",
               help="Train K >= 2 networks from different seeds (a deep ensemble; K times the "
-                   "training time) and save them in one model file; predictions get a sigma.")
+                   "training time) and save them in one model file; predictions get a sigma. "
+                   "With --jobs or --scheduler the K train at once, with the same result.")
+@executor_options
 @click.option("--loss", type=click.Choice(["mae", "mse", "huber", "gaussian_nll",
                                            "laplace_nll"]),
               help="Training loss (default: the recipe's). gaussian_nll / laplace_nll give "
@@ -512,7 +514,7 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
 @recalibration_option
 def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, init, freeze,
           init_lr_scale, checkpoint_dir, resume, ensemble=None, loss=None,
-          recalibration="isotonic", **opts):
+          recalibration="isotonic", jobs=1, scheduler=None, **opts):
     """Train a network (ElemNet by default; Roost, CrabNet) and save it for `stoichnet predict`.
 
     Early stopping watches the validation rows; the test rows, when given, are scored.
@@ -536,6 +538,7 @@ def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, in
       stoichnet train --dataset aflow__ael_bulk_modulus_vrh --init pretrained --out bulk.npz
       stoichnet train --dataset matbench_glass --init pretrained --freeze 8 --out glass.npz
       stoichnet train --dataset CritExam__Ef --out ef5.npz --ensemble 5
+      stoichnet train --dataset CritExam__Ef --out ef5.npz --ensemble 5 --jobs 2
       stoichnet train --dataset CritExam__Ef --out ef-nll.npz --loss gaussian_nll
     """
     from stoichnet.evaluate.compare import NETWORKS, StopRequest, as_labels, detect_task
@@ -551,6 +554,10 @@ def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, in
     if ensemble is not None and checkpoint_dir is not None:
         raise click.UsageError("--ensemble trains several networks; it cannot be combined "
                                "with --checkpoint-dir")
+    parallel = jobs > 1 or scheduler is not None
+    if parallel and ensemble is None:
+        raise click.UsageError("--jobs and --scheduler train the members of an ensemble at "
+                               "once: they need --ensemble K")
     check_output_file(out_path, overwrite)
     check_output_file(card_path(out_path), overwrite)
     if init is None and freeze:
@@ -582,14 +589,20 @@ def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, in
         from stoichnet.models import DeepEnsembleRegressor
         net = DeepEnsembleRegressor(net, n_members=ensemble, random_state=opts["seed"])
     stop = StopRequest()
-    with graceful_sigint(announce_stop(stop)):
-        stop.current, stop.checkpointed = net, checkpoint is not None
-        try:
-            net.fit(split.train["formula"], split.train["target"].to_numpy(),
-                    validation_data=(split.val["formula"], split.val["target"].to_numpy()),
-                    checkpoint=checkpoint, resume=checkpoint if resume else None)
-        except TrainingInterrupted as err:
-            exit_interrupted(err)
+    fit_data = (split.train["formula"], split.train["target"].to_numpy(),
+                (split.val["formula"], split.val["target"].to_numpy()))
+    if parallel:  # Ctrl-C cancels every member (run_jobs) and nothing is written
+        from stoichnet.evaluate.ensemble import fit_ensemble
+
+        fit_ensemble(net, *fit_data, jobs=jobs, scheduler=scheduler, progress=True)
+    else:
+        with graceful_sigint(announce_stop(stop)):
+            stop.current, stop.checkpointed = net, checkpoint is not None
+            try:
+                net.fit(*fit_data[:2], validation_data=fit_data[2], checkpoint=checkpoint,
+                        resume=checkpoint if resume else None)
+            except TrainingInterrupted as err:
+                exit_interrupted(err)
     members = getattr(net, "estimators_", [net])
 
     def per_member(attr):  # one value, or one per ensemble member

@@ -330,6 +330,14 @@ def test_compare_reports_the_forests_calibration_raw_and_recalibrated(tmp_path):
     table = result.calibration_table()
     assert "rf raw" in table and f"rf recalibrated (sigma x {recal.scale:.3g})" in table
     assert "ridge" not in table and "coverage 95%" in table
+    # the tree-quantile intervals, recomputed from the trees with NumPy's quantiles
+    trees = np.array([t.predict(np.asarray(forest[:-1].transform(test["formula"]),
+                                           dtype=np.float32)) for t in forest[-1].estimators_])
+    for level, (lo, hi) in ((0.68, (0.16, 0.84)), (0.95, (0.025, 0.975))):
+        low, high = np.quantile(trees, lo, axis=0), np.quantile(trees, hi, axis=0)
+        assert calibration["tree quantiles"][f"coverage {level:.0%}"] == pytest.approx(
+            np.mean((low <= y) & (y <= high)))
+    assert "rf tree quantiles" in table
     paths = {p.name for p in write_comparison(result, tmp_path / "run")}
     assert {"calibration.png", "error_vs_sigma.png"} <= paths
     frame = pd.read_csv(tmp_path / "run" / "predictions.csv")

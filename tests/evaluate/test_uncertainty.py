@@ -168,3 +168,12 @@ def test_recalibration_reaches_errors_far_beyond_the_raw_sigma(method):
     report = unc.calibration_report(*gaussian_rows(20_000, seed=12, reported=1 / 50), recal)
     assert abs(report["coverage 95%"] - 0.95) < 0.015
     assert abs(report["coverage 68%"] - 0.68) < 0.02
+
+
+def test_interval_coverage_counts_rows_inside_closed_intervals():
+    from stoichnet.evaluate.uncertainty import interval_coverage
+
+    y = np.array([0.0, 1.0, 2.0, 3.0])
+    assert interval_coverage(y, [0, 0, 0, 0], [0, 2, 1, 5]) == 0.75  # ends included
+    with pytest.raises(ValueError, match="one length"):
+        interval_coverage(y, [0, 0], [1, 1])

@@ -107,6 +107,29 @@ def test_forest_spread_is_the_standard_deviation_over_its_trees():
     np.testing.assert_allclose(mean, pipe.predict(FORMULAS[:5]), rtol=1e-12)
 
 
+def test_forest_quantile_interval_is_the_quantiles_of_its_trees():
+    from stoichnet.models.uncertainty import quantile_interval
+
+    rng = np.random.default_rng(8)
+    y = rng.normal(size=len(FORMULAS))
+    pipe = rf_magpie(n_estimators=30).fit(FORMULAS, y)
+    features = np.asarray(pipe[:-1].transform(FORMULAS[:6]), dtype=np.float32)
+    trees = np.array([t.predict(features) for t in pipe[-1].estimators_])
+    low, high = quantile_interval(pipe, FORMULAS[:6], 0.9)
+    # the oracle: order statistics by hand (linear interpolation between neighbours)
+    ordered = np.sort(trees, axis=0)
+    position = 0.05 * (len(trees) - 1)
+    k, frac = int(position), position - int(position)
+    np.testing.assert_allclose(low, ordered[k] + frac * (ordered[k + 1] - ordered[k]))
+    assert (low <= trees.mean(axis=0)).all() and (trees.mean(axis=0) <= high).all()
+    assert (quantile_interval(pipe, FORMULAS[:6], 0.5)[1] <= high).all()
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\), got 1.0"):
+        quantile_interval(pipe, FORMULAS[:6], 1.0)
+    from stoichnet.models import ridge_magpie
+    with pytest.raises(ValueError, match="tree predictions need a random forest, got a Ridge"):
+        quantile_interval(ridge_magpie().fit(FORMULAS, y), FORMULAS[:2])
+
+
 def test_a_model_without_uncertainty_is_refused_by_name():
     from stoichnet.models import ridge_magpie
     ridge = ridge_magpie().fit(FORMULAS, np.arange(len(FORMULAS), dtype=float))

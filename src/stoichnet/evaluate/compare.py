@@ -37,7 +37,13 @@ from stoichnet.evaluate.metrics import (
 )
 from stoichnet.evaluate.progress import progress_bar, progress_line
 from stoichnet.evaluate.text import format_table, verdict
-from stoichnet.evaluate.uncertainty import Recalibration, calibration_report, fit_recalibration
+from stoichnet.evaluate.uncertainty import (
+    LEVELS,
+    Recalibration,
+    calibration_report,
+    fit_recalibration,
+    interval_coverage,
+)
 from stoichnet.models.baselines import CLASSIFICATION_BASELINES, REGRESSION_BASELINES
 from stoichnet.models.estimators import (
     CrabNetClassifier,
@@ -47,7 +53,7 @@ from stoichnet.models.estimators import (
     RoostClassifier,
     RoostRegressor,
 )
-from stoichnet.models.uncertainty import predict_dist, uncertainty_kinds
+from stoichnet.models.uncertainty import predict_dist, quantile_interval, uncertainty_kinds
 from stoichnet.util.checks import check_choice
 from stoichnet.util.files import atomic_dir
 
@@ -158,7 +164,10 @@ class ModelRun:
         calibration: for such a model, {"kinds": what sigma is made of,
             "recalibration": the :class:`~stoichnet.evaluate.uncertainty.Recalibration`
             fitted on the validation rows (as a dict), "raw" / "recalibrated": the test
-            rows' :func:`~stoichnet.evaluate.uncertainty.calibration_report`}, else None.
+            rows' :func:`~stoichnet.evaluate.uncertainty.calibration_report`; a forest
+            adds "tree quantiles": the test rows' coverage of the central 68% and 95%
+            intervals of its trees' predictions, :func:`~stoichnet.models.uncertainty.
+            quantile_interval`}, else None.
     """
 
     name: str
@@ -223,7 +232,8 @@ class Comparison:
 
     def calibration_table(self) -> str | None:
         """Text table of the test rows' calibration, raw and recalibrated on the
-        validation rows, for every model with an uncertainty; None if none has one."""
+        validation rows, for every model with an uncertainty (a forest also the coverage
+        of its tree-quantile intervals); None if none has one."""
         rows = {}
         for name, run in self.runs.items():
             if run.calibration is None:
@@ -233,6 +243,8 @@ class Comparison:
                    "none": "not fitted"}[recal.method]
             rows[f"{name} raw"] = run.calibration["raw"]
             rows[f"{name} recalibrated ({how})"] = run.calibration["recalibrated"]
+            if "tree quantiles" in run.calibration:
+                rows[f"{name} tree quantiles"] = run.calibration["tree quantiles"]
         if not rows:
             return None
         columns = [c for c in next(iter(rows.values())) if c != "rows"]
@@ -331,12 +343,18 @@ def _calibration(estimator, val: pd.DataFrame, test: pd.DataFrame,
     recal = fit_recalibration(val["target"].to_numpy(), val_mean, val_sigma, method)
     y_test = test["target"].to_numpy()
     mean, sigma = predict_dist(estimator, test["formula"])
-    return sigma, {
+    calibration = {
         "kinds": list(uncertainty_kinds(estimator)),
         "recalibration": recal.to_dict(),
         "raw": calibration_report(y_test, mean, sigma),
         "recalibrated": calibration_report(y_test, mean, sigma, recal),
     }
+    if "trees" in calibration["kinds"]:  # the cheap interval without a Gaussian shape
+        calibration["tree quantiles"] = {
+            f"coverage {level:.0%}": interval_coverage(
+                y_test, *quantile_interval(estimator, test["formula"], level))
+            for level in LEVELS}
+    return sigma, calibration
 
 
 def _stopped_by(estimator, stop: StopRequest) -> str:

@@ -89,6 +89,16 @@ def z_of_level(level) -> np.ndarray:
     return math.sqrt(2) * special.erfinv(np.asarray(level, dtype=np.float64))
 
 
+def interval_coverage(y, low, high) -> float:
+    """Fraction of the (n,) ``y`` inside their intervals [low, high] ((n,) each), for
+    intervals that are not mean ± z·sigma (e.g. a forest's tree quantiles)."""
+    y, low, high = (np.asarray(a, dtype=np.float64) for a in (y, low, high))
+    if not y.shape == low.shape == high.shape or y.ndim != 1 or y.size == 0:
+        raise ValueError(f"y, low and high must be non-empty 1-D arrays of one length, got "
+                         f"shapes {y.shape}, {low.shape}, {high.shape}")
+    return float(np.mean((low <= y) & (y <= high)))
+
+
 def coverage_curve(u, expected) -> np.ndarray:
     """Observed coverage of each expected level: the fraction of rows with u <= p, for
     each p in ``expected``. u: (n,) levels (:func:`levels`); expected: (m,) in [0, 1]."""

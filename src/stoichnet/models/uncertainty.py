@@ -8,7 +8,8 @@ A model has an uncertainty when it can say, per row, how far its prediction may 
 - :class:`DeepEnsembleRegressor`: K networks from different seeds (Lakshminarayanan et
   al. 2017), the spread of their means (epistemic) and their mean aleatoric variance;
 - a random forest (``RandomForestRegressor``, also as the last step of a ``Pipeline``
-  such as ``rf_magpie``): the mean and standard deviation of its trees' predictions.
+  such as ``rf_magpie``): the mean and standard deviation of its trees' predictions; and,
+  without a Gaussian shape, :func:`quantile_interval`: the quantiles of those predictions.
 
 sigma is a standard deviation in the target's unit. Whether it is *calibrated* is measured,
 and repaired on validation rows, by :mod:`stoichnet.evaluate.uncertainty`.
@@ -24,7 +25,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ..util.checks import check_int
+from ..util.checks import check_int, check_real
 from .distributions import mixture
 from .estimators import ElemNetRegressor
 
@@ -55,12 +56,7 @@ def predict_dist(model, X, *, components: bool = False) -> tuple[np.ndarray, ...
         features = model[:-1].transform(X) if len(model) > 1 else X
         return predict_dist(model[-1], features, components=components)
     if isinstance(model, RandomForestRegressor):
-        check_is_fitted(model, "estimators_")
-        X = np.asarray(X, dtype=np.float32)  # as the forest's own predict converts it
-        trees = np.stack([tree.predict(X) for tree in model.estimators_]).astype(np.float64)
-        if trees.ndim != 2:
-            raise ValueError("predict_dist takes a forest of one target; this one has "
-                             f"{trees.shape[2]}")
+        trees = tree_predictions(model, X)
         mean, spread = trees.mean(axis=0), trees.std(axis=0)
         return (mean, spread, np.zeros_like(mean)) if components else (mean, spread)
     if not uncertainty_kinds(model):
@@ -70,6 +66,37 @@ def predict_dist(model, X, *, components: bool = False) -> tuple[np.ndarray, ...
             f"a {type(model).__name__} has no uncertainty; models with one: networks with a "
             "likelihood loss or Monte-Carlo dropout, DeepEnsembleRegressor, random forests")
     return model.predict_dist(X, components=components)
+
+
+def tree_predictions(model, X) -> np.ndarray:
+    """(n_trees, n_samples) float64: each tree's predictions of a fitted random forest
+    (``RandomForestRegressor``, or a ``Pipeline`` ending in one, such as ``rf_magpie``).
+
+    Raises:
+        ValueError: ``model`` is no such forest, or a forest of several targets.
+    """
+    if isinstance(model, Pipeline):
+        features = model[:-1].transform(X) if len(model) > 1 else X
+        return tree_predictions(model[-1], features)
+    if not isinstance(model, RandomForestRegressor):
+        raise ValueError(f"tree predictions need a random forest, got a {type(model).__name__}")
+    check_is_fitted(model, "estimators_")
+    X = np.asarray(X, dtype=np.float32)  # as the forest's own predict converts it
+    trees = np.stack([tree.predict(X) for tree in model.estimators_]).astype(np.float64)
+    if trees.ndim != 2:
+        raise ValueError(f"a forest of one target is needed; this one has {trees.shape[2]}")
+    return trees
+
+
+def quantile_interval(model, X, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high), (n_samples,) each in the target's unit: the central ``level`` interval
+    of a random forest's trees' predictions (their (1 - level)/2 and (1 + level)/2
+    quantiles, NumPy's linear interpolation). A cheap interval that assumes no Gaussian
+    shape; it spans the trees' disagreement only, not the noise of the target."""
+    level = check_real("level", level, 0, 1, low_open=True, high_open=True)
+    trees = tree_predictions(model, X)
+    low, high = np.quantile(trees, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return low, high
 
 
 @dataclass(repr=False, eq=False)  # sklearn's repr; estimators compare by identity
@@ -84,8 +111,9 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
         n_members: K >= 2.
         random_state: seed of the members' seeds (the same seed, the same ensemble).
 
-    Attributes (after ``fit``): ``estimators_`` (the K fitted members; fewer after
-    :meth:`request_stop`), ``member_seeds_``, ``n_features_in_``.
+    Attributes (after ``fit``, or :meth:`set_members` with the members of
+    :meth:`unfitted_members` trained elsewhere): ``estimators_`` (the K fitted members;
+    fewer after :meth:`request_stop`), ``member_seeds_``, ``n_features_in_``.
 
     Predictions: the mean of the members' means; ``predict_dist``'s epistemic sigma is the
     standard deviation of the members' means and the aleatoric sigma the root mean of
@@ -99,24 +127,43 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
     random_state: int | None = None
 
     def fit(self, X, y, validation_data=None, **fit_params):
-        """Train the K members on (X, y); ``validation_data`` and ``fit_params`` go to
-        every member's ``fit``."""
+        """Train the K members on (X, y), one after another; ``validation_data`` and
+        ``fit_params`` go to every member's ``fit``."""
+        self._stop, self._current = False, None
+        fitted = []
+        for member in self.unfitted_members():
+            self._current = member
+            member.fit(X, y, validation_data=validation_data, **fit_params)
+            fitted.append(member)
+            if self._stop:
+                break
+        self._current = None
+        return self.set_members(fitted)
+
+    def unfitted_members(self) -> list:
+        """The K members ``fit`` trains, in order and unfitted: clones of ``estimator``,
+        each with its own seed (``random_state``). For training them elsewhere, e.g. as
+        independent jobs (``stoichnet.evaluate.ensemble``); :meth:`set_members` takes
+        them back fitted."""
         n_members = check_int("n_members", self.n_members, 2)
         if self.random_state is not None:
             check_int("random_state", self.random_state, 0)
         template = ElemNetRegressor() if self.estimator is None else self.estimator
         seeds = np.random.SeedSequence(self.random_state).generate_state(n_members)
-        self.member_seeds_ = [int(seed) for seed in seeds]
-        self.estimators_ = []
-        self._stop, self._current = False, None
-        for seed in self.member_seeds_:
-            self._current = clone(template).set_params(random_state=seed)
-            self._current.fit(X, y, validation_data=validation_data, **fit_params)
-            self.estimators_.append(self._current)
-            if self._stop:
-                break
-        self._current = None
-        self.n_features_in_ = self.estimators_[0].n_features_in_
+        return [clone(template).set_params(random_state=int(seed)) for seed in seeds]
+
+    def set_members(self, members) -> DeepEnsembleRegressor:
+        """Make this ensemble of the fitted ``members`` (those of
+        :meth:`unfitted_members`, in order; fewer when a fit was stopped), as ``fit``
+        leaves it; returns self."""
+        members = list(members)
+        if not members:
+            raise ValueError("an ensemble needs at least one fitted member, got none")
+        for member in members:
+            check_is_fitted(member)
+        self.estimators_ = members
+        self.member_seeds_ = [member.random_state for member in members]
+        self.n_features_in_ = members[0].n_features_in_
         return self
 
     def request_stop(self) -> None:
