@@ -544,7 +544,7 @@ def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, in
     from stoichnet.evaluate.compare import NETWORKS, StopRequest, as_labels, detect_task
     from stoichnet.evaluate.learning import learning_check
     from stoichnet.evaluate.metrics import mae, roc_auc
-    from stoichnet.evaluate.model_card import card_path, save_network
+    from stoichnet.evaluate.model_card import card_path, save_network, uncertainty_card
     from stoichnet.nn import TrainingInterrupted
     from stoichnet.util.files import check_output_file
 
@@ -644,30 +644,6 @@ def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, in
         click.echo("Interrupted: the model holds the best weights reached so far. To train in "
                    "full, run the same command again with --overwrite.", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
-
-
-def uncertainty_card(net, split, seed: int, method: str = "isotonic") -> dict:
-    """The model-card entries of a regression network: the domain of its training data
-    and, when it has an uncertainty, the recalibration fitted on the validation rows and
-    the test rows' calibration raw and recalibrated."""
-    from stoichnet.evaluate.domain import fit_domain
-    from stoichnet.evaluate.uncertainty import calibration_report, fit_recalibration
-    from stoichnet.models.uncertainty import predict_dist, uncertainty_kinds
-
-    card = {"domain": fit_domain(split.train["formula"], split.val["formula"],
-                                 seed=seed).to_dict()}
-    if not uncertainty_kinds(net):
-        return card
-    recal = fit_recalibration(split.val["target"].to_numpy(),
-                              *predict_dist(net, split.val["formula"]), method)
-    card["recalibration"] = recal.to_dict()
-    if split.test is not None:
-        y = split.test["target"].to_numpy()
-        mean, sigma = predict_dist(net, split.test["formula"])
-        card["calibration_test"] = {
-            "raw": calibration_report(y, mean, sigma),
-            "recalibrated": calibration_report(y, mean, sigma, recal)}
-    return card
 
 
 def table_suffix(output_path) -> str:

@@ -4,12 +4,13 @@ whose noise is known."""
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from stoichnet.models import (
     DeepEnsembleRegressor,
     ElemNetRegressor,
     NeuralNetRegressor,
+    add_sigma_head,
     predict_dist,
     rf_magpie,
     uncertainty_kinds,
@@ -60,6 +61,57 @@ def test_the_folded_head_predicts_the_likelihood_the_training_measured():
     nll = -stats.norm.logpdf(y_val, mean, sigma).mean()
     assert nll == pytest.approx(net.history_.history["val_loss"][-1], rel=1e-9)
     assert net.target_scale_ == pytest.approx(np.std(y))
+
+
+def test_a_sigma_head_added_afterwards_recovers_a_known_noise_and_keeps_the_rest():
+    """A trained point network (one output) gets a log-sigma column on its last hidden
+    layer's activations h: with noise of sd exp(h w + c) for a chosen (w, c), the fitted
+    column recovers them (scipy's minimiser of the NLL from its own formula agrees); the
+    hidden layers and the mean column stay bit for bit, so the means are the predictions
+    (to the rounding of the matrix product)."""
+    X, y = heteroscedastic(400, seed=3)
+    net = NeuralNetRegressor(arch="8-1", epochs=30, patience=None, random_state=0,
+                             dtype="float64").fit(X, y)
+    model = net.model_
+    rng = np.random.default_rng(4)
+    X_big = rng.uniform(-1, 1, (40_000, 1))
+    h = np.maximum(X_big @ model.layers[0].params["W"] + model.layers[0].params["b"], 0)
+    w = rng.normal(scale=1.0, size=h.shape[1]) / np.maximum(h.std(axis=0), 1e-3)
+    w = np.where(h.std(axis=0) > 0, w, 0.0)  # a dead unit's weight stays 0
+    log_sigma = (h - h.mean(axis=0)) @ w * 0.5 / np.std((h - h.mean(axis=0)) @ w) - 2.0
+    mean = model.predict(X_big)[:, 0]
+    y_big = mean + np.exp(log_sigma) * rng.standard_normal(len(mean))
+
+    headed = add_sigma_head(model, X_big, y_big)
+    assert headed.output_shape == (2,) and headed.loss.name == "gaussian_nll"
+    assert model.output_shape == (1,)  # the input network is not changed
+    for key in ("W", "b"):
+        assert headed.layers[0].params[key].tobytes() == model.layers[0].params[key].tobytes()
+    assert (headed.layers[-1].params["W"][:, :1].tobytes()
+            == model.layers[-1].params["W"].tobytes())
+    out = headed.predict(X_big)
+    # equal but for the last bit: BLAS sums a two-column product in another order
+    np.testing.assert_allclose(out[:, 0], mean, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(out[:, 1], log_sigma, atol=0.06)  # 40,000 noisy rows
+
+    def nll(theta):  # the Gaussian NLL written out, minimised by scipy without gradients
+        s = h @ theta[:-1] + theta[-1]
+        return np.mean(s + 0.5 * (y_big - mean) ** 2 * np.exp(-2 * s))
+
+    reference = optimize.minimize(nll, np.zeros(h.shape[1] + 1), method="Nelder-Mead",
+                                  options={"maxiter": 40_000, "xatol": 1e-7, "fatol": 1e-12})
+    fitted = np.append(headed.layers[-1].params["W"][:, 1], headed.layers[-1].params["b"][1])
+    assert nll(fitted) <= reference.fun + 1e-9
+
+
+def test_a_sigma_head_needs_a_one_output_linear_network():
+    X, y = heteroscedastic(200, seed=5)
+    net = NeuralNetRegressor(arch="8-1", loss="gaussian_nll", epochs=2, random_state=0)
+    with pytest.raises(ValueError, match="linear Dense of 1 unit"):
+        add_sigma_head(net.fit(X, y).model_, X, y)
+    point = NeuralNetRegressor(arch="8-1", epochs=2, random_state=0).fit(X, y).model_
+    with pytest.raises(ValueError, match="must be 200 finite targets"):
+        add_sigma_head(point, X, y[:10])
 
 
 def test_mc_dropout_sigma_is_the_spread_of_the_passes():

@@ -10,7 +10,8 @@ A regressor with an uncertainty (an aleatoric head, Monte-Carlo dropout, or a de
 ensemble, whose members all go into one ensemble file, ``nn.io.save_models``) predicts a
 sigma too; its card may hold the ``recalibration`` fitted on the validation rows
 (:mod:`stoichnet.evaluate.uncertainty`) and the ``domain`` of its training data
-(:mod:`stoichnet.evaluate.domain`), which ``predict_formulas`` apply. Both files are written atomically
+(:mod:`stoichnet.evaluate.domain`), which ``predict_formulas`` apply;
+``uncertainty_card`` computes both. Both files are written atomically
 (:mod:`stoichnet.util.files`) and get the umask's mode.
 """
 
@@ -28,10 +29,10 @@ import pandas as pd
 from stoichnet import __version__
 from stoichnet.chem import ElementFractions, parse_formulas
 from stoichnet.chem.element_sets import element_sets
-from stoichnet.evaluate.domain import Domain
-from stoichnet.evaluate.uncertainty import Recalibration
+from stoichnet.evaluate.domain import Domain, fit_domain
+from stoichnet.evaluate.uncertainty import Recalibration, calibration_report, fit_recalibration
 from stoichnet.models.distributions import from_passes, mixture
-from stoichnet.models.uncertainty import uncertainty_kinds
+from stoichnet.models.uncertainty import predict_dist, uncertainty_kinds
 from stoichnet.nn import ModelFileError, Sequential, load_models, save_model, save_models
 from stoichnet.util.files import atomic_file, check_output_file
 
@@ -91,6 +92,33 @@ def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool
         save_model(members[0].model_, path, overwrite=overwrite)
     with atomic_file(card, overwrite) as tmp:
         tmp.write_text(json.dumps(content, indent=2, default=str))
+    return card
+
+
+def uncertainty_card(net, split, seed: int, method: str = "isotonic") -> dict:
+    """The model-card entries of a fitted regressor ``net`` (``stoichnet train``'s, and
+    the shipped networks'): ``domain``, the domain of its training data, and, when it has
+    an uncertainty, ``recalibration`` (``method``, fitted on the validation rows) and
+    ``calibration_test``, the test rows' calibration raw and recalibrated.
+
+    Args:
+        split: a :class:`~stoichnet.evaluate.data.Split` (train, val and optional test
+            frames with ``formula`` and ``target``).
+        seed: seed of the domain's sample of training formulas.
+    """
+    card = {"domain": fit_domain(split.train["formula"], split.val["formula"],
+                                 seed=seed).to_dict()}
+    if not uncertainty_kinds(net):
+        return card
+    recal = fit_recalibration(split.val["target"].to_numpy(),
+                              *predict_dist(net, split.val["formula"]), method)
+    card["recalibration"] = recal.to_dict()
+    if split.test is not None:
+        y = split.test["target"].to_numpy()
+        mean, sigma = predict_dist(net, split.test["formula"])
+        card["calibration_test"] = {
+            "raw": calibration_report(y, mean, sigma),
+            "recalibrated": calibration_report(y, mean, sigma, recal)}
     return card
 
 

@@ -30,7 +30,7 @@ from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, SizeRule, get_recipe
 from .set_models import crabnet, roost
 from .shipped import DEFAULT_PRETRAINED, PRETRAINED, PretrainedModel, load_pretrained
 from .transfer import load_init, transfer_weights
-from .uncertainty import DeepEnsembleRegressor, predict_dist, uncertainty_kinds
+from .uncertainty import DeepEnsembleRegressor, add_sigma_head, predict_dist, uncertainty_kinds
 
 __all__ = [
     "CLASSIFICATION_BASELINES",
@@ -54,6 +54,7 @@ __all__ = [
     "RoostClassifier",
     "RoostRegressor",
     "SizeRule",
+    "add_sigma_head",
     "crabnet",
     "depth_arch",
     "elemnet",

@@ -856,6 +856,11 @@ def pretrained(name: str = DEFAULT_PRETRAINED, unit: str | None = None):
         ValueError: unknown name, or ``unit`` is not the network's.
         ModelFileError: the shipped file is missing or fails its SHA-256.
 
+    A network with a sigma head (the formation-energy one) also has ``predict_dist``;
+    its sigma is the raw one: the card's ``"recalibration"``, fitted on the validation rows,
+    is what ``stoichnet predict`` applies
+    (``stoichnet.evaluate.uncertainty.Recalibration.from_dict(card_["recalibration"])``).
+
     >>> pretrained("formation_energy").predict(["Fe2O3", "NaCl"])  # doctest: +SKIP
     """
     name = check_choice("pretrained model", name, tuple(PRETRAINED))

@@ -6,6 +6,10 @@ storage="float16")``) next to its model card (JSON): the training data and its l
 the architecture and recipe, the command that trained it, and its test error. The cards
 have the layout of ``stoichnet train``'s cards, so ``stoichnet predict`` reads both alike.
 
+The formation-energy network has two outputs, the mean and the log sigma of a Gaussian (an
+aleatoric head fitted after training with the hidden layers and the mean fixed,
+``models.uncertainty.add_sigma_head``); its card holds the sigma's recalibration.
+
 ``stoichnet.models.pretrained("formation_energy")`` is a fitted
 :class:`~stoichnet.models.ElemNetRegressor` around one;
 ``ElemNetRegressor(init="pretrained")`` fine-tunes one on other data (transfer learning,
@@ -55,7 +59,7 @@ PRETRAINED: dict[str, PretrainedModel] = {
             property="formation energy (Materials Project, DFT)",
             unit="eV/atom",
             file="formation_energy.npz",
-            sha256="060bdd3b71ba2e1878d541ee21785fe179e073a0b6928a7953cefeddeec79f0f",
+            sha256="84b943485609c0177421873e457f043d93dc96564b688636a2cdfe8d605fb31c",
         ),
     )
 }

@@ -11,6 +11,10 @@ A model has an uncertainty when it can say, per row, how far its prediction may 
   such as ``rf_magpie``): the mean and standard deviation of its trees' predictions; and,
   without a Gaussian shape, :func:`quantile_interval`: the quantiles of those predictions.
 
+:func:`add_sigma_head` gives a trained one-output network an aleatoric head afterwards,
+keeping its hidden layers and its mean output bit for bit (how the shipped
+formation-energy network got its sigma, ``benchmarks/pack_pretrained.py --sigma-head``).
+
 sigma is a standard deviation in the target's unit. Whether it is *calibrated* is measured,
 and repaired on validation rows, by :mod:`stoichnet.evaluate.uncertainty`.
 """
@@ -20,11 +24,13 @@ from __future__ import annotations
 from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
+from scipy import optimize
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ..nn import Dense, Sequential, losses
 from ..util.checks import check_int, check_real
 from .distributions import mixture
 from .estimators import ElemNetRegressor
@@ -97,6 +103,70 @@ def quantile_interval(model, X, level: float = 0.95) -> tuple[np.ndarray, np.nda
     trees = tree_predictions(model, X)
     low, high = np.quantile(trees, [(1 - level) / 2, (1 + level) / 2], axis=0)
     return low, high
+
+
+def add_sigma_head(model: Sequential, X, y) -> Sequential:
+    """A copy of a trained one-output regression network with a second output unit, the
+    log sigma of a Gaussian, fitted to (X, y) while everything else is held fixed.
+
+    The new network's hidden layers and the mean column (column 0) of its output layer
+    are ``model``'s, bit for bit, so its means are ``model``'s predictions (to the last
+    bit: BLAS may sum a two-column matrix product in another order). Column 1 is
+    s = h w + c on the last hidden layer's activations h (n, units), with (w, c)
+    minimising the Gaussian negative log-likelihood of ``nn.losses.gaussian_nll`` (and
+    its gradient) at the fixed means: a convex problem in (w, c), solved by L-BFGS from
+    w = 0, c = log of the root mean square residual. Dead units (h = 0 on every row) keep
+    w = 0. The result is compiled with loss "gaussian_nll" (and ``model``'s optimizer
+    settings), which is what makes a saved network's second column read as log sigma.
+
+    Args:
+        model: a built network whose last layer is a linear Dense of 1 unit, predicting in
+            the target's unit.
+        X: (n_samples, *input_shape) the network's inputs, e.g. (n, 86) element fractions.
+        y: (n_samples,) targets in the target's unit.
+    Returns the new (built, compiled) Sequential; ``model`` is not changed.
+    Raises:
+        ValueError: ``model``'s last layer is not a linear 1-unit Dense, or y is not (n,)
+            finite numbers for the n rows of X.
+    """
+    out = model.layers[-1]
+    if not isinstance(out, Dense) or out.units != 1 or out.activation != "linear":
+        raise ValueError(
+            f"add_sigma_head needs a network whose last layer is a linear Dense of 1 unit "
+            f"(a mean); {out.name} is a {type(out).__name__} with "
+            f"{getattr(out, 'units', '?')} unit(s) and activation "
+            f"{getattr(out, 'activation', '?')!r}")
+    h = model.activations(X, layers=model.layers[-2].name)[model.layers[-2].name]
+    h = h.reshape(len(h), -1).astype(np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (len(h),) or not np.isfinite(y).all():
+        raise ValueError(f"y must be {len(h)} finite targets, got shape {y.shape}")
+    mean = h @ out.params["W"][:, 0].astype(np.float64) + float(out.params["b"][0])
+    design = np.column_stack([h, np.ones(len(h))])  # s = design @ [w, c]
+
+    def nll(theta):
+        a = np.column_stack([mean, design @ theta])
+        gradient = losses.gaussian_nll_gradient(a, y[:, None])[:, 1] @ design
+        return losses.gaussian_nll(a, y[:, None]), gradient
+
+    start = np.zeros(design.shape[1])
+    start[-1] = 0.5 * np.log(np.mean((y - mean) ** 2))
+    fit = optimize.minimize(nll, start, jac=True, method="L-BFGS-B",
+                            options={"maxiter": 10_000, "gtol": 1e-10, "ftol": 1e-15})
+
+    config = model.get_config()
+    config["layers"][-1]["config"]["units"] = 2
+    headed = Sequential.from_config(config)
+    for mine, theirs in zip(headed.layers[:-1], model.layers[:-1], strict=True):
+        for key, value in theirs.params.items():
+            mine.params[key][...] = value
+    headed.layers[-1].params["W"][:, :1] = out.params["W"]
+    headed.layers[-1].params["b"][:1] = out.params["b"]
+    headed.layers[-1].params["W"][:, 1] = fit.x[:-1].reshape(out.params["W"].shape[0])
+    headed.layers[-1].params["b"][1] = fit.x[-1]
+    compiled = model.get_compile_config()
+    headed.compile(compiled["optimizer"] if compiled else "adam", "gaussian_nll")
+    return headed
 
 
 @dataclass(repr=False, eq=False)  # sklearn's repr; estimators compare by identity
