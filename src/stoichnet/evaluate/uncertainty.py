@@ -46,6 +46,11 @@ METHODS = ("scale", "isotonic")
 MIN_CALIBRATION_ROWS = 20
 """Fewest validation rows a recalibration is fitted on (fewer: a warning, raw sigma kept)."""
 
+MAX_KNOTS = 256
+"""Most points an isotonic recalibration keeps, evenly spaced in rank among its fitted
+points (so the map moves by about 1/255 in level between two): a model card holds a few
+kB, not one point per validation row."""
+
 ONE_SIGMA = math.erf(1 / math.sqrt(2))
 """0.6827: the level of the interval mean ± sigma."""
 
@@ -157,7 +162,8 @@ class Recalibration:
             (``knots``, ``observed``) from (0, 0), z = |y - mean| / sigma).
         scale: the sigma factor of "scale" (1 otherwise).
         knots, observed: the isotonic map's points, standardized errors z and the
-            fraction of validation rows at or below them (empty otherwise). The map is
+            fraction of validation rows at or below them (empty otherwise; at most
+            :data:`MAX_KNOTS` of the fitted points). The map is
             fitted on z rather than on the raw levels 2 Φ(z) - 1, the same map in exact
             arithmetic, because those round to 1 beyond z = 8.
         n_rows: validation rows it was fitted on.
@@ -259,7 +265,9 @@ def fit_recalibration(y_val, mean_val, sigma_val, method: str = "scale",
     knots = np.concatenate([[0.0], iso.X_thresholds_])
     values = np.concatenate([[0.0], iso.y_thresholds_])
     # np.interp needs increasing knots: of equal ones keep the last (the fitted, not (0, 0))
-    keep = np.concatenate([np.diff(knots) > 0, [True]])
+    keep = np.flatnonzero(np.concatenate([np.diff(knots) > 0, [True]]))
+    keep = keep[np.unique(np.linspace(0, len(keep) - 1, min(len(keep), MAX_KNOTS)).round()
+                          .astype(int))]  # the first (0, 0) and the last point stay
     return Recalibration("isotonic", knots=tuple(knots[keep].tolist()),
                          observed=tuple(values[keep].tolist()), n_rows=n)
 
