@@ -33,7 +33,13 @@ average show how much of the wall time this run actually got.
     python benchmarks/time_to_accuracy.py --model roost|crabnet [--epochs N] \\
         [--learning-rate R] [--threads 1] [--checkpoint DIR] [--predictions F.npz]
     python benchmarks/time_to_accuracy.py --rf
+    python benchmarks/time_to_accuracy.py --pretrained-predictions F.npz
+    python benchmarks/time_to_accuracy.py --ensemble A.npz B.npz [...]
     python benchmarks/time_to_accuracy.py --plot-only
+
+``--pretrained-predictions`` writes the shipped formation-energy network's val/test
+predictions (trained on these splits, no training here) in ``--predictions``' format;
+``--ensemble`` prints the val and test MAE of each prediction file and of their mean.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from stoichnet.models import (
     crabnet,
     elemnet,
     get_recipe,
+    load_pretrained,
     parse_arch,
     rf_magpie,
     roost,
@@ -277,6 +284,24 @@ def _mae(predicted: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean(np.abs(predicted.ravel().astype(np.float64) - target.ravel())))
 
 
+def write_pretrained_predictions(path: Path) -> None:
+    """The shipped formation-energy network's val/test means (eV/atom) into ``path``."""
+    model, _ = load_pretrained("formation_energy")
+    data = load_data(None, 0)
+    np.savez(path, **{split: model.predict(data[split][0])[:, 0] for split in ("val", "test")})
+
+
+def score_ensemble(paths: list[Path]) -> None:
+    """Val and test MAE (eV/atom) of each prediction file and of their mean."""
+    data = load_data(None, 0)
+    predictions = [np.load(path) for path in paths]
+    for split in ("val", "test"):
+        for path, p in zip(paths, predictions, strict=True):
+            print(f"{split} MAE {_mae(p[split], data[split][1]):.4f}  {path}")
+        mean = np.mean([p[split].ravel().astype(np.float64) for p in predictions], axis=0)
+        print(f"{split} MAE {_mae(mean, data[split][1]):.4f}  mean of the {len(paths)}")
+
+
 def run_forest(csv_path: Path, threads: int) -> None:
     """Random forest (100 trees) on Magpie features: fit on train, score test, one row."""
     train = load_dataset("CritExam__Ef", split="train", progress=False)
@@ -339,8 +364,19 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=Path("time_to_accuracy.png"))
     parser.add_argument("--rf", action="store_true", help="run the random forest instead")
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--pretrained-predictions", type=Path, metavar="F.npz",
+                        help="write the shipped network's val/test predictions here")
+    parser.add_argument("--ensemble", type=Path, nargs="+", metavar="F.npz",
+                        help="score these prediction files and their mean")
     args = parser.parse_args()
 
+    if args.pretrained_predictions or args.ensemble:
+        with threadpool_limits(args.threads):
+            if args.pretrained_predictions:
+                write_pretrained_predictions(args.pretrained_predictions)
+            if args.ensemble:
+                score_ensemble(args.ensemble)
+        return
     if args.plot_only:
         plot(args.csv, args.png)
         return
