@@ -71,3 +71,18 @@ def test_train_crabnet_then_predict(tmp_path, capsys):
     code, _, err = _run(capsys, "train", "--model", "roost", "--init", "pretrained",
                         "--train", train, "--val", val, "--out", tmp_path / "r.npz")
     assert code != 0 and "--init starts from a trained ElemNet network" in err
+
+
+def test_a_roost_ensemble_file_predicts_from_element_sets(tmp_path, capsys):
+    """train --model roost --ensemble 2: the file's card says element sets (the members'
+    input), so predict reads formulas as sets and gives the members' mean ± sigma."""
+    train, val, test = _tables(tmp_path)
+    model = tmp_path / "r2.npz"
+    code, _, err = _run(capsys, "train", "--model", "roost", "--ensemble", 2, "--train", train,
+                        "--val", val, "--test", test, "--epochs", 1, "--out", model)
+    assert code == 0, err
+    assert json.loads(model.with_suffix(".json").read_text())["featurization"] == "element_sets"
+    code, out, err = _run(capsys, "predict", model, "Fe2O3", "He")
+    assert code == 0, err
+    rows = [line.split() for line in out.strip().splitlines()[1:]]
+    assert [row[0] for row in rows] == ["Fe2O3", "He"] and all(row[2] == "±" for row in rows)

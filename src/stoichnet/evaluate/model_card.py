@@ -72,7 +72,7 @@ def save_network(estimator, path: str | os.PathLike, info: dict, overwrite: bool
         "stoichnet": __version__,
         "task": "classification" if hasattr(estimator, "classes_") else "regression",
         "classes": np.asarray(getattr(estimator, "classes_", [])).tolist(),
-        "featurization": FEATURIZATIONS[hasattr(estimator, "set_width_")],
+        "featurization": FEATURIZATIONS[hasattr(members[0], "set_width_")],
         "inference_dropout": settings["inference_dropout"],
         "mc_samples": settings["mc_samples"],
         "seed": members[0].predict_seed_,
