@@ -2,7 +2,8 @@
 the validation rows, in one run (issue 15's targets).
 
 On a shared dataset's train/val/test rows (default CritExam__Ef; ``--subset N`` keeps a
-seeded N rows of each split) it trains
+seeded N rows of each split; rows with an element outside ElemNet's 86 inputs, such as
+He or Ne, are dropped from every split with a warning that counts them) it trains
 
 - a deep ensemble: ``--members`` K ElemNet-17 networks by the ``stoichnet`` recipe (as
   ``stoichnet train``: the recipe's batch and epochs unless ``--epochs``), each from its
@@ -32,6 +33,7 @@ raw and recalibrated metric.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from contextlib import ExitStack
 
@@ -39,6 +41,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from stoichnet.evaluate.compare import network_rows
 from stoichnet.evaluate.data import load_split
 from stoichnet.evaluate.ensemble import fit_ensemble
 from stoichnet.evaluate.metrics import mae
@@ -114,6 +117,9 @@ def main() -> None:
         check_output_file(args.csv, args.overwrite)
 
     split = load_split(args.dataset, subset=args.subset, seed=args.seed)
+    # ElemNet takes 86 elements: rows with others (He, Ne, ...) leave every split, with a warning
+    split = dataclasses.replace(split, **network_rows(
+        {"train": split.train, "val": split.val, "test": split.test}, drop=True))
     print(split.describe(), *split.notes, sep="\n")
     X, y = split.train["formula"], split.train["target"].to_numpy(np.float64)
     val = (split.val["formula"], split.val["target"].to_numpy(np.float64))

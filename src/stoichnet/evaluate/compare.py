@@ -365,7 +365,7 @@ def _stopped_by(estimator, stop: StopRequest) -> str:
     return "epochs" if estimator.n_epochs_ >= estimator.settings_["epochs"] else "early stopping"
 
 
-def _network_rows(
+def network_rows(
     frames: dict[str, pd.DataFrame], drop: bool
 ) -> dict[str, pd.DataFrame]:
     """Keep the rows whose formulas use only ElemNet's 86 input elements: raise naming the
@@ -481,7 +481,7 @@ def compare(
             "at least one, no repeats"
         )
     if any(m in ELEMNET_INPUT for m in models):
-        train, val, test = _network_rows(
+        train, val, test = network_rows(
             {"train": train, "val": val, "test": test}, drop_unsupported).values()
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir, the folder of the checkpoints")

@@ -58,10 +58,10 @@ from stoichnet.evaluate.compare import (
     NETWORKS,
     TASKS,
     _check_frame,
-    _network_rows,
     as_labels,
     compare,
     detect_task,
+    network_rows,
 )
 from stoichnet.evaluate.data import VALIDATION_FRACTION, _read
 from stoichnet.evaluate.executor import Job, fingerprint, job_seed, run_jobs
@@ -308,7 +308,7 @@ def prepare_rows(frame: pd.DataFrame, models: Sequence[str] | None, task: str,
         frame = as_labels(frame)
     models = check_models(models, task)
     if any(m in ELEMNET_INPUT for m in models):
-        frame = _network_rows({"data": frame}, drop_unsupported)["data"]
+        frame = network_rows({"data": frame}, drop_unsupported)["data"]
     kept = frame.index.to_numpy()
     return frame.reset_index(drop=True), task, models, kept
 
