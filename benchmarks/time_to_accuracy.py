@@ -31,7 +31,8 @@ average show how much of the wall time this run actually got.
     python benchmarks/time_to_accuracy.py --recipe stoichnet [--engine torch] \\
         [--epochs N] [--max-minutes M] [--threads 2] [--subset n] [--csv F] [--png F]
     python benchmarks/time_to_accuracy.py --model roost|crabnet [--epochs N] \\
-        [--learning-rate R] [--threads 1] [--checkpoint DIR] [--predictions F.npz]
+        [--learning-rate R] [--threads 1] [--checkpoint DIR] [--predictions F.npz] \\
+        [--warm-start CKPT]
     python benchmarks/time_to_accuracy.py --rf
     python benchmarks/time_to_accuracy.py --pretrained-predictions F.npz
     python benchmarks/time_to_accuracy.py --ensemble A.npz B.npz [...]
@@ -72,6 +73,7 @@ from stoichnet.models import (
 )
 from stoichnet.models.estimators import MonteCarloValidation, TimeBudget
 from stoichnet.nn import Callback, EarlyStopping, optimizers, schedules
+from stoichnet.nn.checkpoint import load_checkpoint
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -182,13 +184,24 @@ def train_stoichnet(recipe, data, log: RunLog, seed: int, threads: int, max_minu
 
 
 def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, max_minutes,
-                    checkpoint: Path | None):
+                    checkpoint: Path | None, warm_start: Path | None = None):
     """Train the set model ``name`` by ``recipe`` (no dropout recipes) on standardised
-    targets, resuming from ``checkpoint`` when it exists; returns (epoch kept, predict)."""
+    targets, resuming from ``checkpoint`` when it exists; returns (epoch kept, predict).
+
+    ``warm_start``: a checkpoint of an earlier run of the same model whose weights this
+    run starts from, with a fresh optimizer and the recipe's whole schedule (a warm
+    restart, Loshchilov & Hutter 2017), so that a finished run can be trained further."""
     X, y = data["train"]
     mean, scale = float(y.mean()), float(y.std())
     total_steps = recipe.epochs * math.ceil(len(X) / recipe.batch_size)
     model = SET_MODELS[name](seed=seed)
+    if warm_start is not None:
+        model.build(X.shape[1:])
+        weights = load_checkpoint(warm_start)[1]["weights"]
+        if weights.shape != model.flat_params.shape:
+            raise SystemExit(f"--warm-start {warm_start}: {weights.shape[0]} weights, "
+                             f"{name} has {model.flat_params.shape[0]}")
+        model.flat_params[...] = weights
     model.compile(optimizer=optimizers.get({
         "name": recipe.optimizer, "num_threads": threads,
         "learning_rate": learning_rate(recipe, total_steps),
@@ -345,6 +358,9 @@ def main() -> None:
     parser.add_argument("--engine", default="stoichnet", choices=["stoichnet", "torch"])
     parser.add_argument("--model", default="elemnet", choices=["elemnet", *SET_MODELS])
     parser.add_argument("--checkpoint", type=Path, help="set models: checkpoint file")
+    parser.add_argument("--warm-start", type=Path, metavar="CKPT",
+                        help="set models: start from the weights of this checkpoint of an "
+                        "earlier run (fresh optimizer, the whole schedule again)")
     parser.add_argument("--predictions", type=Path,
                         help="set models: write the kept weights' val/test predictions here")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (the "
@@ -392,6 +408,8 @@ def main() -> None:
             label = args.recipe + "".join(f" {k}={v}" for k, v in overrides.items())
             if args.subset:
                 label += f" subset={args.subset}"
+            if args.warm_start:
+                label += f" warm-start={args.warm_start.name}"
             sets = args.model != "elemnet"
             if sets and (args.engine != "stoichnet" or recipe.dropout):
                 parser.error("--model roost/crabnet: stoichnet engine, a recipe without dropout")
@@ -399,7 +417,8 @@ def main() -> None:
             log = RunLog(args.csv, args.engine if not sets else f"stoichnet {args.model}", label)
             if sets:
                 epoch, predict = train_set_model(args.model, recipe, data, log, args.seed,
-                                                 args.threads, args.max_minutes, args.checkpoint)
+                                                 args.threads, args.max_minutes, args.checkpoint,
+                                                 args.warm_start)
             else:
                 train = train_torch if args.engine == "torch" else train_stoichnet
                 epoch, predict = train(recipe, data, log, args.seed, args.threads,
