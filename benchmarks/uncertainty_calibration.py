@@ -7,8 +7,9 @@ He or Ne, are dropped from every split with a warning that counts them) it train
 
 - a deep ensemble: ``--members`` K ElemNet-17 networks by the ``stoichnet`` recipe (as
   ``stoichnet train``: the recipe's batch and epochs unless ``--epochs``), each from its
-  own seed, as independent jobs through the executor (``--jobs`` worker processes; the
-  members are the serial ones, bit for bit); sigma = the spread of the members' means;
+  own seed (with ``--bootstrap``, each on its own resample of the training rows), as
+  independent jobs through the executor (``--jobs`` worker processes; the members are
+  the serial ones, bit for bit); sigma = the spread of the members' means;
 - one ElemNet-17 network by the same recipe with an aleatoric head (``loss="gaussian_nll"``,
   what ``stoichnet train --loss gaussian_nll`` trains); sigma = its predicted sigma;
 - the random forest on Magpie features (100 trees, ``rf_magpie``); sigma = the standard
@@ -18,16 +19,18 @@ and prints one markdown row per method: test MAE; coverage of the central 68% an
 intervals and the miscalibration area, raw and after a recalibration fitted on the
 validation rows only (``--recalibration``, default isotonic as in ``stoichnet train``);
 Gaussian NLL and sharpness (RMS sigma) after recalibration; Spearman(sigma, |error|);
-wall and CPU seconds of training. Then the ensemble's gain: member 0's test MAE against
-the K-member mean's, and what the ensemble cost (its members' CPU seconds against member
+wall and CPU seconds of training. Then the ensemble's gain: the test MAE of member 0 and
+the mean test MAE of the K members (single networks by the same recipe) against the
+K-member mean's, and what the ensemble cost (its members' CPU seconds against member
 0's). CPU seconds are those of the process that trained (all its threads); the ensemble's
 wall time is that of all its jobs, run ``--jobs`` at a time. The metrics are
 ``stoichnet.evaluate.uncertainty``'s; ``--csv`` writes one row per method with every
 raw and recalibrated metric.
 
     STOICHNET_DATA=/work/shared/data python benchmarks/uncertainty_calibration.py \\
-        [--dataset CritExam__Ef] [--members 5] [--jobs 1] [--threads T] [--epochs N] \\
-        [--subset N] [--seed 0] [--recalibration isotonic|scale] [--csv F [--overwrite]]
+        [--dataset CritExam__Ef] [--members 5] [--bootstrap] [--jobs 1] [--threads T] \\
+        [--epochs N] [--subset N] [--seed 0] [--recalibration isotonic|scale] \\
+        [--csv F [--overwrite]]
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="CritExam__Ef")
     parser.add_argument("--subset", type=int, help="a seeded N rows of each split")
     parser.add_argument("--members", type=int, default=5, help="ensemble size K (>= 2)")
+    parser.add_argument("--bootstrap", action="store_true",
+                        help="each member on its own resample of the training rows")
     parser.add_argument("--jobs", type=int, default=1, help="members trained at once")
     parser.add_argument("--threads", type=int, help="BLAS and optimizer threads per training")
     parser.add_argument("--epochs", type=int, help="epochs per network (default: the recipe's)")
@@ -127,7 +132,8 @@ def main() -> None:
 
     start = time.perf_counter()
     ensemble, runs = fit_ensemble(
-        DeepEnsembleRegressor(network, n_members=args.members, random_state=args.seed),
+        DeepEnsembleRegressor(network, n_members=args.members, random_state=args.seed,
+                              bootstrap=args.bootstrap),
         X, y, val, jobs=args.jobs, threads=args.threads, progress=True)
     ensemble_wall = time.perf_counter() - start
     with ExitStack() as limits:  # the head and the forest train in this process
@@ -141,7 +147,8 @@ def main() -> None:
             random_state=args.seed, n_jobs=args.threads).fit(X, y))
 
     ensemble_cpu = sum(run["cpu_s"] for run in runs)
-    rows = [method_row(f"deep ensemble (K={args.members})", ensemble, split,
+    name = f"deep ensemble (K={args.members}{', bootstrap' if args.bootstrap else ''})"
+    rows = [method_row(name, ensemble, split,
                        args.recalibration, ensemble_wall, ensemble_cpu),
             method_row("aleatoric head (gaussian_nll)", head, split, args.recalibration,
                        head_wall, head_cpu),
@@ -153,17 +160,21 @@ def main() -> None:
     print(markdown(rows, unit))
 
     y_test = split.test["target"].to_numpy(np.float64)
-    single = mae(y_test, ensemble.estimators_[0].predict(split.test["formula"]))
-    mean_mae = rows[0]["test MAE"]
-    gain = (single - mean_mae) / single
-    print(f"\nensemble gain: member 0 test MAE {single:.4f} -> {args.members}-member mean "
-          f"{mean_mae:.4f} {unit} ({abs(gain):.1%} {'lower' if gain >= 0 else 'HIGHER'}); cost "
+    members = [mae(y_test, member.predict(split.test["formula"]))
+               for member in ensemble.estimators_]
+    single, mean_mae = members[0], rows[0]["test MAE"]
+    gain, typical = (single - mean_mae) / single, (np.mean(members) - mean_mae) / np.mean(members)
+    print(f"\nmembers' test MAE: {', '.join(f'{m:.4f}' for m in members)} {unit}")
+    print(f"ensemble gain: member 0 test MAE {single:.4f} -> {args.members}-member mean "
+          f"{mean_mae:.4f} {unit} ({abs(gain):.1%} {'lower' if gain >= 0 else 'HIGHER'}; "
+          f"{typical:.1%} against the members' mean MAE {np.mean(members):.4f}); cost "
           f"{ensemble_cpu:.0f} CPU s against {runs[0]['cpu_s']:.0f} for member 0 "
           f"({ensemble_cpu / runs[0]['cpu_s']:.2f}x), {ensemble_wall:.0f} s wall with "
           f"--jobs {args.jobs} against {runs[0]['wall_s']:.0f} s for member 0")
     if args.csv:
         frame = pd.DataFrame(rows)
         frame["single member test MAE"] = [single, None, None]
+        frame["members' mean test MAE"] = [np.mean(members), None, None]
         with atomic_file(args.csv, overwrite=args.overwrite) as tmp:
             frame.to_csv(tmp, index=False)
         print(f"wrote {args.csv}")

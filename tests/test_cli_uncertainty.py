@@ -48,11 +48,12 @@ def test_ensemble_train_and_predict_end_to_end(tmp_path, capsys):
     test = _csv(tmp_path / "test.csv", 20, 2)
     model = tmp_path / "ens.npz"
     code, out, _ = _run(capsys, "train", "--train", train, "--test", test, "--epochs", 2,
-                        "--duplicates", "keep", "--ensemble", 2, "--recalibration", "scale",
-                        "--out", model)
+                        "--duplicates", "keep", "--ensemble", 2, "--bootstrap",
+                        "--recalibration", "scale", "--out", model)
     assert code == 0 and "Trained 2 networks" in out and "95%:" in out
     card = json.loads(model.with_suffix(".json").read_text())
     assert len(card["seeds"]) == 2 and card["uncertainty"] == ["ensemble"]
+    assert card["ensemble"] == {"members": 2, "bootstrap": True}
     assert card["recalibration"]["method"] == "scale" and card["recalibration"]["n_rows"] >= 20
     assert set(card["calibration_test"]) == {"raw", "recalibrated"}
     assert "Pu" not in card["domain"]["elements"]
@@ -94,11 +95,13 @@ def test_gaussian_head_from_the_command_line_and_a_model_without_uncertainty(tmp
     assert code == 2 and "this model has no uncertainty" in err and "--ensemble" in err
 
 
-def test_jobs_without_an_ensemble_is_a_usage_error(tmp_path, capsys):
+@pytest.mark.parametrize("flag, says", [(("--jobs", 2), "they need --ensemble K"),
+                                        (("--bootstrap",), "it needs --ensemble K")])
+def test_ensemble_options_without_an_ensemble_are_a_usage_error(tmp_path, capsys, flag, says):
     train = _csv(tmp_path / "train.csv", 40, 0)
     code, _, err = _run(capsys, "train", "--train", train, "--duplicates", "keep",
-                        "--jobs", 2, "--out", tmp_path / "m.npz")
-    assert code == 2 and "they need --ensemble K" in err
+                        *flag, "--out", tmp_path / "m.npz")
+    assert code == 2 and says in err
     assert not (tmp_path / "m.npz").exists()
 
 

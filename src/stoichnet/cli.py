@@ -506,6 +506,9 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
               help="Train K >= 2 networks from different seeds (a deep ensemble; K times the "
                    "training time) and save them in one model file; predictions get a sigma. "
                    "With --jobs or --scheduler the K train at once, with the same result.")
+@click.option("--bootstrap", is_flag=True,
+              help="With --ensemble: train each member on its own resample of the training "
+                   "rows, drawn with replacement (bagging): members that differ more.")
 @executor_options
 @click.option("--loss", type=click.Choice(["mae", "mse", "huber", "gaussian_nll",
                                            "laplace_nll"]),
@@ -513,7 +516,7 @@ def depth_study(depths, out_dir, epochs, recipe, max_minutes, jobs, scheduler, o
                    "the network an aleatoric head: it predicts a sigma per formula.")
 @recalibration_option
 def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, init, freeze,
-          init_lr_scale, checkpoint_dir, resume, ensemble=None, loss=None,
+          init_lr_scale, checkpoint_dir, resume, ensemble=None, bootstrap=False, loss=None,
           recalibration="isotonic", jobs=1, scheduler=None, **opts):
     """Train a network (ElemNet by default; Roost, CrabNet) and save it for `stoichnet predict`.
 
@@ -539,6 +542,7 @@ def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, in
       stoichnet train --dataset matbench_glass --init pretrained --freeze 8 --out glass.npz
       stoichnet train --dataset CritExam__Ef --out ef5.npz --ensemble 5
       stoichnet train --dataset CritExam__Ef --out ef5.npz --ensemble 5 --jobs 2
+      stoichnet train --dataset CritExam__Ef --out ef5b.npz --ensemble 5 --bootstrap
       stoichnet train --dataset CritExam__Ef --out ef-nll.npz --loss gaussian_nll
     """
     from stoichnet.evaluate.compare import NETWORKS, StopRequest, as_labels, detect_task
@@ -555,6 +559,9 @@ def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, in
         raise click.UsageError("--ensemble trains several networks; it cannot be combined "
                                "with --checkpoint-dir")
     parallel = jobs > 1 or scheduler is not None
+    if bootstrap and ensemble is None:
+        raise click.UsageError("--bootstrap resamples the rows of each ensemble member: it "
+                               "needs --ensemble K")
     if parallel and ensemble is None:
         raise click.UsageError("--jobs and --scheduler train the members of an ensemble at "
                                "once: they need --ensemble K")
@@ -587,7 +594,8 @@ def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, in
         transfer_weights(source, elemnet(), freeze, init_lr_scale, what)
     if ensemble:
         from stoichnet.models import DeepEnsembleRegressor
-        net = DeepEnsembleRegressor(net, n_members=ensemble, random_state=opts["seed"])
+        net = DeepEnsembleRegressor(net, n_members=ensemble, random_state=opts["seed"],
+                                    bootstrap=bootstrap)
     stop = StopRequest()
     fit_data = (split.train["formula"], split.train["target"].to_numpy(),
                 (split.val["formula"], split.val["target"].to_numpy()))
@@ -616,6 +624,8 @@ def train(out_path, model_name, task, epochs, recipe, max_minutes, overwrite, in
             "stopped_by_budget": per_member("stopped_by_budget_"),
             "interrupted": stop.requested,
             "learning_check": None if failure is None else str(failure)}
+    if ensemble:
+        info["ensemble"] = {"members": len(members), "bootstrap": bootstrap}
     if task == "regression":
         info.update(uncertainty_card(net, split, opts["seed"], recalibration))
     if split.test is not None:

@@ -25,18 +25,20 @@ def _same_members(a, b):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_members_as_jobs_equal_the_serial_ensemble(jobs):
-    """Two ElemNet members with an aleatoric head, on formulas with validation rows:
-    trained in this process (jobs=1) or in two worker processes, the same weights,
-    fitted attributes, predictive distribution and seeds as DeepEnsembleRegressor.fit."""
+@pytest.mark.parametrize("jobs, bootstrap", [(1, False), (2, False), (2, True)])
+def test_members_as_jobs_equal_the_serial_ensemble(jobs, bootstrap):
+    """Two ElemNet members with an aleatoric head, on formulas with validation rows (each
+    on its own resample with bootstrap): trained in this process (jobs=1) or in two worker
+    processes, the same weights, fitted attributes, predictive distribution and seeds as
+    DeepEnsembleRegressor.fit."""
     rng = np.random.default_rng(0)
     y = np.array([f.count("O") for f in FORMULAS], float) + 0.1 * rng.normal(size=len(FORMULAS))
     member = ElemNetRegressor(arch="8-1", loss="gaussian_nll", epochs=3, batch_size=8)
     val = (FORMULAS[:10], y[:10])
-    serial = DeepEnsembleRegressor(member, n_members=2, random_state=3).fit(
-        FORMULAS, y, validation_data=val)
-    ensemble, runs = fit_ensemble(DeepEnsembleRegressor(member, n_members=2, random_state=3),
+    serial = DeepEnsembleRegressor(member, n_members=2, random_state=3,
+                                   bootstrap=bootstrap).fit(FORMULAS, y, validation_data=val)
+    ensemble, runs = fit_ensemble(DeepEnsembleRegressor(member, n_members=2, random_state=3,
+                                                        bootstrap=bootstrap),
                                   FORMULAS, y, val, jobs=jobs)
     _same_members(ensemble, serial)
     assert ensemble.member_seeds_ == serial.member_seeds_

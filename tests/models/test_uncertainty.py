@@ -220,6 +220,43 @@ def test_ensemble_spread_on_a_toy_problem_with_known_noise():
     assert np.array_equal(again.predict(inside), ensemble.predict(inside))
 
 
+def test_bootstrap_members_train_on_their_own_resamples_of_the_rows():
+    """With bootstrap, each member's rows are n draws with replacement, X and y kept
+    together (about 1 - 1/e of the rows distinct), different for each member, the same for
+    the same seed; fit trains each member on them (a clone fitted by hand on those rows has
+    the same weights); without bootstrap a member gets X and y themselves."""
+    import pandas as pd
+
+    n = 2000
+    X = pd.Series([f"row{i}" for i in range(n)])
+    y = np.arange(n, dtype=float)
+    ensemble = DeepEnsembleRegressor(NeuralNetRegressor(), n_members=3, random_state=2,
+                                     bootstrap=True)
+    resamples = [ensemble.member_data(m, X, y) for m in ensemble.unfitted_members()]
+    for X_m, y_m in resamples:
+        assert len(X_m) == len(y_m) == n
+        assert X_m.tolist() == [f"row{int(i)}" for i in y_m]  # rows stay paired
+        assert 1 - np.exp(-1) - 0.03 < len(np.unique(y_m)) / n < 1 - np.exp(-1) + 0.03
+    assert len({tuple(y_m) for _, y_m in resamples}) == 3
+    again = DeepEnsembleRegressor(NeuralNetRegressor(), n_members=3, random_state=2,
+                                  bootstrap=True)
+    member = again.unfitted_members()[1]
+    assert np.array_equal(again.member_data(member, X, y)[1], resamples[1][1])
+    plain = DeepEnsembleRegressor(NeuralNetRegressor(), n_members=2)
+    X_plain, y_plain = plain.member_data(plain.unfitted_members()[0], X, y)
+    assert X_plain is X and y_plain is y
+
+    X_num = np.linspace(-1, 1, 64)[:, None]
+    small = DeepEnsembleRegressor(NeuralNetRegressor(arch="4-1", epochs=2, batch_size=8),
+                                  n_members=2, random_state=5, bootstrap=True)
+    fitted = small.fit(X_num, X_num[:, 0] ** 2)
+    for member, by_hand in zip(fitted.estimators_, small.unfitted_members(), strict=True):
+        by_hand.fit(*small.member_data(by_hand, X_num, X_num[:, 0] ** 2))
+        assert np.array_equal(member.model_.flat_params, by_hand.model_.flat_params)
+    with pytest.raises(TypeError, match="bootstrap must be True or False, got 'yes'"):
+        DeepEnsembleRegressor(NeuralNetRegressor(), bootstrap="yes").fit(X_num, X_num[:, 0])
+
+
 def test_an_ensemble_of_point_networks_has_only_the_spread_of_its_members():
     X = np.linspace(-1, 1, 40)[:, None]
     ensemble = DeepEnsembleRegressor(NeuralNetRegressor(arch="8-1", epochs=2), n_members=2,

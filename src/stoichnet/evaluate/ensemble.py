@@ -2,10 +2,11 @@
 
 :func:`fit_ensemble` trains the members of a
 :class:`~stoichnet.models.uncertainty.DeepEnsembleRegressor` (its
-``unfitted_members()``: clones of one network estimator, each with its own seed) at once,
-in local worker processes or on a Dask cluster, and gives the ensemble that
-``DeepEnsembleRegressor.fit`` trains one member after another, bit for bit: each member's
-randomness comes from its own seed, never from where or when it ran.
+``unfitted_members()``: clones of one network estimator, each with its own seed, on its
+``member_data``) at once, in local worker processes or on a Dask cluster, and gives the
+ensemble that ``DeepEnsembleRegressor.fit`` trains one member after another, bit for bit:
+each member's randomness (and bootstrap rows) comes from its own seed, never from where
+or when it ran.
 
 A job's result must be JSON (the executor's contract), so a fitted member travels as
 its network in the model-file format (``nn.io.save_model``: an ``.npz`` archive with its
@@ -47,9 +48,12 @@ def fit_ensemble(ensemble, X, y, validation_data=None, *, jobs: int = 1,
         threads).
     """
     members = ensemble.unfitted_members()
-    job_list = [Job(f"member={k}", _fit_member,
-                    {"member": member, "X": X, "y": y, "validation_data": validation_data})
-                for k, member in enumerate(members)]
+    job_list = []
+    for k, member in enumerate(members):
+        X_member, y_member = ensemble.member_data(member, X, y)
+        job_list.append(Job(f"member={k}", _fit_member,
+                            {"member": member, "X": X_member, "y": y_member,
+                             "validation_data": validation_data}))
     results = run_jobs(job_list, n_jobs=jobs, scheduler=scheduler,
                        threads_per_worker=threads, progress=progress)
     outcomes = [results[job.key] for job in job_list]

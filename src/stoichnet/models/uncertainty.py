@@ -28,6 +28,7 @@ from scipy import optimize
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn import Dense, Sequential, losses
@@ -172,7 +173,8 @@ def add_sigma_head(model: Sequential, X, y) -> Sequential:
 @dataclass(repr=False, eq=False)  # sklearn's repr; estimators compare by identity
 class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
     """A deep ensemble: ``n_members`` copies of a network regressor trained from
-    different seeds, one after another, on the same rows.
+    different seeds, one after another, on the same rows (or, with ``bootstrap``, each on
+    its own resample of them).
 
     Args:
         estimator: the member, an unfitted regressor with ``random_state`` (default
@@ -180,6 +182,11 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
             likelihood loss (an aleatoric head) every member predicts a sigma too.
         n_members: K >= 2.
         random_state: seed of the members' seeds (the same seed, the same ensemble).
+        bootstrap: train each member on n rows drawn with replacement from the n
+            training rows, by its own seed (bagging, Breiman 1996; the bootstrap
+            ensembles of Palmer et al. 2022): each member misses about a third of the
+            rows, so the members differ by more than their seeds. The validation rows
+            are the same for every member.
 
     Attributes (after ``fit``, or :meth:`set_members` with the members of
     :meth:`unfitted_members` trained elsewhere): ``estimators_`` (the K fitted members;
@@ -195,15 +202,17 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
     _: KW_ONLY
     n_members: int = 5
     random_state: int | None = None
+    bootstrap: bool = False
 
     def fit(self, X, y, validation_data=None, **fit_params):
-        """Train the K members on (X, y), one after another; ``validation_data`` and
-        ``fit_params`` go to every member's ``fit``."""
+        """Train the K members on (X, y) (each on its :meth:`member_data`), one after
+        another; ``validation_data`` and ``fit_params`` go to every member's ``fit``."""
         self._stop, self._current = False, None
         fitted = []
         for member in self.unfitted_members():
             self._current = member
-            member.fit(X, y, validation_data=validation_data, **fit_params)
+            member.fit(*self.member_data(member, X, y), validation_data=validation_data,
+                       **fit_params)
             fitted.append(member)
             if self._stop:
                 break
@@ -216,11 +225,24 @@ class DeepEnsembleRegressor(RegressorMixin, BaseEstimator):
         independent jobs (``stoichnet.evaluate.ensemble``); :meth:`set_members` takes
         them back fitted."""
         n_members = check_int("n_members", self.n_members, 2)
+        if not isinstance(self.bootstrap, bool | np.bool_):
+            raise TypeError(f"bootstrap must be True or False, got {self.bootstrap!r}")
         if self.random_state is not None:
             check_int("random_state", self.random_state, 0)
         template = ElemNetRegressor() if self.estimator is None else self.estimator
         seeds = np.random.SeedSequence(self.random_state).generate_state(n_members)
         return [clone(template).set_params(random_state=int(seed)) for seed in seeds]
+
+    def member_data(self, member, X, y) -> tuple:
+        """The (X, y) that ``member`` (one of :meth:`unfitted_members`) trains on: X and y
+        themselves, or with ``bootstrap`` len(y) rows of them drawn with replacement, in
+        ascending order, by a generator seeded from the member's seed. X: formulas or a
+        feature matrix (a list, array, Series or DataFrame); y: (n_samples,)."""
+        if not self.bootstrap:
+            return X, y
+        n = len(y)
+        rows = np.sort(np.random.default_rng([member.random_state, n]).integers(0, n, n))
+        return _safe_indexing(X, rows), _safe_indexing(y, rows)
 
     def set_members(self, members) -> DeepEnsembleRegressor:
         """Make this ensemble of the fitted ``members`` (those of
