@@ -1062,7 +1062,7 @@ def cv(protocol, split, holdout_element, folds, repeats, subset, **opts):
     calibration = result.calibration_table()
     if calibration:
         click.echo("\nUncertainty calibration, mean over the test folds (each recalibrated on "
-                   "its validation rows):")
+                   "its validation rows; the forest, which trains on them, out of bag):")
         click.echo(calibration)
     click.echo(f"Wrote {', '.join(p.name for p in paths)} to {out}/")
 

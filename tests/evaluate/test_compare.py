@@ -305,6 +305,30 @@ def test_without_a_terminal_each_model_is_one_line_and_no_bar(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_baselines_that_see_the_validation_rows_are_recalibrated_out_of_bag():
+    """baselines_see_val (cv's whole training fold): the forest trains on train + val and
+    its sigma is recalibrated on its out-of-bag predictions of those rows (recomputed here
+    from a forest fitted by hand); the networks' rows are unchanged."""
+    from stoichnet.evaluate.uncertainty import fit_recalibration
+    from stoichnet.models import rf_magpie
+    from stoichnet.models.uncertainty import oob_dist
+
+    rng = np.random.default_rng(5)
+    train, val, test = _frame(rng, 80), _frame(rng, 30), _frame(rng, 40)
+    result = compare(train, val, test, models=("rf",), n_resamples=20, progress=False,
+                     recalibration="scale", baselines_see_val=True)
+    both = pd.concat([train, val])
+    forest = rf_magpie(random_state=0).fit(both["formula"], both["target"].to_numpy())
+    np.testing.assert_allclose(result.runs["rf"].predictions, forest.predict(test["formula"]))
+    mean, sigma = oob_dist(forest, both["formula"])
+    kept = ~np.isnan(mean)
+    recal = fit_recalibration(both["target"].to_numpy()[kept], mean[kept], sigma[kept])
+    calibration = result.runs["rf"].calibration
+    assert calibration["recalibrated on"] == "out-of-bag training rows"
+    assert calibration["recalibration"]["scale"] == pytest.approx(recal.scale)
+    assert calibration["recalibration"]["n_rows"] == kept.sum() > 100
+
+
 def test_compare_reports_the_forests_calibration_raw_and_recalibrated(tmp_path):
     """The forest has an uncertainty (its trees' spread): compare recalibrates it on the
     validation rows only and scores the test rows raw and recalibrated with
@@ -320,6 +344,7 @@ def test_compare_reports_the_forests_calibration_raw_and_recalibrated(tmp_path):
     assert result.runs["ridge"].calibration is None
     calibration = result.runs["rf"].calibration
     assert calibration["kinds"] == ["trees"]
+    assert calibration["recalibrated on"] == "validation rows"
     forest = rf_magpie(random_state=0).fit(train["formula"], train["target"].to_numpy())
     recal = fit_recalibration(val["target"].to_numpy(), *predict_dist(forest, val["formula"]))
     assert calibration["recalibration"]["scale"] == pytest.approx(recal.scale)

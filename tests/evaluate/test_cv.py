@@ -165,6 +165,7 @@ def test_the_network_stops_early_on_part_of_its_training_fold_only(monkeypatch):
     def record(train, val, test, **kwargs):
         seen.append((kwargs["models"][0], set(train["formula"].index), set(val.index),
                      set(test.index)))
+        assert kwargs["baselines_see_val"]  # compare trains the forest on train and val
         return real(train, val, test, **kwargs)
 
     real = cv.compare
@@ -174,7 +175,7 @@ def test_the_network_stops_early_on_part_of_its_training_fold_only(monkeypatch):
         by_model = {m: (tr, va, te) for m, tr, va, te in seen if te == set(fold.test)}
         net_train, net_val, test = by_model["elemnet"]
         assert net_train | net_val == set(fold.train) and not net_train & net_val
-        assert by_model["rf"][0] == set(fold.train)  # the forest uses the whole training fold
+        assert by_model["rf"][:2] == (net_train, net_val)
         assert not (net_train | net_val) & test
 
 
@@ -322,9 +323,10 @@ def test_results_do_not_depend_on_where_the_jobs_run(tmp_path):
 
 
 def test_cv_reports_the_forests_calibration_over_the_folds(tmp_path):
-    """Each fold's forest is recalibrated (isotonic, compare's default) on that fold's validation rows; the
-    summary is the mean over folds of the per-fold reports (compare's report itself is
-    tested in test_compare); models without an uncertainty get no row."""
+    """Each fold's forest, which trains on the fold's validation rows too, is recalibrated
+    (isotonic, compare's default) on its out-of-bag predictions of the fold; the summary
+    is the mean over folds of the per-fold reports (compare's report itself is tested in
+    test_compare); models without an uncertainty get no row."""
     data = _table(500, seed=1)
     result = cross_validate(data, folds=2, models=["rf", "mean"], seed=0,
                             cache_dir=tmp_path / "jobs")
@@ -332,6 +334,8 @@ def test_cv_reports_the_forests_calibration_over_the_folds(tmp_path):
     assert list(summary) == ["rf raw", "rf recalibrated"]
     reports = [out["calibration"] for key, out in result.outcomes.items() if "model=rf" in key]
     assert len(reports) == 2 and all(r["recalibration"]["method"] == "isotonic" for r in reports)
+    assert all(r["recalibrated on"] == "out-of-bag training rows" for r in reports)
+    assert all(r["recalibration"]["n_rows"] > 200 for r in reports)  # ~all 250 fold rows
     for stage in ("raw", "recalibrated"):
         for metric, value in summary[f"rf {stage}"].items():
             assert value == pytest.approx(np.mean([r[stage][metric] for r in reports]))

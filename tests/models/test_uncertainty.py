@@ -159,6 +159,38 @@ def test_forest_spread_is_the_standard_deviation_over_its_trees():
     np.testing.assert_allclose(mean, pipe.predict(FORMULAS[:5]), rtol=1e-12)
 
 
+def test_out_of_bag_dist_uses_only_the_trees_that_missed_each_row():
+    """oob_dist's mean is scikit-learn's own out-of-bag prediction (oob_score=True); its
+    sigma the spread of the trees whose bootstrap sample missed the row (by hand, one row
+    at a time); through rf_magpie's Pipeline the same as on its features."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    from stoichnet.models.uncertainty import oob_dist
+
+    rng = np.random.default_rng(9)
+    X = rng.uniform(-1, 1, (120, 3))
+    y = X[:, 0] + 0.2 * rng.standard_normal(120)
+    forest = RandomForestRegressor(n_estimators=40, oob_score=True, random_state=0).fit(X, y)
+    mean, sigma = oob_dist(forest, X)
+    np.testing.assert_allclose(mean, forest.oob_prediction_, rtol=1e-12)
+    for i in (0, 57, 119):
+        missed = [t.predict(X[i:i + 1].astype(np.float32))[0]
+                  for t, rows in zip(forest.estimators_, forest.estimators_samples_, strict=True)
+                  if i not in rows]
+        assert sigma[i] == pytest.approx(np.std(missed), rel=1e-12)
+    # out of bag: the errors of unseen rows, well above those of the forest on its own rows
+    assert np.mean(np.abs(mean - y)) > 1.5 * np.mean(np.abs(forest.predict(X) - y))
+    pipe = rf_magpie(n_estimators=20, random_state=1).fit(FORMULAS, np.arange(len(FORMULAS)))
+    features = pipe[:-1].transform(FORMULAS)
+    np.testing.assert_array_equal(np.nan_to_num(oob_dist(pipe, FORMULAS)[1], nan=-1),
+                                  np.nan_to_num(oob_dist(pipe[-1], features)[1], nan=-1))
+    with pytest.raises(ValueError, match="X has only 60 rows: pass the rows it was fitted on"):
+        oob_dist(forest, X[:60])
+    no_bootstrap = RandomForestRegressor(n_estimators=3, bootstrap=False).fit(X, y)
+    with pytest.raises(ValueError, match="need a forest fitted with bootstrap=True"):
+        oob_dist(no_bootstrap, X)
+
+
 def test_forest_quantile_interval_is_the_quantiles_of_its_trees():
     from stoichnet.models.uncertainty import quantile_interval
 

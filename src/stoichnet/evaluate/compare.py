@@ -53,7 +53,12 @@ from stoichnet.models.estimators import (
     RoostClassifier,
     RoostRegressor,
 )
-from stoichnet.models.uncertainty import predict_dist, quantile_interval, uncertainty_kinds
+from stoichnet.models.uncertainty import (
+    oob_dist,
+    predict_dist,
+    quantile_interval,
+    uncertainty_kinds,
+)
 from stoichnet.util.checks import check_choice
 from stoichnet.util.files import atomic_dir
 
@@ -162,8 +167,10 @@ class ModelRun:
         sigma: (n_test,) predicted standard deviations of a regressor with an
             uncertainty (:func:`stoichnet.models.predict_dist`), else None.
         calibration: for such a model, {"kinds": what sigma is made of,
-            "recalibration": the :class:`~stoichnet.evaluate.uncertainty.Recalibration`
-            fitted on the validation rows (as a dict), "raw" / "recalibrated": the test
+            "recalibrated on": "validation rows" (or a forest's "out-of-bag training
+            rows", see ``compare``'s ``baselines_see_val``), "recalibration": the
+            :class:`~stoichnet.evaluate.uncertainty.Recalibration` fitted there (as a
+            dict), "raw" / "recalibrated": the test
             rows' :func:`~stoichnet.evaluate.uncertainty.calibration_report`; a forest
             adds "tree quantiles": the test rows' coverage of the central 68% and 95%
             intervals of its trees' predictions, :func:`~stoichnet.models.uncertainty.
@@ -335,16 +342,26 @@ def _summary_line(run: ModelRun, task: str) -> str:
             f"test {metric} {run.metrics[metric].value:.4g}{failure}")
 
 
-def _calibration(estimator, val: pd.DataFrame, test: pd.DataFrame,
-                 method: str) -> tuple[np.ndarray, dict]:
+def _calibration(estimator, val: pd.DataFrame, test: pd.DataFrame, method: str,
+                 fitted_rows: pd.DataFrame | None = None) -> tuple[np.ndarray, dict]:
     """(test sigma (n_test,), ``ModelRun.calibration``) of a regressor with an uncertainty:
-    the recalibration fitted on the validation rows, the test rows scored raw and with it."""
-    val_mean, val_sigma = predict_dist(estimator, val["formula"])
-    recal = fit_recalibration(val["target"].to_numpy(), val_mean, val_sigma, method)
+    the recalibration fitted on the validation rows, the test rows scored raw and with it.
+    A forest that trained on the validation rows (``fitted_rows``: the rows it was fitted
+    on, in order) is recalibrated on its out-of-bag predictions of those rows instead."""
+    if fitted_rows is None:
+        recal_on, y_recal = "validation rows", val["target"].to_numpy()
+        recal_mean, recal_sigma = predict_dist(estimator, val["formula"])
+    else:
+        recal_on, y_recal = "out-of-bag training rows", fitted_rows["target"].to_numpy()
+        recal_mean, recal_sigma = oob_dist(estimator, fitted_rows["formula"])
+        kept = ~np.isnan(recal_mean)  # rows every tree saw have no out-of-bag prediction
+        y_recal, recal_mean, recal_sigma = y_recal[kept], recal_mean[kept], recal_sigma[kept]
+    recal = fit_recalibration(y_recal, recal_mean, recal_sigma, method)
     y_test = test["target"].to_numpy()
     mean, sigma = predict_dist(estimator, test["formula"])
     calibration = {
         "kinds": list(uncertainty_kinds(estimator)),
+        "recalibrated on": recal_on,
         "recalibration": recal.to_dict(),
         "raw": calibration_report(y_test, mean, sigma),
         "recalibrated": calibration_report(y_test, mean, sigma, recal),
@@ -416,6 +433,7 @@ def compare(
     drop_unsupported: bool = False,
     progress: bool = True,
     recalibration: str = "isotonic",
+    baselines_see_val: bool = False,
 ) -> Comparison:
     """Train each model on ``train`` and score it on ``test``.
 
@@ -455,6 +473,10 @@ def compare(
             The scale, fitted by the Gaussian NLL, is pulled up by heavy tails (a 2-member
             ensemble's test coverage went from 12% / 22% raw to 98% / 99% at 68% / 95%),
             which the isotonic map (68% / 96%) is not.
+        baselines_see_val: the baselines, which do not stop early, train on ``train``
+            and ``val`` together (``cv``'s whole training fold); the forest's sigma is then
+            recalibrated on its out-of-bag predictions of those rows
+            (:func:`~stoichnet.models.uncertainty.oob_dist`), never on rows it trained on.
 
     Warns:
         UserWarning: a model's test predictions lie :func:`far_outside` the training
@@ -518,10 +540,12 @@ def compare(
                 if key == suffix or key.endswith(f"__{suffix}")
             })
             fit_args = {}
+        rows = (pd.concat([train, val]) if baselines_see_val and name not in NETWORKS[task]
+                else train)
         stop.current, stop.checkpointed = estimator, "checkpoint" in fit_args
         start = time.perf_counter()
         try:
-            estimator.fit(train["formula"], train["target"].to_numpy(), **fit_args)
+            estimator.fit(rows["formula"], rows["target"].to_numpy(), **fit_args)
         finally:
             stop.current, stop.checkpointed = None, False
         fit_s = time.perf_counter() - start
@@ -540,9 +564,10 @@ def compare(
         run = ModelRun(name, metrics, fit_s, predict_s, predictions, probabilities)
         if task == "regression":
             run.n_far_outside = _warn_far_outside(
-                name, test["formula"].to_numpy(), predictions, train["target"].to_numpy())
+                name, test["formula"].to_numpy(), predictions, rows["target"].to_numpy())
         if task == "regression" and uncertainty_kinds(estimator):
-            run.sigma, run.calibration = _calibration(estimator, val, test, recalibration)
+            run.sigma, run.calibration = _calibration(
+                estimator, val, test, recalibration, rows if rows is not train else None)
         if name in NETWORKS[task]:
             run.history = {k: [float(v) for v in vals]
                            for k, vals in estimator.history_.history.items()}

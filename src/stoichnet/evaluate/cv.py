@@ -7,7 +7,8 @@ on each training fold (as ``compare`` does: the same model names, recipe and met
 predicts its test fold. A network stops early on 10% of its training fold
 (:data:`stoichnet.evaluate.data.VALIDATION_FRACTION`; grouped by chemical system under
 the chemical-system split) and never sees the test fold; the baselines, which do not stop
-early, train on the whole training fold. Every (repeat, fold, model) training is one
+early, train on the whole training fold (the forest's sigma is then recalibrated on its
+out-of-bag predictions, not on rows it trained on). Every (repeat, fold, model) training is one
 :class:`~stoichnet.evaluate.executor.Job` whose seed derives from the run's seed and the
 job's name, so a cached or parallel run gives the serial run's numbers.
 
@@ -248,8 +249,9 @@ class PairedComparison:
 def fit_and_score(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, *, model: str,
                   task: str, epochs: int | None, recipe: str | None, seed: int,
                   n_resamples: int = 1) -> dict:
-    """Train ``model`` on ``train`` (a network stops early on ``val``) and score it on
-    ``test``, through :func:`stoichnet.evaluate.compare.compare`.
+    """Train ``model`` on ``train`` (a network stops early on ``val``; a baseline trains
+    on ``train`` and ``val``, the whole training fold, and a forest's sigma is recalibrated
+    out of bag) and score it on ``test``, through :func:`stoichnet.evaluate.compare.compare`.
 
     Returns a JSON-serialisable dict: ``metrics`` (name -> value, low, high: the
     bootstrap interval over ``n_resamples`` resamples of the test rows, meaningless for
@@ -259,7 +261,7 @@ def fit_and_score(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, *,
     ``calibration`` (a model with an uncertainty: ``ModelRun.calibration``, else None).
     """
     result = compare(train, val, test, models=[model], task=task, epochs=epochs, recipe=recipe,
-                     seed=seed, n_resamples=n_resamples, progress=False)
+                     seed=seed, n_resamples=n_resamples, progress=False, baselines_see_val=True)
     run = result.runs[model]
     return {
         "metrics": {name: {"value": e.value, "low": e.low, "high": e.high}
@@ -490,8 +492,9 @@ class CVResult:
 
     def calibration_summary(self) -> dict[str, dict[str, float]]:
         """"<model> raw" / "<model> recalibrated" -> the mean over folds of each test-fold
-        calibration metric (each fold recalibrated on its own validation rows), for the
-        models with an uncertainty; {} when none has one."""
+        calibration metric (each fold recalibrated on its own validation rows; the forest,
+        which trains on them, on its out-of-bag predictions), for the models with an
+        uncertainty; {} when none has one."""
         rows = {}
         for model in self.models:
             reports = [out.get("calibration") for key, out in self.outcomes.items()
@@ -781,14 +784,13 @@ def cross_validate(
             key = job_key(r, k, model)
             job_seed_ = job_seed(seed, key)
             settings["job seeds"][key] = job_seed_
-            train_part = parts["fit"] if model in NETWORKS[task] else parts["train"]
-            kwargs = {"train": train_part, "val": parts["val"], "test": parts["test"],
+            kwargs = {"train": parts["fit"], "val": parts["val"], "test": parts["test"],
                       "model": model, "task": task, "epochs": epochs, "recipe": recipe,
                       "seed": job_seed_}
             config = {k_: v for k_, v in kwargs.items() if k_ not in ("train", "val", "test")}
             job_list.append(Job(key, fit_and_score, kwargs, fingerprint(
-                "stoichnet.cv", config, data_digest, digest(train_part), digest(parts["val"]),
-                digest(parts["test"]))))
+                "stoichnet.cv", config, data_digest, digest(parts["fit"]),
+                digest(parts["val"]), digest(parts["test"]))))
     start = time.perf_counter()
     outcomes = run_jobs(job_list, cache_dir=cache_dir, n_jobs=jobs, scheduler=scheduler,
                         progress=progress or None)

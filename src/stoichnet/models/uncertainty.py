@@ -9,7 +9,8 @@ A model has an uncertainty when it can say, per row, how far its prediction may 
   al. 2017), the spread of their means (epistemic) and their mean aleatoric variance;
 - a random forest (``RandomForestRegressor``, also as the last step of a ``Pipeline``
   such as ``rf_magpie``): the mean and standard deviation of its trees' predictions; and,
-  without a Gaussian shape, :func:`quantile_interval`: the quantiles of those predictions.
+  without a Gaussian shape, :func:`quantile_interval`: the quantiles of those predictions;
+  for its own training rows, :func:`oob_dist`: those of the trees that did not see them.
 
 :func:`add_sigma_head` gives a trained one-output network an aleatoric head afterwards,
 keeping its hidden layers and its mean output bit for bit (how the shipped
@@ -93,6 +94,36 @@ def tree_predictions(model, X) -> np.ndarray:
     if trees.ndim != 2:
         raise ValueError(f"a forest of one target is needed; this one has {trees.shape[2]}")
     return trees
+
+
+def oob_dist(model, X) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-bag (mean, sigma), (n_samples,) float64 each in the target's unit, of a
+    fitted random forest (or a ``Pipeline`` ending in one) for the very rows ``X`` it was
+    fitted on, in the same order: each row's mean and standard deviation over the trees
+    whose bootstrap sample missed it (about a third of them, Breiman 2001). Like
+    :func:`predict_dist` on new rows, but for training rows, so that a forest's sigma can
+    be recalibrated on rows it has not seen without holding any back. A row that every
+    tree saw gets NaN.
+
+    Raises:
+        ValueError: no such forest, a forest fitted without ``bootstrap``, or ``X`` with
+            fewer rows than the forest drew from.
+    """
+    trees = tree_predictions(model, X)  # checks the forest
+    forest = model[-1] if isinstance(model, Pipeline) else model
+    if not forest.bootstrap:
+        raise ValueError("out-of-bag predictions need a forest fitted with bootstrap=True")
+    inbag = np.zeros(trees.shape, dtype=bool)
+    for t, rows in enumerate(forest.estimators_samples_):
+        if rows.size and rows.max() >= trees.shape[1]:
+            raise ValueError(f"the forest drew rows up to {rows.max()}; X has only "
+                             f"{trees.shape[1]} rows: pass the rows it was fitted on")
+        inbag[t, rows] = True
+    trees[inbag] = np.nan
+    seen = (~inbag).any(axis=0)
+    mean, sigma = np.full(trees.shape[1], np.nan), np.full(trees.shape[1], np.nan)
+    mean[seen], sigma[seen] = np.nanmean(trees[:, seen], axis=0), np.nanstd(trees[:, seen], axis=0)
+    return mean, sigma
 
 
 def quantile_interval(model, X, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
