@@ -30,7 +30,7 @@ raw and recalibrated metric.
     STOICHNET_DATA=/work/shared/data python benchmarks/uncertainty_calibration.py \\
         [--dataset CritExam__Ef] [--members 5] [--bootstrap] [--jobs 1] [--threads T] \\
         [--epochs N] [--subset N] [--seed 0] [--recalibration isotonic|scale] \\
-        [--csv F [--overwrite]]
+        [--without head forest] [--csv F [--overwrite]]
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="epochs per network (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recalibration", choices=METHODS, default="isotonic")
+    parser.add_argument("--without", nargs="+", default=[], choices=["head", "forest"],
+                        help="leave these methods out (the ensemble is always trained)")
     parser.add_argument("--csv", help="write one row per method here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --csv")
     args = parser.parse_args()
@@ -136,24 +138,22 @@ def main() -> None:
                               bootstrap=args.bootstrap),
         X, y, val, jobs=args.jobs, threads=args.threads, progress=True)
     ensemble_wall = time.perf_counter() - start
+    ensemble_cpu = sum(run["cpu_s"] for run in runs)
+    name = f"deep ensemble (K={args.members}{', bootstrap' if args.bootstrap else ''})"
+    rows = [method_row(name, ensemble, split, args.recalibration, ensemble_wall, ensemble_cpu)]
+    others = {"head": ("aleatoric head (gaussian_nll)", lambda: ElemNetRegressor(
+                  loss="gaussian_nll", epochs=args.epochs, random_state=args.seed).fit(
+                      X, y, validation_data=val)),
+              "forest": ("random forest (tree spread)", lambda: rf_magpie(
+                  random_state=args.seed, n_jobs=args.threads).fit(X, y))}
     with ExitStack() as limits:  # the head and the forest train in this process
         if args.threads is not None:
             limits.enter_context(threadpool_limits(limits=args.threads, user_api="blas"))
             limits.enter_context(thread_limit(args.threads))
-        head, head_wall, head_cpu = timed(lambda: ElemNetRegressor(
-            loss="gaussian_nll", epochs=args.epochs, random_state=args.seed).fit(
-                X, y, validation_data=val))
-        forest, forest_wall, forest_cpu = timed(lambda: rf_magpie(
-            random_state=args.seed, n_jobs=args.threads).fit(X, y))
-
-    ensemble_cpu = sum(run["cpu_s"] for run in runs)
-    name = f"deep ensemble (K={args.members}{', bootstrap' if args.bootstrap else ''})"
-    rows = [method_row(name, ensemble, split,
-                       args.recalibration, ensemble_wall, ensemble_cpu),
-            method_row("aleatoric head (gaussian_nll)", head, split, args.recalibration,
-                       head_wall, head_cpu),
-            method_row("random forest (tree spread)", forest, split, args.recalibration,
-                       forest_wall, forest_cpu)]
+        for key, (label, fit) in others.items():
+            if key not in args.without:
+                model, wall, cpu = timed(fit)
+                rows.append(method_row(label, model, split, args.recalibration, wall, cpu))
     unit = split.unit or "target unit"
     print(f"\n{split.describe()}; recalibration: {args.recalibration}, fitted on the "
           f"{len(split.val):,} validation rows\n")
@@ -173,8 +173,8 @@ def main() -> None:
           f"--jobs {args.jobs} against {runs[0]['wall_s']:.0f} s for member 0")
     if args.csv:
         frame = pd.DataFrame(rows)
-        frame["single member test MAE"] = [single, None, None]
-        frame["members' mean test MAE"] = [np.mean(members), None, None]
+        frame["single member test MAE"] = [single] + [None] * (len(rows) - 1)
+        frame["members' mean test MAE"] = [np.mean(members)] + [None] * (len(rows) - 1)
         with atomic_file(args.csv, overwrite=args.overwrite) as tmp:
             frame.to_csv(tmp, index=False)
         print(f"wrote {args.csv}")
