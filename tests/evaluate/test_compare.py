@@ -306,18 +306,18 @@ def test_without_a_terminal_each_model_is_one_line_and_no_bar(capsys):
 
 
 def test_baselines_that_see_the_validation_rows_are_recalibrated_out_of_bag():
-    """baselines_see_val (cv's whole training fold): the forest trains on train + val and
-    its sigma is recalibrated on its out-of-bag predictions of those rows (recomputed here
-    from a forest fitted by hand); the networks' rows are unchanged."""
+    """baselines_train (cv's whole training fold, val rows included): the forest trains on
+    it and its sigma is recalibrated on its out-of-bag predictions of those rows
+    (recomputed here from a forest fitted by hand)."""
     from stoichnet.evaluate.uncertainty import fit_recalibration
     from stoichnet.models import rf_magpie
     from stoichnet.models.uncertainty import oob_dist
 
     rng = np.random.default_rng(5)
     train, val, test = _frame(rng, 80), _frame(rng, 30), _frame(rng, 40)
+    both = pd.concat([train, val]).sample(frac=1.0, random_state=0)
     result = compare(train, val, test, models=("rf",), n_resamples=20, progress=False,
-                     recalibration="scale", baselines_see_val=True)
-    both = pd.concat([train, val])
+                     recalibration="scale", baselines_train=both)
     forest = rf_magpie(random_state=0).fit(both["formula"], both["target"].to_numpy())
     np.testing.assert_allclose(result.runs["rf"].predictions, forest.predict(test["formula"]))
     mean, sigma = oob_dist(forest, both["formula"])

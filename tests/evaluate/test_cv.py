@@ -165,7 +165,8 @@ def test_the_network_stops_early_on_part_of_its_training_fold_only(monkeypatch):
     def record(train, val, test, **kwargs):
         seen.append((kwargs["models"][0], set(train["formula"].index), set(val.index),
                      set(test.index)))
-        assert kwargs["baselines_see_val"]  # compare trains the forest on train and val
+        if kwargs["models"][0] == "rf":  # compare trains it on the whole training fold
+            seen.append(("rf fold", set(kwargs["baselines_train"].index), None, set(test.index)))
         return real(train, val, test, **kwargs)
 
     real = cv.compare
@@ -176,6 +177,7 @@ def test_the_network_stops_early_on_part_of_its_training_fold_only(monkeypatch):
         net_train, net_val, test = by_model["elemnet"]
         assert net_train | net_val == set(fold.train) and not net_train & net_val
         assert by_model["rf"][:2] == (net_train, net_val)
+        assert by_model["rf fold"][0] == set(fold.train)
         assert not (net_train | net_val) & test
 
 

@@ -168,7 +168,7 @@ class ModelRun:
             uncertainty (:func:`stoichnet.models.predict_dist`), else None.
         calibration: for such a model, {"kinds": what sigma is made of,
             "recalibrated on": "validation rows" (or a forest's "out-of-bag training
-            rows", see ``compare``'s ``baselines_see_val``), "recalibration": the
+            rows", see ``compare``'s ``baselines_train``), "recalibration": the
             :class:`~stoichnet.evaluate.uncertainty.Recalibration` fitted there (as a
             dict), "raw" / "recalibrated": the test
             rows' :func:`~stoichnet.evaluate.uncertainty.calibration_report`; a forest
@@ -433,7 +433,7 @@ def compare(
     drop_unsupported: bool = False,
     progress: bool = True,
     recalibration: str = "isotonic",
-    baselines_see_val: bool = False,
+    baselines_train: pd.DataFrame | None = None,
 ) -> Comparison:
     """Train each model on ``train`` and score it on ``test``.
 
@@ -473,9 +473,10 @@ def compare(
             The scale, fitted by the Gaussian NLL, is pulled up by heavy tails (a 2-member
             ensemble's test coverage went from 12% / 22% raw to 98% / 99% at 68% / 95%),
             which the isotonic map (68% / 96%) is not.
-        baselines_see_val: the baselines, which do not stop early, train on ``train``
-            and ``val`` together (``cv``'s whole training fold); the forest's sigma is then
-            recalibrated on its out-of-bag predictions of those rows
+        baselines_train: rows (``formula``, ``target``) the baselines, which do not stop
+            early, train on instead of ``train``, e.g. ``cv``'s whole training fold, the
+            validation rows included; the forest's sigma is then recalibrated on its
+            out-of-bag predictions of those rows
             (:func:`~stoichnet.models.uncertainty.oob_dist`), never on rows it trained on.
 
     Warns:
@@ -540,7 +541,7 @@ def compare(
                 if key == suffix or key.endswith(f"__{suffix}")
             })
             fit_args = {}
-        rows = (pd.concat([train, val]) if baselines_see_val and name not in NETWORKS[task]
+        rows = (baselines_train if baselines_train is not None and name not in NETWORKS[task]
                 else train)
         stop.current, stop.checkpointed = estimator, "checkpoint" in fit_args
         start = time.perf_counter()

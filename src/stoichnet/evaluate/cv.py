@@ -248,10 +248,10 @@ class PairedComparison:
 # ---------------------------------------------------------------- one job
 def fit_and_score(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, *, model: str,
                   task: str, epochs: int | None, recipe: str | None, seed: int,
-                  n_resamples: int = 1) -> dict:
-    """Train ``model`` on ``train`` (a network stops early on ``val``; a baseline trains
-    on ``train`` and ``val``, the whole training fold, and a forest's sigma is recalibrated
-    out of bag) and score it on ``test``, through :func:`stoichnet.evaluate.compare.compare`.
+                  n_resamples: int = 1, baselines_train: pd.DataFrame | None = None) -> dict:
+    """Train ``model`` on ``train`` (a network stops early on ``val``; a baseline trains on
+    ``baselines_train`` when given, and a forest's sigma is then recalibrated out of bag)
+    and score it on ``test``, through :func:`stoichnet.evaluate.compare.compare`.
 
     Returns a JSON-serialisable dict: ``metrics`` (name -> value, low, high: the
     bootstrap interval over ``n_resamples`` resamples of the test rows, meaningless for
@@ -261,7 +261,8 @@ def fit_and_score(train: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, *,
     ``calibration`` (a model with an uncertainty: ``ModelRun.calibration``, else None).
     """
     result = compare(train, val, test, models=[model], task=task, epochs=epochs, recipe=recipe,
-                     seed=seed, n_resamples=n_resamples, progress=False, baselines_see_val=True)
+                     seed=seed, n_resamples=n_resamples, progress=False,
+                     baselines_train=baselines_train)
     run = result.runs[model]
     return {
         "metrics": {name: {"value": e.value, "low": e.low, "high": e.high}
@@ -787,10 +788,13 @@ def cross_validate(
             kwargs = {"train": parts["fit"], "val": parts["val"], "test": parts["test"],
                       "model": model, "task": task, "epochs": epochs, "recipe": recipe,
                       "seed": job_seed_}
-            config = {k_: v for k_, v in kwargs.items() if k_ not in ("train", "val", "test")}
+            if model not in NETWORKS[task]:  # the whole training fold, val rows included
+                kwargs["baselines_train"] = parts["train"]
+            frames = ("train", "val", "test", "baselines_train")
+            config = {k_: v for k_, v in kwargs.items() if k_ not in frames}
             job_list.append(Job(key, fit_and_score, kwargs, fingerprint(
-                "stoichnet.cv", config, data_digest, digest(parts["fit"]),
-                digest(parts["val"]), digest(parts["test"]))))
+                "stoichnet.cv", config, data_digest,
+                *(digest(kwargs[k_]) for k_ in frames if k_ in kwargs))))
     start = time.perf_counter()
     outcomes = run_jobs(job_list, cache_dir=cache_dir, n_jobs=jobs, scheduler=scheduler,
                         progress=progress or None)
