@@ -413,6 +413,9 @@ def main() -> None:
             sets = args.model != "elemnet"
             if sets and (args.engine != "stoichnet" or recipe.dropout):
                 parser.error("--model roost/crabnet: stoichnet engine, a recipe without dropout")
+            if args.warm_start and not sets:
+                parser.error("--warm-start continues a set model's run: it needs --model "
+                             "roost or crabnet")
             data = load_data(args.subset, args.seed, sets)
             log = RunLog(args.csv, args.engine if not sets else f"stoichnet {args.model}", label)
             if sets:
