@@ -197,11 +197,12 @@ def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, ma
     model = SET_MODELS[name](seed=seed)
     if warm_start is not None:
         model.build(X.shape[1:])
-        weights = load_checkpoint(warm_start)[1]["weights"]
-        if weights.shape != model.flat_params.shape:
-            raise SystemExit(f"--warm-start {warm_start}: {weights.shape[0]} weights, "
-                             f"{name} has {model.flat_params.shape[0]}")
-        model.flat_params[...] = weights
+        config, arrays = load_checkpoint(warm_start)
+        if config["model"] != model.get_config():  # as fit(resume=...) checks it
+            raise SystemExit(f"--warm-start {warm_start} was written for another "
+                             f"architecture or input width (input {config['model'].get('input_shape')})"
+                             f" than this {name} (input {list(model.input_shape)})")
+        model.flat_params[...] = arrays["weights"]
     model.compile(optimizer=optimizers.get({
         "name": recipe.optimizer, "num_threads": threads,
         "learning_rate": learning_rate(recipe, total_steps),

@@ -541,8 +541,8 @@ def compare(
                 if key == suffix or key.endswith(f"__{suffix}")
             })
             fit_args = {}
-        rows = (baselines_train if baselines_train is not None and name not in NETWORKS[task]
-                else train)
+        on_baseline_rows = baselines_train is not None and name not in NETWORKS[task]
+        rows = baselines_train if on_baseline_rows else train
         stop.current, stop.checkpointed = estimator, "checkpoint" in fit_args
         start = time.perf_counter()
         try:
@@ -568,7 +568,7 @@ def compare(
                 name, test["formula"].to_numpy(), predictions, rows["target"].to_numpy())
         if task == "regression" and uncertainty_kinds(estimator):
             run.sigma, run.calibration = _calibration(
-                estimator, val, test, recalibration, rows if rows is not train else None)
+                estimator, val, test, recalibration, rows if on_baseline_rows else None)
         if name in NETWORKS[task]:
             run.history = {k: [float(v) for v in vals]
                            for k, vals in estimator.history_.history.items()}
