@@ -32,7 +32,7 @@ average show how much of the wall time this run actually got.
         [--epochs N] [--max-minutes M] [--threads 2] [--subset n] [--csv F] [--png F]
     python benchmarks/time_to_accuracy.py --model roost|crabnet [--epochs N] \\
         [--learning-rate R] [--threads 1] [--checkpoint DIR] [--predictions F.npz] \\
-        [--warm-start CKPT]
+        [--warm-start CKPT] [--loss laplace_nll]
     python benchmarks/time_to_accuracy.py --rf
     python benchmarks/time_to_accuracy.py --pretrained-predictions F.npz
     python benchmarks/time_to_accuracy.py --ensemble A.npz B.npz [...]
@@ -72,7 +72,7 @@ from stoichnet.models import (
     roost,
 )
 from stoichnet.models.estimators import MonteCarloValidation, TimeBudget
-from stoichnet.nn import Callback, EarlyStopping, optimizers, schedules
+from stoichnet.nn import Callback, EarlyStopping, losses, optimizers, schedules
 from stoichnet.nn.checkpoint import load_checkpoint
 
 matplotlib.use("Agg")
@@ -114,14 +114,20 @@ class RunLog:
 
 
 class EpochLogger(Callback):
-    """Writes a stoichnet run's per-epoch row (val MAE: ``monitor`` from the logs)."""
+    """Writes a stoichnet run's per-epoch row (val MAE: ``monitor`` from the logs).
 
-    def __init__(self, log: RunLog, monitor: str, scale: float = 1.0):
-        self.log, self.monitor, self.scale = log, monitor, scale  # scale: of standardised y
+    ``scale``: of standardised targets, to report MAEs in eV/atom; the training loss is
+    scaled by ``loss_scale`` (1 for a likelihood loss, which has no unit)."""
+
+    def __init__(self, log: RunLog, monitor: str, scale: float = 1.0,
+                 loss_scale: float | None = None):
+        self.log, self.monitor, self.scale = log, monitor, scale
+        self.loss_scale = scale if loss_scale is None else loss_scale
 
     def on_epoch_end(self, epoch, logs=None):
         self.log.row("epoch", epoch + 1, lr=self.model.optimizer.current_learning_rate,
-                     train_loss=logs["loss"] * self.scale, val_mae=logs[self.monitor] * self.scale)
+                     train_loss=logs["loss"] * self.loss_scale,
+                     val_mae=logs[self.monitor] * self.scale)
 
 
 def load_data(subset: int | None, seed: int, sets: bool = False,
@@ -146,8 +152,10 @@ def load_data(subset: int | None, seed: int, sets: bool = False,
 
 
 SET_MODELS = {"roost": roost,
-              "crabnet": lambda seed: crabnet(d_model=256, hidden=1024, seed=seed)}
-"""The set models at the estimators' defaults (CrabNet's CPU size, see CrabNetRegressor)."""
+              "crabnet": lambda n_outputs, seed: crabnet(n_outputs, d_model=256, hidden=1024,
+                                                         seed=seed)}
+"""The set models at the estimators' defaults (CrabNet's CPU size, see CrabNetRegressor):
+name -> f(n_outputs, seed)."""
 
 
 def learning_rate(recipe, total_steps: int):
@@ -194,7 +202,8 @@ def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, ma
     X, y = data["train"]
     mean, scale = float(y.mean()), float(y.std())
     total_steps = recipe.epochs * math.ceil(len(X) / recipe.batch_size)
-    model = SET_MODELS[name](seed=seed)
+    loss = losses.get(recipe.loss)  # a likelihood loss: a second output, log scale
+    model = SET_MODELS[name](loss.outputs_per_target, seed=seed)
     if warm_start is not None:
         model.build(X.shape[1:])
         config, arrays = load_checkpoint(warm_start)
@@ -206,10 +215,12 @@ def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, ma
     model.compile(optimizer=optimizers.get({
         "name": recipe.optimizer, "num_threads": threads,
         "learning_rate": learning_rate(recipe, total_steps),
-        "weight_decay": recipe.weight_decay}), loss=recipe.loss)
-    stopper = EarlyStopping(monitor="val_loss", patience=recipe.patience or recipe.epochs,
+        "weight_decay": recipe.weight_decay}), loss=recipe.loss, metrics=["mae"])
+    # stop on, and log, the MAE of the predicted means whatever the loss
+    stopper = EarlyStopping(monitor="val_mae", patience=recipe.patience or recipe.epochs,
                             restore_best_weights=True)
-    callbacks = [stopper, EpochLogger(log, "val_loss", scale)]
+    callbacks = [stopper, EpochLogger(log, "val_mae", scale,
+                                      1.0 if loss.distributional else scale)]
     if max_minutes is not None:
         callbacks.append(TimeBudget(60.0 * max_minutes))
     X_val, y_val = data["val"]
@@ -219,7 +230,8 @@ def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, ma
               seed=seed, checkpoint=checkpoint, resume=resume)
 
     def predict(X_eval: np.ndarray, mc_samples: int | None) -> np.ndarray:
-        return model.predict(X_eval) * scale + mean
+        return losses.split_distribution(model.predict(X_eval))[0] * scale + mean \
+            if loss.distributional else model.predict(X_eval) * scale + mean
 
     return stopper.best_epoch + 1, predict
 
@@ -373,6 +385,8 @@ def main() -> None:
     parser.add_argument("--schedule")
     parser.add_argument("--warmup-fraction", type=float)
     parser.add_argument("--patience", type=int)
+    parser.add_argument("--loss", help="set models: the training loss, e.g. laplace_nll "
+                        "(Roost's robust loss; early stopping still on the MAE of the means)")
     parser.add_argument("--max-minutes", type=float, help="stop after the first epoch past it")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--subset", type=int, help="train on this many rows (val: a fifth)")
@@ -403,7 +417,7 @@ def main() -> None:
         else:
             overrides = {name: value for name in ("epochs", "batch_size", "optimizer",
                                                   "learning_rate", "weight_decay", "schedule",
-                                                  "warmup_fraction", "patience")
+                                                  "warmup_fraction", "patience", "loss")
                          if (value := getattr(args, name)) is not None}
             recipe = dataclasses.replace(get_recipe(args.recipe), **overrides)
             label = args.recipe + "".join(f" {k}={v}" for k, v in overrides.items())
@@ -414,6 +428,8 @@ def main() -> None:
             sets = args.model != "elemnet"
             if sets and (args.engine != "stoichnet" or recipe.dropout):
                 parser.error("--model roost/crabnet: stoichnet engine, a recipe without dropout")
+            if args.loss and not sets:
+                parser.error("--loss: set models only (--model roost or crabnet)")
             if args.warm_start and not sets:
                 parser.error("--warm-start continues a set model's run: it needs --model "
                              "roost or crabnet")
