@@ -32,7 +32,7 @@ average show how much of the wall time this run actually got.
         [--epochs N] [--max-minutes M] [--threads 2] [--subset n] [--csv F] [--png F]
     python benchmarks/time_to_accuracy.py --model roost|crabnet [--epochs N] \\
         [--learning-rate R] [--threads 1] [--checkpoint DIR] [--predictions F.npz] \\
-        [--warm-start CKPT] [--loss laplace_nll]
+        [--warm-start CKPT] [--loss laplace_nll] [--swa-from N]
     python benchmarks/time_to_accuracy.py --rf
     python benchmarks/time_to_accuracy.py --pretrained-predictions F.npz
     python benchmarks/time_to_accuracy.py --ensemble A.npz B.npz [...]
@@ -73,7 +73,14 @@ from stoichnet.models import (
     roost,
 )
 from stoichnet.models.estimators import MonteCarloValidation, TimeBudget
-from stoichnet.nn import Callback, EarlyStopping, losses, optimizers, schedules
+from stoichnet.nn import (
+    Callback,
+    EarlyStopping,
+    StochasticWeightAveraging,
+    losses,
+    optimizers,
+    schedules,
+)
 from stoichnet.nn.checkpoint import load_checkpoint
 
 matplotlib.use("Agg")
@@ -193,13 +200,17 @@ def train_stoichnet(recipe, data, log: RunLog, seed: int, threads: int, max_minu
 
 
 def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, max_minutes,
-                    checkpoint: Path | None, warm_start: Path | None = None):
+                    checkpoint: Path | None, warm_start: Path | None = None,
+                    swa_from: int | None = None):
     """Train the set model ``name`` by ``recipe`` (no dropout recipes) on standardised
     targets, resuming from ``checkpoint`` when it exists; returns (epoch kept, predict).
 
     ``warm_start``: a checkpoint of an earlier run of the same model whose weights this
     run starts from, with a fresh optimizer and the recipe's whole schedule (a warm
-    restart, Loshchilov & Hutter 2017), so that a finished run can be trained further."""
+    restart, Loshchilov & Hutter 2017), so that a finished run can be trained further.
+    ``swa_from``: keep the mean of the weights at the ends of epochs swa_from, swa_from + 1,
+    … (1-based; stochastic weight averaging) instead of the best epoch's weights; the
+    epoch returned is then the last."""
     X, y = data["train"]
     mean, scale = float(y.mean()), float(y.std())
     total_steps = recipe.epochs * math.ceil(len(X) / recipe.batch_size)
@@ -219,14 +230,16 @@ def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, ma
         "weight_decay": recipe.weight_decay}), loss=recipe.loss, metrics=["mae"])
     # stop on, and log, the MAE of the predicted means whatever the loss
     stopper = EarlyStopping(monitor="val_mae", patience=recipe.patience or recipe.epochs,
-                            restore_best_weights=True)
+                            restore_best_weights=swa_from is None)
     callbacks = [stopper, EpochLogger(log, "val_mae", scale,
                                       1.0 if loss.distributional else scale)]
+    if swa_from is not None:
+        callbacks.append(StochasticWeightAveraging(swa_from - 1))
     if max_minutes is not None:
         callbacks.append(TimeBudget(60.0 * max_minutes))
     X_val, y_val = data["val"]
     resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
-    model.fit(X, (y - mean) / scale, epochs=recipe.epochs, batch_size=recipe.batch_size,
+    history = model.fit(X, (y - mean) / scale, epochs=recipe.epochs, batch_size=recipe.batch_size,
               validation_data=(X_val, (y_val - mean) / scale), callbacks=callbacks, verbose=0,
               seed=seed, checkpoint=checkpoint, resume=resume)
 
@@ -234,7 +247,7 @@ def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, ma
         return losses.split_distribution(model.predict(X_eval))[0] * scale + mean \
             if loss.distributional else model.predict(X_eval) * scale + mean
 
-    return stopper.best_epoch + 1, predict
+    return history.epoch[-1] + 1 if swa_from is not None else stopper.best_epoch + 1, predict
 
 
 def train_torch(recipe, data, log: RunLog, seed: int, threads: int, max_minutes):
@@ -397,6 +410,9 @@ def main() -> None:
     parser.add_argument("--warm-start", type=Path, metavar="CKPT",
                         help="set models: start from the weights of this checkpoint of an "
                         "earlier run (fresh optimizer, the whole schedule again)")
+    parser.add_argument("--swa-from", type=int, metavar="N",
+                        help="set models: keep the mean of the weights at the ends of epochs "
+                        "N, N+1, ... (stochastic weight averaging; 1-based)")
     parser.add_argument("--predictions", type=Path,
                         help="set models: write the kept weights' val/test predictions here")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (the "
@@ -448,9 +464,13 @@ def main() -> None:
                 label += f" subset={args.subset}"
             if args.warm_start:
                 label += f" warm-start={args.warm_start.name}"
+            if args.swa_from:
+                label += f" swa-from={args.swa_from}"
             sets = args.model != "elemnet"
             if sets and (args.engine != "stoichnet" or recipe.dropout):
                 parser.error("--model roost/crabnet: stoichnet engine, a recipe without dropout")
+            if args.swa_from is not None and (not sets or args.swa_from < 1):
+                parser.error("--swa-from N: set models only, N >= 1 (the first epoch averaged)")
             if args.loss and not sets:
                 parser.error("--loss: set models only (--model roost or crabnet)")
             if args.warm_start and not sets:
@@ -461,7 +481,7 @@ def main() -> None:
             if sets:
                 epoch, predict = train_set_model(args.model, recipe, data, log, args.seed,
                                                  args.threads, args.max_minutes, args.checkpoint,
-                                                 args.warm_start)
+                                                 args.warm_start, args.swa_from)
             else:
                 train = train_torch if args.engine == "torch" else train_stoichnet
                 epoch, predict = train(recipe, data, log, args.seed, args.threads,

@@ -1,5 +1,5 @@
 """Callbacks: EarlyStopping (with restore_best_weights), CSVLogger, ModelCheckpoint,
-the progress display, and summary parameter counts."""
+StochasticWeightAveraging, the progress display, and summary parameter counts."""
 
 import csv
 import re
@@ -16,6 +16,7 @@ from stoichnet.nn import (
     EarlyStopping,
     ModelCheckpoint,
     Sequential,
+    StochasticWeightAveraging,
     load_model,
     optimizers,
 )
@@ -68,6 +69,34 @@ def test_early_stopping_keeps_going_while_improving_and_min_delta_counts():
 def test_early_stopping_names_a_missing_metric():
     with pytest.raises(ValueError, match=r"monitors 'val_loss'.*\['loss', 'mae'\].*validation data"):
         linear_model().fit(X, Y, epochs=2, callbacks=[EarlyStopping()], verbose=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weight_averaging_leaves_the_mean_of_the_epochs_from_start_epoch(dtype):
+    model = Sequential([Dense(8, "relu", input_dim=3), Dense(1)], dtype=dtype, seed=0)
+    model.compile(optimizers.Adam(learning_rate=0.05), "mse")
+    recorder, swa = WeightRecorder(), StochasticWeightAveraging(start_epoch=2)
+    model.fit(X, Y, epochs=6, batch_size=16, verbose=0, seed=0, callbacks=[recorder, swa])
+    expected = np.mean(np.array(recorder.weights[2:], dtype=np.float64), axis=0)
+    assert swa.count == 4 and model.flat_params.dtype == dtype
+    np.testing.assert_allclose(model.flat_params, expected, rtol=1e-6 if dtype == "float32"
+                               else 1e-13, atol=1e-7 if dtype == "float32" else 1e-15)
+    assert np.abs(model.flat_params - recorder.weights[-1]).max() > 1e-3  # not the last epoch
+
+
+def test_weight_averaging_overrides_restored_weights_after_it_and_needs_an_epoch():
+    recorder, swa = WeightRecorder(), StochasticWeightAveraging(start_epoch=3)
+    stopper = EarlyStopping("loss", patience=10, restore_best_weights=True)
+    model = linear_model()
+    model.fit(X, Y, epochs=5, batch_size=16, verbose=0, seed=0, callbacks=[recorder, stopper, swa])
+    np.testing.assert_allclose(model.flat_params, np.mean(recorder.weights[3:], axis=0),
+                               rtol=1e-6)
+    late = StochasticWeightAveraging(start_epoch=5)  # never reached: the weights stay
+    model = linear_model()
+    model.fit(X, Y, epochs=5, batch_size=16, verbose=0, seed=0, callbacks=[recorder, late])
+    assert late.count == 0 and model.flat_params.tobytes() == recorder.weights[-1].tobytes()
+    with pytest.raises(ValueError, match="start_epoch"):
+        StochasticWeightAveraging(start_epoch=-1)
 
 
 def test_csv_logger_writes_one_row_per_epoch(tmp_path):

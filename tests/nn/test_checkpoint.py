@@ -22,6 +22,7 @@ from stoichnet.nn import (
     ModelCheckpoint,
     ModelFileError,
     Sequential,
+    StochasticWeightAveraging,
     TrainingDivergedError,
     TrainingInterrupted,
     load_checkpoint,
@@ -424,3 +425,25 @@ def test_learning_rate_scheduler_run_resumes_bit_identically(tmp_path, stop):
     assert resumed.optimizer.current_learning_rate == 1e-3 * 0.5 ** 5
     assert resumed.flat_params.tobytes() == full.flat_params.tobytes()
     assert history.history == full_history.history
+
+
+@pytest.mark.parametrize("stop", ["after epoch 3", "mid-epoch"])
+def test_weight_averaging_resumes_bit_identically(tmp_path, stop):
+    """The running mean and its count travel in the checkpoint."""
+    fit = {**FIT, "epochs": 6}
+    full = make_model()
+    full.fit(X, Y, callbacks=[StochasticWeightAveraging(1)], **fit)
+    path = tmp_path / "run.ckpt"
+    if stop == "mid-epoch":
+        with pytest.raises(TrainingInterrupted):
+            make_model().fit(X, Y, callbacks=[StochasticWeightAveraging(1), InterruptAt(3, 1)],
+                             checkpoint=path, **fit)
+        extra = [InterruptAt(-1, -1)]
+    else:
+        make_model().fit(X, Y, callbacks=[StochasticWeightAveraging(1)], checkpoint=path,
+                         **{**fit, "epochs": 3})
+        extra = []
+    resumed, swa = make_model(), StochasticWeightAveraging(1)
+    resumed.fit(X, Y, callbacks=[swa, *extra], resume=path, **fit)
+    assert swa.count == 5
+    assert resumed.flat_params.tobytes() == full.flat_params.tobytes()

@@ -13,6 +13,7 @@ from .callbacks import (
     LayerStats,
     ModelCheckpoint,
     ProgressBar,
+    StochasticWeightAveraging,
     layer_history,
 )
 from .checkpoint import load_checkpoint
@@ -75,6 +76,7 @@ __all__ = [
 ]
 __all__ += ["Conv2D", "Flatten", "MaxPool2D"]
 __all__ += ["TrainingInterrupted", "load_checkpoint"]
+__all__ += ["StochasticWeightAveraging"]
 __all__ += ["AppendWeight", "Composite", "Embedding", "FractionalEncoding", "LayerNorm",
             "MaskedSoftmax", "MultiHeadAttention", "PerMember", "ResidualDense", "RoostMessage",
             "SetPooling", "TransformerEncoderBlock", "WeightedAttentionPooling"]

@@ -1,6 +1,7 @@
 """Callbacks: hooks that ``Sequential.fit`` calls during training.
 
-Stopping and saving: ``EarlyStopping``, ``ModelCheckpoint``; logging: ``CSVLogger``,
+Stopping and saving: ``EarlyStopping``, ``ModelCheckpoint``; weight averaging:
+``StochasticWeightAveraging``; logging: ``CSVLogger``,
 ``ProgressBar``; per-layer diagnostics: ``LayerStats`` (``fit(record="layers")``); the
 learning rate: ``ReduceLROnPlateau`` and ``LearningRateScheduler``,
 which act through ``optimizer.lr_multiplier`` (training state, saved in checkpoints),
@@ -170,6 +171,48 @@ class EarlyStopping(Callback):
         self.stopped_epoch = state["stopped_epoch"]
         best = state["best_weights"]
         self.best_weights = None if best is None else np.array(best, dtype=self.model.dtype)
+
+
+class StochasticWeightAveraging(Callback):
+    """Stochastic weight averaging (Izmailov et al. 2018, UAI): the running mean of the
+    weights w̄ = (1/k) Σ w_e over the ends of epochs e = start_epoch, start_epoch + 1, …
+    (0-based, as ``on_epoch_end`` counts), put in the model when training ends. Usually
+    run with a constant or cyclic learning rate after ordinary training, e.g. from a
+    finished run's weights; the mean lies nearer the centre of a wide minimum than any
+    single iterate. The engine has no batch normalisation, so no statistics need
+    recomputing afterwards. The per-epoch logs score the current weights, not the mean.
+
+    Put it after an ``EarlyStopping(restore_best_weights=True)`` in the callback list
+    (``on_train_end`` runs in list order: the last to write the weights wins).
+    Attributes: count (epochs averaged so far), average (float64 flat weights, or None).
+    """
+
+    def __init__(self, start_epoch: int = 0):
+        self.start_epoch = check_int("start_epoch", start_epoch, 0)
+
+    def on_train_begin(self, logs=None):
+        self.count, self.average = 0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch < self.start_epoch:
+            return
+        self.count += 1
+        if self.average is None:
+            self.average = self.model.flat_params.astype(np.float64)
+        else:  # w̄_k = w̄_(k-1) + (w_k - w̄_(k-1)) / k
+            self.average += (self.model.flat_params - self.average) / self.count
+
+    def on_train_end(self, logs=None):
+        if self.average is not None:
+            np.copyto(self.model.flat_params, self.average, casting="same_kind")
+
+    def get_state(self) -> dict:
+        return {"count": self.count, "average": self.average}
+
+    def set_state(self, state: dict) -> None:
+        self.count = state["count"]
+        self.average = None if state["average"] is None else np.array(state["average"],
+                                                                      dtype=np.float64)
 
 
 class ModelCheckpoint(Callback):
