@@ -239,9 +239,10 @@ def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, ma
         callbacks.append(TimeBudget(60.0 * max_minutes))
     X_val, y_val = data["val"]
     resume = checkpoint if checkpoint is not None and checkpoint.exists() else None
-    history = model.fit(X, (y - mean) / scale, epochs=recipe.epochs, batch_size=recipe.batch_size,
-              validation_data=(X_val, (y_val - mean) / scale), callbacks=callbacks, verbose=0,
-              seed=seed, checkpoint=checkpoint, resume=resume)
+    history = model.fit(X, (y - mean) / scale, epochs=recipe.epochs,
+                        batch_size=recipe.batch_size,
+                        validation_data=(X_val, (y_val - mean) / scale), callbacks=callbacks,
+                        verbose=0, seed=seed, checkpoint=checkpoint, resume=resume)
 
     def predict(X_eval: np.ndarray, mc_samples: int | None) -> np.ndarray:
         return losses.split_distribution(model.predict(X_eval))[0] * scale + mean \
@@ -358,9 +359,9 @@ def score_ensemble(paths: list[Path]) -> None:
     for split, p in predictions.items():
         y = data[split][1].ravel()
         for path, member in zip(paths, p, strict=True):
-            print(f"{split} MAE {_mae(member, y):.4f}  {path}")
-        print(f"{split} MAE {_mae(p.mean(axis=0), y):.4f}  mean of the {len(paths)}")
-        print(f"{split} MAE {_mae(weights @ p, y):.4f}  greedy selection on val, weights "
+            print(f"{split} MAE {_mae(member, y):.5f}  {path}")
+        print(f"{split} MAE {_mae(p.mean(axis=0), y):.5f}  mean of the {len(paths)}")
+        print(f"{split} MAE {_mae(weights @ p, y):.5f}  greedy selection on val, weights "
               + " ".join(f"{w:.2f}" for w in weights))
 
 
