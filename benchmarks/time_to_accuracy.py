@@ -127,10 +127,8 @@ class EpochLogger(Callback):
     ``scale``: of standardised targets, to report MAEs in eV/atom; the training loss is
     scaled by ``loss_scale`` (1 for a likelihood loss, which has no unit)."""
 
-    def __init__(self, log: RunLog, monitor: str, scale: float = 1.0,
-                 loss_scale: float | None = None):
-        self.log, self.monitor, self.scale = log, monitor, scale
-        self.loss_scale = scale if loss_scale is None else loss_scale
+    def __init__(self, log: RunLog, monitor: str, scale: float = 1.0, loss_scale: float = 1.0):
+        self.log, self.monitor, self.scale, self.loss_scale = log, monitor, scale, loss_scale
 
     def on_epoch_end(self, epoch, logs=None):
         self.log.row("epoch", epoch + 1, lr=self.model.optimizer.current_learning_rate,
@@ -245,8 +243,10 @@ def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, ma
                         verbose=0, seed=seed, checkpoint=checkpoint, resume=resume)
 
     def predict(X_eval: np.ndarray, mc_samples: int | None) -> np.ndarray:
-        return losses.split_distribution(model.predict(X_eval))[0] * scale + mean \
-            if loss.distributional else model.predict(X_eval) * scale + mean
+        out = model.predict(X_eval)
+        if loss.distributional:  # the means; the log scales are not scored here
+            out = losses.split_distribution(out)[0]
+        return out * scale + mean
 
     return history.epoch[-1] + 1 if swa_from is not None else stopper.best_epoch + 1, predict
 
