@@ -77,11 +77,11 @@ from stoichnet.nn import (
     Callback,
     EarlyStopping,
     StochasticWeightAveraging,
+    load_checkpoint_weights,
     losses,
     optimizers,
     schedules,
 )
-from stoichnet.nn.checkpoint import load_checkpoint
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -216,12 +216,10 @@ def train_set_model(name, recipe, data, log: RunLog, seed: int, threads: int, ma
     model = SET_MODELS[name](loss.outputs_per_target, seed=seed)
     if warm_start is not None:
         model.build(X.shape[1:])
-        config, arrays = load_checkpoint(warm_start)
-        if config["model"] != model.get_config():  # as fit(resume=...) checks it
-            raise SystemExit(f"--warm-start {warm_start} was written for another "
-                             f"architecture or input width (input {config['model'].get('input_shape')})"
-                             f" than this {name} (input {list(model.input_shape)})")
-        model.flat_params[...] = arrays["weights"]
+        try:
+            load_checkpoint_weights(warm_start, model)
+        except ValueError as err:  # ModelFileError is one too
+            raise SystemExit(f"--warm-start: {err}") from None
     model.compile(optimizer=optimizers.get({
         "name": recipe.optimizer, "num_threads": threads,
         "learning_rate": learning_rate(recipe, total_steps),

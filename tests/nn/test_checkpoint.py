@@ -26,6 +26,7 @@ from stoichnet.nn import (
     TrainingDivergedError,
     TrainingInterrupted,
     load_checkpoint,
+    load_checkpoint_weights,
     load_model,
     optimizers,
 )
@@ -279,6 +280,29 @@ def test_foreign_and_crafted_files_raise(checkpoint_file, tmp_path):
     with pytest.raises(ModelFileError):
         resume(crafted)
 
+
+def test_warm_start_takes_the_weights_only(checkpoint_file):
+    """load_checkpoint_weights copies the saved weights bit for bit and nothing else: the
+    next fit starts a fresh optimizer, schedule and History from them."""
+    saved = load_checkpoint(checkpoint_file)[1]["weights"]
+    model = make_model()
+    model.build((5,))
+    load_checkpoint_weights(checkpoint_file, model)
+    np.testing.assert_array_equal(model.flat_params, saved)
+    assert model.history is None  # no History, no optimizer state carried over
+    history = model.fit(X, Y, **{**FIT, "epochs": 1})
+    assert history.epoch == [0]
+    assert not np.array_equal(model.flat_params, saved)
+    other = make_model(units=8)
+    other.build((5,))
+    with pytest.raises(ValueError, match=r"another architecture: its layers\[0\]\.config\.units "
+                                         r"is 12, this model's 8$"):
+        load_checkpoint_weights(checkpoint_file, other)
+    config, arrays = load_checkpoint(checkpoint_file)
+    nn_io.write_archive(checkpoint_file, config, {**arrays, "weights": saved[:-1]},
+                        overwrite=True)
+    with pytest.raises(ModelFileError, match=r"holds weights float32 \(84,\), the model needs float32 \(85,\)"):
+        load_checkpoint_weights(checkpoint_file, model)
 
 def test_resume_refuses_another_model_or_setup(checkpoint_file, tmp_path):
     with pytest.raises(ValueError, match="another architecture"):

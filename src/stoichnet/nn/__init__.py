@@ -16,7 +16,7 @@ from .callbacks import (
     StochasticWeightAveraging,
     layer_history,
 )
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_checkpoint_weights
 from .errors import ModelFileError, TrainingDivergedError, TrainingInterrupted
 from .gradcheck import gradcheck
 from .io import save_model, save_models
@@ -75,7 +75,7 @@ __all__ = [
     "save_models",
 ]
 __all__ += ["Conv2D", "Flatten", "MaxPool2D"]
-__all__ += ["TrainingInterrupted", "load_checkpoint"]
+__all__ += ["TrainingInterrupted", "load_checkpoint", "load_checkpoint_weights"]
 __all__ += ["StochasticWeightAveraging"]
 __all__ += ["AppendWeight", "Composite", "Embedding", "FractionalEncoding", "LayerNorm",
             "MaskedSoftmax", "MultiHeadAttention", "PerMember", "ResidualDense", "RoostMessage",

@@ -152,6 +152,65 @@ def load_checkpoint(path) -> tuple[dict, dict[str, np.ndarray]]:
     return config, arrays
 
 
+def _first_difference(a, b, where: str = ""):
+    """(path, a's value, b's value) at the first place two JSON-like configurations
+    differ, e.g. ("layers[0].config.units", 12, 8), a missing key or list item given as
+    "absent"; None if they are equal."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in [*a, *(k for k in b if k not in a)]:
+            here = f"{where}.{key}" if where else key
+            if key not in a or key not in b:
+                return here, a.get(key, "absent"), b.get(key, "absent")
+            found = _first_difference(a[key], b[key], here)
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i in range(max(len(a), len(b))):
+            if i >= len(a) or i >= len(b):
+                return (f"{where}[{i}]", a[i] if i < len(a) else "absent",
+                        b[i] if i < len(b) else "absent")
+            found = _first_difference(a[i], b[i], f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    return None if a == b else (where, a, b)
+
+
+def _short(value, limit: int = 200) -> str:
+    """repr of ``value`` cut to ``limit`` characters (an embedding table is megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+def _checked_weights(path, config: dict, arrays: dict, model) -> np.ndarray:
+    """The flat weights of checkpoint ``path``, after checking that they were written for
+    ``model``'s architecture (``ValueError``) and fit its parameter vector
+    (``ModelFileError``)."""
+    if config["model"] != model.get_config():
+        where, saved, ours = _first_difference(config["model"], model.get_config())
+        raise ValueError(f"checkpoint {path} was written for another architecture: its "
+                         f"{where or 'configuration'} is {_short(saved)}, this model's "
+                         f"{_short(ours)}")
+    weights = arrays["weights"]
+    if weights.dtype != model.dtype or weights.shape != model.flat_params.shape:
+        raise ModelFileError(f"{path} holds weights {weights.dtype} {weights.shape}, the "
+                             f"model needs {model.dtype} {model.flat_params.shape}")
+    return weights
+
+
+def load_checkpoint_weights(path, model) -> None:
+    """Copy only the weights of checkpoint ``path`` into the built ``model`` of the same
+    architecture: a warm start, where training continues from a finished run's weights
+    with a fresh optimizer, schedule and history (to continue the run itself, pass
+    ``resume=`` to ``fit``). ``ValueError`` for another architecture, ``ModelFileError``
+    for a broken file."""
+    config, arrays = load_checkpoint(path)
+    try:
+        model.flat_params[...] = _checked_weights(path, config, arrays, model)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ModelFileError(f"{path} has an invalid checkpoint description: {err!r}") from None
+
+
 def restore(path, model, callbacks, fit_params: dict) -> Progress:
     """Load the checkpoint at ``path`` into ``model`` (weights, optimizer state, generator,
     History) and ``callbacks`` (after their ``on_train_begin``); returns its ``Progress``.
@@ -162,14 +221,10 @@ def restore(path, model, callbacks, fit_params: dict) -> Progress:
     """
     config, arrays = load_checkpoint(path)
     try:
-        saved = (config["model"], config["compile"])
-        ours = (model.get_config(), model.get_compile_config())
-        if saved[0] != ours[0]:
-            raise ValueError(f"checkpoint {path} was written for another architecture: "
-                             f"{saved[0]} (this model: {ours[0]})")
-        if saved[1] != ours[1]:
+        weights = _checked_weights(path, config, arrays, model)
+        if config["compile"] != model.get_compile_config():
             raise ValueError(f"checkpoint {path} was written with other compile settings: "
-                             f"{saved[1]} (this model: {ours[1]})")
+                             f"{config['compile']} (this model: {model.get_compile_config()})")
         names = [entry["class_name"] for entry in config["callbacks"]]
         if names != [type(cb).__name__ for cb in callbacks]:
             raise ValueError(f"checkpoint {path} was written with callbacks {names}; pass the "
@@ -182,10 +237,6 @@ def restore(path, model, callbacks, fit_params: dict) -> Progress:
             raise ValueError(f"checkpoint {path} belongs to a run with {config['fit']}; resume "
                              f"continues the same run: same data, batch_size and shuffle, got "
                              f"{fit_params}")
-        weights = arrays["weights"]
-        if weights.dtype != model.dtype or weights.shape != model.flat_params.shape:
-            raise ModelFileError(f"{path} holds weights {weights.dtype} {weights.shape}, the "
-                                 f"model needs {model.dtype} {model.flat_params.shape}")
         rng_state = config["rng"]
         bit_generator = BIT_GENERATORS.get(rng_state.get("bit_generator"))
         if bit_generator is None:
