@@ -182,6 +182,7 @@ def _short(value, limit: int = 200) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
 
+
 def _checked_weights(path, config: dict, arrays: dict, model) -> np.ndarray:
     """The flat weights of checkpoint ``path``, after checking that they were written for
     ``model``'s architecture (``ValueError``) and fit its parameter vector
