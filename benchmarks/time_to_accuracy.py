@@ -61,6 +61,7 @@ from threadpoolctl import threadpool_limits
 
 from stoichnet.chem import ElementFractions, load_dataset
 from stoichnet.chem.element_sets import element_sets, set_width
+from stoichnet.evaluate.metrics import bootstrap_ci, mae
 from stoichnet.models import (
     ELEMNET_17,
     RECIPES,
@@ -320,7 +321,8 @@ def train_torch(recipe, data, log: RunLog, seed: int, threads: int, max_minutes)
 
 
 def _mae(predicted: np.ndarray, target: np.ndarray) -> float:
-    return float(np.mean(np.abs(predicted.ravel().astype(np.float64) - target.ravel())))
+    """MAE of (n,) or (n, 1) predictions, summed in float64."""
+    return mae(target.ravel(), predicted.ravel().astype(np.float64))
 
 
 def write_pretrained_predictions(path: Path) -> None:
@@ -349,7 +351,8 @@ def greedy_selection(val: np.ndarray, y_val: np.ndarray, rounds: int = 50) -> np
 
 def score_ensemble(paths: list[Path]) -> None:
     """Val and test MAE (eV/atom) of each prediction file, of their mean, and of the mean
-    weighted by greedy selection on the validation rows (the test rows play no part)."""
+    weighted by greedy selection on the validation rows (the test rows play no part), with
+    percentile-bootstrap 95% intervals over the rows for the two combinations."""
     data = load_data(None, 0)
     predictions = {split: np.array([np.load(path)[split].ravel() for path in paths],
                                    dtype=np.float64) for split in ("val", "test")}
@@ -358,9 +361,12 @@ def score_ensemble(paths: list[Path]) -> None:
         y = data[split][1].ravel()
         for path, member in zip(paths, p, strict=True):
             print(f"{split} MAE {_mae(member, y):.5f}  {path}")
-        print(f"{split} MAE {_mae(p.mean(axis=0), y):.5f}  mean of the {len(paths)}")
-        print(f"{split} MAE {_mae(weights @ p, y):.5f}  greedy selection on val, weights "
-              + " ".join(f"{w:.2f}" for w in weights))
+        for combined, label in ((p.mean(axis=0), f"mean of the {len(paths)}"),
+                                (weights @ p, "greedy selection on val, weights "
+                                 + " ".join(f"{w:.2f}" for w in weights))):
+            # the test rows are a sample too: a percentile bootstrap over them
+            ci = bootstrap_ci(mae, y.astype(np.float64), combined)
+            print(f"{split} MAE {ci.value:.5f} [95% CI {ci.low:.5f}–{ci.high:.5f}]  {label}")
 
 
 def run_forest(csv_path: Path, threads: int) -> None:
