@@ -41,7 +41,8 @@ average show how much of the wall time this run actually got.
 ``--pretrained-predictions`` writes the shipped formation-energy network's val/test
 predictions (trained on these splits, no training here) in ``--predictions``' format;
 ``--ensemble`` prints the val and test MAE of each prediction file, of their mean and of
-a mean weighted by greedy ensemble selection on the validation rows (Caruana et al. 2004).
+a mean weighted by greedy ensemble selection on the validation rows (Caruana et al. 2004),
+the two with 95% bootstrap intervals over the rows.
 """
 
 from __future__ import annotations
@@ -364,7 +365,7 @@ def score_ensemble(paths: list[Path]) -> None:
         for combined, label in ((p.mean(axis=0), f"mean of the {len(paths)}"),
                                 (weights @ p, "greedy selection on val, weights "
                                  + " ".join(f"{w:.2f}" for w in weights))):
-            # the test rows are a sample too: a percentile bootstrap over them
+            # a split's rows are a sample too: a percentile bootstrap over them
             ci = bootstrap_ci(mae, y.astype(np.float64), combined)
             print(f"{split} MAE {ci.value:.5f} [95% CI {ci.low:.5f}–{ci.high:.5f}]  {label}")
 
