@@ -304,6 +304,7 @@ def test_warm_start_takes_the_weights_only(checkpoint_file):
     with pytest.raises(ModelFileError, match=r"holds weights float32 \(84,\), the model needs float32 \(85,\)"):
         load_checkpoint_weights(checkpoint_file, model)
 
+
 def test_resume_refuses_another_model_or_setup(checkpoint_file, tmp_path):
     with pytest.raises(ValueError, match="another architecture"):
         make_model(units=8).fit(X, Y, callbacks=make_callbacks(), resume=checkpoint_file, **FIT)
@@ -311,7 +312,8 @@ def test_resume_refuses_another_model_or_setup(checkpoint_file, tmp_path):
         make_model().fit(X, Y, resume=checkpoint_file, **FIT)
     other = make_model()
     other.compile(optimizers.SGD(learning_rate=0.01), "mse", ["mae"])
-    with pytest.raises(ValueError, match="compile settings"):
+    with pytest.raises(ValueError, match="other compile settings: its optimizer.name is 'Adam', "
+                                         "this model's 'SGD'"):
         other.fit(X, Y, callbacks=make_callbacks(), resume=checkpoint_file, **FIT)
     for change in ({"batch_size": 8}, {"shuffle": False}, {"validation_split": 0.3}):
         with pytest.raises(ValueError, match="same data, batch_size and shuffle"):

@@ -155,9 +155,12 @@ def load_checkpoint(path) -> tuple[dict, dict[str, np.ndarray]]:
 def _first_difference(a, b, where: str = ""):
     """(path, a's value, b's value) at the first place two JSON-like configurations
     differ, e.g. ("layers[0].config.units", 12, 8), a missing key or list item given as
-    "absent"; None if they are equal."""
+    "absent"; None if they are equal. A dict's "class_name" and "name" are compared first:
+    another optimizer is reported as such, not as the first option only one of them has."""
     if isinstance(a, dict) and isinstance(b, dict):
-        for key in [*a, *(k for k in b if k not in a)]:
+        keys = sorted([*a, *(k for k in b if k not in a)],
+                      key=lambda k: k not in ("class_name", "name"))
+        for key in keys:
             here = f"{where}.{key}" if where else key
             if key not in a or key not in b:
                 return here, a.get(key, "absent"), b.get(key, "absent")
@@ -183,15 +186,22 @@ def _short(value, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _require_same(path, what: str, saved, ours) -> None:
+    """``ValueError`` naming the first setting where the checkpoint's ``saved``
+    configuration and this model's ``ours`` differ, if they do."""
+    found = _first_difference(saved, ours)
+    if found:
+        where, theirs, mine = found
+        raise ValueError(f"checkpoint {path} was written for {what}: its "
+                         f"{where or 'configuration'} is {_short(theirs)}, this model's "
+                         f"{_short(mine)}")
+
+
 def _checked_weights(path, config: dict, arrays: dict, model) -> np.ndarray:
     """The flat weights of checkpoint ``path``, after checking that they were written for
     ``model``'s architecture (``ValueError``) and fit its parameter vector
     (``ModelFileError``)."""
-    if config["model"] != model.get_config():
-        where, saved, ours = _first_difference(config["model"], model.get_config())
-        raise ValueError(f"checkpoint {path} was written for another architecture: its "
-                         f"{where or 'configuration'} is {_short(saved)}, this model's "
-                         f"{_short(ours)}")
+    _require_same(path, "another architecture", config["model"], model.get_config())
     weights = arrays["weights"]
     if weights.dtype != model.dtype or weights.shape != model.flat_params.shape:
         raise ModelFileError(f"{path} holds weights {weights.dtype} {weights.shape}, the "
@@ -223,9 +233,8 @@ def restore(path, model, callbacks, fit_params: dict) -> Progress:
     config, arrays = load_checkpoint(path)
     try:
         weights = _checked_weights(path, config, arrays, model)
-        if config["compile"] != model.get_compile_config():
-            raise ValueError(f"checkpoint {path} was written with other compile settings: "
-                             f"{config['compile']} (this model: {model.get_compile_config()})")
+        _require_same(path, "other compile settings", config["compile"],
+                      model.get_compile_config())
         names = [entry["class_name"] for entry in config["callbacks"]]
         if names != [type(cb).__name__ for cb in callbacks]:
             raise ValueError(f"checkpoint {path} was written with callbacks {names}; pass the "
